@@ -1,0 +1,432 @@
+//! `[storage]` configuration: the TOML keys, their defaults and ranges, environment
+//! overrides, and conversion into [`StoreOptions`].
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, StoreError};
+use crate::options::{StoreOptions, Synchronous};
+use crate::redact::redact_url;
+
+/// Prefix of the environment variables that override config keys
+/// (`POOLEDSTORE_DB_POOL_SIZE=20`).
+pub const ENV_PREFIX: &str = "POOLEDSTORE_";
+
+/// The `[storage]` section of the configuration file. Every key is optional; the
+/// defaults are those of `config.example.toml`. Unknown keys are errors.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Backend to use: `"sqlx"` or `"deadpool"`; it must be compiled in. Default: `"sqlx"`.
+    pub backend: String,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://…`.
+    /// Default: `"sqlite://data/pooledstore.db"`.
+    pub url: String,
+    /// Maximum connections, 1..=1024. Default: 10.
+    pub db_pool_size: u32,
+    /// Connections kept open while idle, at most `db_pool_size`. Default: 0.
+    pub db_min_idle: u32,
+    /// Deadline for acquiring a connection, every phase included, 1..=3600 s. Default: 30.
+    pub db_connection_timeout_secs: u64,
+    /// Idle connections above `db_min_idle` are closed after this, 0 (never)..=86400 s.
+    /// Default: 600.
+    pub db_idle_timeout_secs: u64,
+    /// Connections are retired after this (never while in use), 0 (never)..=604800 s.
+    /// Default: 1800.
+    pub db_max_lifetime_secs: u64,
+    /// SQLite only: write-ahead logging, so readers never block the writer. Default: true.
+    pub db_enable_wal: bool,
+    /// SQLite only: how long a statement waits on a locked database, 0..=600000 ms.
+    /// Default: 5000.
+    pub db_busy_timeout_ms: u64,
+    /// SQLite only: `"normal"` (safe against process crashes, with WAL) or `"full"`
+    /// (also against power loss). Default: `"normal"`.
+    pub db_synchronous: Synchronous,
+    /// Largest value accepted, 1..=268435456 bytes. Default: 1048576.
+    pub max_value_bytes: usize,
+    /// Largest number of entries one scan returns, 1..=1000000. Default: 10000.
+    pub max_scan_limit: usize,
+    /// Table name, `[A-Za-z_][A-Za-z0-9_]{0,62}`. Default: `"pooledstore_kv"`.
+    pub table: String,
+    /// Warn and count when a connection or transaction is held longer, 0 (off)..=86400 s.
+    /// Default: 0.
+    pub db_leak_detection_threshold_secs: u64,
+    /// How long `close` waits for in-flight work, 0..=3600 s. Default: 10.
+    pub db_close_grace_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: "sqlx".into(),
+            url: "sqlite://data/pooledstore.db".into(),
+            db_pool_size: 10,
+            db_min_idle: 0,
+            db_connection_timeout_secs: 30,
+            db_idle_timeout_secs: 600,
+            db_max_lifetime_secs: 1800,
+            db_enable_wal: true,
+            db_busy_timeout_ms: 5000,
+            db_synchronous: Synchronous::Normal,
+            max_value_bytes: 1_048_576,
+            max_scan_limit: 10_000,
+            table: "pooledstore_kv".into(),
+            db_leak_detection_threshold_secs: 0,
+            db_close_grace_secs: 10,
+        }
+    }
+}
+
+impl fmt::Debug for StorageConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StorageConfig")
+            .field("backend", &self.backend)
+            .field("url", &redact_url(&self.url))
+            .field("db_pool_size", &self.db_pool_size)
+            .field("db_min_idle", &self.db_min_idle)
+            .field(
+                "db_connection_timeout_secs",
+                &self.db_connection_timeout_secs,
+            )
+            .field("db_idle_timeout_secs", &self.db_idle_timeout_secs)
+            .field("db_max_lifetime_secs", &self.db_max_lifetime_secs)
+            .field("db_enable_wal", &self.db_enable_wal)
+            .field("db_busy_timeout_ms", &self.db_busy_timeout_ms)
+            .field("db_synchronous", &self.db_synchronous)
+            .field("max_value_bytes", &self.max_value_bytes)
+            .field("max_scan_limit", &self.max_scan_limit)
+            .field("table", &self.table)
+            .field(
+                "db_leak_detection_threshold_secs",
+                &self.db_leak_detection_threshold_secs,
+            )
+            .field("db_close_grace_secs", &self.db_close_grace_secs)
+            .finish()
+    }
+}
+
+impl StorageConfig {
+    /// Parses the `[storage]` table of a TOML document (a missing table means all
+    /// defaults). Other top-level tables are left to the caller. Does not validate.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        let mut doc: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| StoreError::config(format!("invalid TOML: {e}")))?;
+        match doc.remove("storage") {
+            None => Ok(Self::default()),
+            Some(section) => section
+                .try_into()
+                .map_err(|e: toml::de::Error| StoreError::config(format!("[storage]: {e}"))),
+        }
+    }
+
+    /// Reads and parses a configuration file; see [`StorageConfig::from_toml`].
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            StoreError::config(format!("cannot read config file {}: {e}", path.display()))
+        })?;
+        Self::from_toml(&text)
+            .map_err(|e| StoreError::config(format!("{}: {}", path.display(), e.message())))
+    }
+
+    /// Applies `POOLEDSTORE_<KEY>` overrides from the process environment.
+    pub fn apply_env(&mut self) -> Result<()> {
+        self.apply_overrides(std::env::vars())
+    }
+
+    /// Applies `POOLEDSTORE_<KEY>` overrides from `vars`; they beat the file. Variables
+    /// that name no key are ignored (tests use other `POOLEDSTORE_` variables).
+    pub fn apply_overrides(
+        &mut self,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<()> {
+        let mut table = toml::Table::try_from(&*self)
+            .map_err(|e| StoreError::config(format!("cannot serialize config: {e}")))?;
+        let mut changed = false;
+        for (name, raw) in vars {
+            let Some(key) = name.strip_prefix(ENV_PREFIX).map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            let Some(current) = table.get_mut(&key) else {
+                continue;
+            };
+            *current = parse_like(current, &raw).ok_or_else(|| {
+                StoreError::config(format!(
+                    "environment variable {name}: cannot use {:?} for {key} (expected {})",
+                    if key == "url" {
+                        redact_url(&raw)
+                    } else {
+                        raw.clone()
+                    },
+                    current.type_str()
+                ))
+            })?;
+            changed = true;
+        }
+        if changed {
+            *self = table.try_into().map_err(|e: toml::de::Error| {
+                StoreError::config(format!("environment override: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Checks every key's range; the error names the key, the value and the range.
+    pub fn validate(&self) -> Result<()> {
+        in_range("db_pool_size", self.db_pool_size.into(), 1, 1024)?;
+        in_range(
+            "db_min_idle",
+            self.db_min_idle.into(),
+            0,
+            self.db_pool_size.into(),
+        )?;
+        in_range(
+            "db_connection_timeout_secs",
+            self.db_connection_timeout_secs,
+            1,
+            3600,
+        )?;
+        in_range("db_idle_timeout_secs", self.db_idle_timeout_secs, 0, 86_400)?;
+        in_range(
+            "db_max_lifetime_secs",
+            self.db_max_lifetime_secs,
+            0,
+            604_800,
+        )?;
+        in_range("db_busy_timeout_ms", self.db_busy_timeout_ms, 0, 600_000)?;
+        in_range(
+            "max_value_bytes",
+            self.max_value_bytes as u64,
+            1,
+            268_435_456,
+        )?;
+        in_range("max_scan_limit", self.max_scan_limit as u64, 1, 1_000_000)?;
+        in_range(
+            "db_leak_detection_threshold_secs",
+            self.db_leak_detection_threshold_secs,
+            0,
+            86_400,
+        )?;
+        in_range("db_close_grace_secs", self.db_close_grace_secs, 0, 3600)?;
+        validate_identifier("table", &self.table)?;
+        if self.backend.is_empty() {
+            return Err(StoreError::config(
+                "backend is empty; use \"sqlx\" or \"deadpool\"",
+            ));
+        }
+        crate::options::url_scheme(&self.url)?;
+        Ok(())
+    }
+
+    /// Validates, then converts to the options a backend opens with (system clock).
+    pub fn to_options(&self) -> Result<StoreOptions> {
+        self.validate()?;
+        let secs_or_never = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        let mut options = StoreOptions::new(self.url.clone());
+        options.max_connections = self.db_pool_size;
+        options.min_idle = self.db_min_idle;
+        options.acquire_timeout = Duration::from_secs(self.db_connection_timeout_secs);
+        options.idle_timeout = secs_or_never(self.db_idle_timeout_secs);
+        options.max_lifetime = secs_or_never(self.db_max_lifetime_secs);
+        options.enable_wal = self.db_enable_wal;
+        options.busy_timeout = Duration::from_millis(self.db_busy_timeout_ms);
+        options.synchronous = self.db_synchronous;
+        options.limits.max_value_bytes = self.max_value_bytes;
+        options.limits.max_scan_limit = self.max_scan_limit;
+        options.table = self.table.clone();
+        options.leak_detection_threshold = secs_or_never(self.db_leak_detection_threshold_secs);
+        options.close_grace = Duration::from_secs(self.db_close_grace_secs);
+        Ok(options)
+    }
+}
+
+fn parse_like(current: &toml::Value, raw: &str) -> Option<toml::Value> {
+    match current {
+        toml::Value::Integer(_) => raw.trim().parse().ok().map(toml::Value::Integer),
+        toml::Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(toml::Value::Boolean(true)),
+            "false" | "0" | "no" | "off" => Some(toml::Value::Boolean(false)),
+            _ => None,
+        },
+        toml::Value::String(_) => Some(toml::Value::String(raw.to_owned())),
+        _ => None,
+    }
+}
+
+fn in_range(key: &str, value: u64, min: u64, max: u64) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(StoreError::config(format!(
+            "{key} = {value} is out of range; allowed: {min}..={max}"
+        )))
+    }
+}
+
+/// Checks that `name` is a safe SQL identifier: `[A-Za-z_][A-Za-z0-9_]{0,62}`.
+/// `setting` names the config key in the error.
+pub fn validate_identifier(setting: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if first_ok && rest_ok && name.len() <= 63 {
+        Ok(())
+    } else {
+        Err(StoreError::config(format!(
+            "{setting} = {name:?} is not a valid identifier; use [A-Za-z_][A-Za-z0-9_]{{0,62}}"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn missing_section_means_defaults() {
+        assert_eq!(
+            StorageConfig::from_toml("").unwrap(),
+            StorageConfig::default()
+        );
+        StorageConfig::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_a_config_error_naming_it() {
+        let e = StorageConfig::from_toml("[storage]\ndb_pool_sze = 3\n").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("db_pool_sze"), "{e}");
+    }
+
+    #[test]
+    fn malformed_toml_is_a_config_error() {
+        let e = StorageConfig::from_toml("[storage\nurl = ").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let e = StorageConfig::from_toml("[storage]\ndb_pool_size = \"ten\"\n").unwrap_err();
+        assert!(e.message().contains("db_pool_size"), "{e}");
+    }
+
+    #[test]
+    fn every_out_of_range_key_is_named() {
+        type Mutation = Box<dyn Fn(&mut StorageConfig)>;
+        let cases: Vec<(&str, Mutation)> = vec![
+            ("db_pool_size", Box::new(|c| c.db_pool_size = 0)),
+            ("db_pool_size", Box::new(|c| c.db_pool_size = 1025)),
+            ("db_min_idle", Box::new(|c| c.db_min_idle = 11)),
+            (
+                "db_connection_timeout_secs",
+                Box::new(|c| c.db_connection_timeout_secs = 0),
+            ),
+            (
+                "db_connection_timeout_secs",
+                Box::new(|c| c.db_connection_timeout_secs = 3601),
+            ),
+            (
+                "db_idle_timeout_secs",
+                Box::new(|c| c.db_idle_timeout_secs = 86_401),
+            ),
+            (
+                "db_max_lifetime_secs",
+                Box::new(|c| c.db_max_lifetime_secs = 604_801),
+            ),
+            (
+                "db_busy_timeout_ms",
+                Box::new(|c| c.db_busy_timeout_ms = 600_001),
+            ),
+            ("max_value_bytes", Box::new(|c| c.max_value_bytes = 0)),
+            (
+                "max_value_bytes",
+                Box::new(|c| c.max_value_bytes = 268_435_457),
+            ),
+            ("max_scan_limit", Box::new(|c| c.max_scan_limit = 0)),
+            (
+                "db_leak_detection_threshold_secs",
+                Box::new(|c| c.db_leak_detection_threshold_secs = 86_401),
+            ),
+            (
+                "db_close_grace_secs",
+                Box::new(|c| c.db_close_grace_secs = 3601),
+            ),
+            ("table", Box::new(|c| c.table = "kv; DROP TABLE x".into())),
+            ("table", Box::new(|c| c.table = "1kv".into())),
+            ("table", Box::new(|c| c.table = "a".repeat(64))),
+            ("backend", Box::new(|c| c.backend.clear())),
+            ("url", Box::new(|c| c.url = "mysql://localhost/db".into())),
+        ];
+        for (key, mutate) in cases {
+            let mut config = StorageConfig::default();
+            mutate(&mut config);
+            let e = config.validate().unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{key}");
+            assert!(e.message().contains(key), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn env_overrides_beat_the_file() {
+        let mut c = StorageConfig::from_toml("[storage]\ndb_pool_size = 3\n").unwrap();
+        c.apply_overrides(vars(&[
+            ("POOLEDSTORE_DB_POOL_SIZE", "20"),
+            ("POOLEDSTORE_DB_ENABLE_WAL", "false"),
+            ("POOLEDSTORE_TABLE", "other"),
+            ("POOLEDSTORE_TEST_POSTGRES_URL", "ignored"),
+            ("UNRELATED", "x"),
+        ]))
+        .unwrap();
+        assert_eq!(c.db_pool_size, 20);
+        assert!(!c.db_enable_wal);
+        assert_eq!(c.table, "other");
+    }
+
+    #[test]
+    fn bad_env_value_names_the_variable() {
+        let mut c = StorageConfig::default();
+        let e = c
+            .apply_overrides(vars(&[("POOLEDSTORE_DB_POOL_SIZE", "lots")]))
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("POOLEDSTORE_DB_POOL_SIZE"), "{e}");
+        assert_eq!(c, StorageConfig::default());
+    }
+
+    #[test]
+    fn debug_redacts_the_password() {
+        let c = StorageConfig {
+            url: "postgres://app:s3cret@db.internal/app".into(),
+            ..StorageConfig::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("db.internal"), "{shown}");
+    }
+
+    #[test]
+    fn options_carry_the_settings() {
+        let c = StorageConfig {
+            db_pool_size: 4,
+            db_idle_timeout_secs: 0,
+            ..StorageConfig::default()
+        };
+        let o = c.to_options().unwrap();
+        assert_eq!(o.max_connections, 4);
+        assert_eq!(o.idle_timeout, None);
+        assert_eq!(o.acquire_timeout, Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,51 @@
+//! The `PooledStore` contract: one async key-value API over pooled database
+//! connections, with the types, errors, configuration and pool instruments every
+//! backend shares. This crate depends on no database driver.
+//!
+//! Backends implement [`PooledStore`]; applications hold an `Arc<dyn PooledStore>`.
+//!
+//! ```
+//! use storage_api::{Condition, ErrorKind, PutOptions, StorageConfig};
+//!
+//! let config = StorageConfig::from_toml("[storage]\ndb_pool_size = 4\n").unwrap();
+//! config.validate().unwrap();
+//! assert_eq!(config.db_pool_size, 4);
+//!
+//! let bad = StorageConfig::from_toml("[storage]\ndb_pool_sise = 4\n").unwrap_err();
+//! assert_eq!(bad.kind(), ErrorKind::Config);
+//!
+//! let cas = PutOptions::if_absent();
+//! assert_eq!(cas.condition, Condition::Absent);
+//! ```
+
+mod clock;
+mod config;
+mod error;
+mod instruments;
+mod lifecycle;
+mod limits;
+mod options;
+mod pool;
+mod redact;
+pub mod schema;
+mod store;
+mod types;
+
+pub use async_trait::async_trait;
+pub use clock::{Clock, ManualClock, SystemClock, expiry_millis, from_unix_millis, to_unix_millis};
+pub use config::{ENV_PREFIX, StorageConfig, validate_identifier};
+pub use error::{BoxError, ErrorKind, Result, StoreError};
+pub use instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
+pub use lifecycle::{Drain, InFlight, Lifecycle};
+pub use limits::Limits;
+pub use options::{Location, StoreOptions, Synchronous, url_scheme};
+pub use pool::{
+    CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
+    PoolHealth, PoolMetrics,
+};
+pub use redact::redact_url;
+pub use store::{PooledStore, Transaction};
+pub use types::{
+    Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,
+    Version, WriteOp, WriteResult, prefix_successor,
+};

@@ -1,0 +1,106 @@
+//! The SQLite table layout and statements the in-tree SQLite backends share, so a
+//! database written by one opens and reads identically with the other.
+//!
+//! One row per key in the store's table (`key BLOB` so order is bytewise), and one row
+//! per store table in `pooledstore_meta` holding its schema version and the last
+//! version handed out (versions never repeat for a key, even across delete).
+
+use std::ops::Bound;
+
+/// The schema version this code writes and understands.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// The table holding one row per store table: schema version and version counter.
+pub const META_TABLE: &str = "pooledstore_meta";
+
+/// The SQL statements for one store table. The table name must have been validated
+/// with [`validate_identifier`](crate::validate_identifier); every value is a parameter.
+#[derive(Debug, Clone)]
+pub struct SqliteSql {
+    table: String,
+    /// Creates the tables and index if missing (run in one transaction, in order).
+    pub create: Vec<String>,
+    /// `?1` table name: registers the table at [`SCHEMA_VERSION`] if new.
+    pub register: String,
+    /// `?1` table name: the stored schema version.
+    pub schema_version: String,
+    /// `?1` key, `?2` now (ms): value, version, expires_at of a live entry.
+    pub get: String,
+    /// `?1` key, `?2` now (ms): version of a live entry.
+    pub live_version: String,
+    /// `?1` table name: increments and returns the version counter.
+    pub next_version: String,
+    /// `?1` key, `?2` value, `?3` version, `?4` expires_at (ms or NULL).
+    pub upsert: String,
+    /// `?1` key: deletes the row, returning its expires_at (to tell live from expired).
+    pub delete: String,
+    /// `?1` now (ms): deletes expired rows.
+    pub purge: String,
+}
+
+impl SqliteSql {
+    /// The statements for `table`.
+    pub fn new(table: &str) -> Self {
+        let t = format!("\"{table}\"");
+        let live = "(expires_at IS NULL OR expires_at > ?2)";
+        Self {
+            table: t.clone(),
+            create: vec![
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {META_TABLE} (table_name TEXT PRIMARY KEY NOT NULL, \
+                     schema_version INTEGER NOT NULL, last_version INTEGER NOT NULL)"
+                ),
+                format!(
+                    "CREATE TABLE IF NOT EXISTS {t} (key BLOB PRIMARY KEY NOT NULL, value BLOB NOT NULL, \
+                     version INTEGER NOT NULL, expires_at INTEGER) WITHOUT ROWID"
+                ),
+                format!(
+                    "CREATE INDEX IF NOT EXISTS \"{table}_expires_at\" ON {t} (expires_at) \
+                     WHERE expires_at IS NOT NULL"
+                ),
+            ],
+            register: format!(
+                "INSERT INTO {META_TABLE} (table_name, schema_version, last_version) \
+                 VALUES (?1, {SCHEMA_VERSION}, 0) ON CONFLICT (table_name) DO NOTHING"
+            ),
+            schema_version: format!(
+                "SELECT schema_version FROM {META_TABLE} WHERE table_name = ?1"
+            ),
+            get: format!("SELECT value, version, expires_at FROM {t} WHERE key = ?1 AND {live}"),
+            live_version: format!("SELECT version FROM {t} WHERE key = ?1 AND {live}"),
+            next_version: format!(
+                "UPDATE {META_TABLE} SET last_version = last_version + 1 WHERE table_name = ?1 \
+                 RETURNING last_version"
+            ),
+            upsert: format!(
+                "INSERT INTO {t} (key, value, version, expires_at) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 version = excluded.version, expires_at = excluded.expires_at"
+            ),
+            delete: format!("DELETE FROM {t} WHERE key = ?1 RETURNING expires_at"),
+            purge: format!("DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= ?1"),
+        }
+    }
+
+    /// A scan selecting live rows (`?1` now in ms) between the bounds, ascending, with
+    /// `LIMIT ?4`. Bind `?2` to the lower bound's key and `?3` to the upper bound's key
+    /// when they are bounded (unbounded ones are left out of the SQL, but their
+    /// parameter numbers are still reserved, so bind NULL there).
+    pub fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> String {
+        let lower = match lower {
+            Bound::Included(_) => " AND key >= ?2",
+            Bound::Excluded(_) => " AND key > ?2",
+            Bound::Unbounded => " AND ?2 IS NULL",
+        };
+        let upper = match upper {
+            Bound::Included(_) => " AND key <= ?3",
+            Bound::Excluded(_) => " AND key < ?3",
+            Bound::Unbounded => " AND ?3 IS NULL",
+        };
+        format!(
+            "SELECT key, value, version, expires_at FROM {} \
+             WHERE (expires_at IS NULL OR expires_at > ?1){lower}{upper} ORDER BY key LIMIT ?4",
+            self.table
+        )
+    }
+}
