@@ -1,1 +1,12 @@
-//! facade
+#![cfg_attr(feature = "sqlx", doc = include_str!("../README.md"))]
+#![cfg_attr(
+    not(feature = "sqlx"),
+    doc = "One async key-value contract over pooled database connections; see README.md."
+)]
+
+mod config;
+mod open;
+
+pub use config::{Config, EMBEDDED_DEFAULT};
+pub use open::{BACKENDS, BackendInfo, Store, backend_info, open, open_with};
+pub use storage_api::*;

@@ -1,0 +1,129 @@
+//! Command-line parsing and dispatch. Each command lives in the file of its group.
+
+mod data;
+mod pool;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use pooledstore::{Config, Location, StorageConfig, Store, StoreError, url_scheme};
+
+/// Operate a pooledstore key-value store.
+#[derive(Debug, Parser)]
+#[command(name = "pooledstore", version, about)]
+struct Cli {
+    /// Configuration file; without it the embedded default is used (SQLite under ./data).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or upgrade the schema and report its version.
+    Migrate,
+    /// Check the pool: acquire a connection and run a round trip. Exit 1 when unhealthy.
+    Health {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check every idle connection, evicting broken ones. Exit 1 when any failed.
+    Validate {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the value stored under KEY. Exit 1 when absent.
+    Get(data::GetArgs),
+    /// Store VALUE under KEY and print the new version.
+    Put(data::PutArgs),
+    /// Delete KEY. Exit 1 when nothing was deleted.
+    Delete(data::DeleteArgs),
+    /// List entries in key order, one `key<TAB>value` line each.
+    Scan(data::ScanArgs),
+}
+
+/// Runs the command line; the exit code is 0 on success, 1 for a negative answer
+/// (unhealthy, absent) and 2 for an error.
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return fail(&StoreError::config(format!(
+                "cannot start the runtime: {e}"
+            )));
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode, StoreError> {
+    let config = Config::load(cli.config.as_deref())?;
+    if cli.config.is_none() {
+        prepare_default_location(&config.storage)?;
+    }
+    let store = pooledstore::open(&config.storage).await?;
+    let outcome = dispatch(cli.command, &store).await;
+    store.close().await;
+    outcome
+}
+
+async fn dispatch(command: Command, store: &Store) -> Result<ExitCode, StoreError> {
+    match command {
+        Command::Migrate => pool::migrate(store).await,
+        Command::Health { json } => pool::health(store, json).await,
+        Command::Validate { json } => pool::validate(store, json).await,
+        Command::Get(args) => data::get(store, args).await,
+        Command::Put(args) => data::put(store, args).await,
+        Command::Delete(args) => data::delete(store, args).await,
+        Command::Scan(args) => data::scan(store, args).await,
+    }
+}
+
+/// The embedded default keeps its database under ./data: create that directory, so the
+/// quick start works on a fresh checkout. A configured path is never created.
+fn prepare_default_location(storage: &StorageConfig) -> Result<(), StoreError> {
+    if storage.url != StorageConfig::default().url {
+        return Ok(());
+    }
+    if let Location::SqliteFile(path) = url_scheme(&storage.url)?
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+    {
+        create_dir(dir)?;
+    }
+    Ok(())
+}
+
+fn create_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        StoreError::config(format!(
+            "cannot create data directory {}: {e}",
+            dir.display()
+        ))
+    })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn fail(error: &StoreError) -> ExitCode {
+    eprintln!("pooledstore: {error}");
+    ExitCode::from(2)
+}

@@ -1,0 +1,72 @@
+//! The configuration file as a whole: the `[storage]` section and the sections the
+//! binary adds. Loading applies environment overrides and validates.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use storage_api::{Result, StorageConfig, StoreError};
+
+/// The configuration shipped in the binary, used when no file is given: a SQLite file
+/// under `./data`.
+pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.toml");
+
+/// Every section of a configuration file. Unknown sections and keys are errors.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[storage]`: the store and its pool.
+    pub storage: StorageConfig,
+}
+
+impl Config {
+    /// Parses a TOML document. Does not validate or apply overrides.
+    pub fn from_toml(text: &str) -> Result<Self> {
+        toml::from_str(text).map_err(|e| StoreError::config(format!("invalid configuration: {e}")))
+    }
+
+    /// Loads `path` (or the embedded default), applies `POOLEDSTORE_<KEY>` environment
+    /// overrides and validates. Errors name the file, the key or the variable at fault.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StoreError::config(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                Self::from_toml(&text).map_err(|e| {
+                    StoreError::config(format!("{}: {}", path.display(), e.message()))
+                })?
+            }
+            None => Self::from_toml(EMBEDDED_DEFAULT)?,
+        };
+        config.storage.apply_env()?;
+        config.storage.validate()?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_api::ErrorKind;
+
+    #[test]
+    fn example_file_parses_and_equals_the_defaults() {
+        let config = Config::from_toml(EMBEDDED_DEFAULT).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(config.storage, StorageConfig::default());
+    }
+
+    #[test]
+    fn unknown_section_is_an_error() {
+        let e = Config::from_toml("[storag]\nurl = \"sqlite::memory:\"\n").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("storag"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let e = Config::load(Some(Path::new("/nonexistent/pooledstore.toml"))).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("/nonexistent/pooledstore.toml"), "{e}");
+    }
+}

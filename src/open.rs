@@ -1,0 +1,122 @@
+//! `open`: builds the backend named in the configuration, among those compiled in.
+
+use std::sync::Arc;
+
+use storage_api::{Location, PooledStore, Result, StorageConfig, StoreError, StoreOptions};
+
+/// A store as applications hold it: shared, backend-agnostic.
+pub type Store = Arc<dyn PooledStore>;
+
+/// A backend this build knows by name, and the Cargo feature that compiles it in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendInfo {
+    /// The value of `backend` in the config.
+    pub name: &'static str,
+    /// The Cargo feature of the `pooledstore` crate that enables it.
+    pub feature: &'static str,
+    /// Whether this build includes it.
+    pub compiled: bool,
+}
+
+/// Every backend pooledstore ships, and whether this build includes it.
+pub const BACKENDS: [BackendInfo; 2] = [
+    BackendInfo {
+        name: "sqlx",
+        feature: "sqlx",
+        compiled: cfg!(feature = "sqlx"),
+    },
+    BackendInfo {
+        name: "deadpool",
+        feature: "deadpool",
+        compiled: cfg!(feature = "deadpool"),
+    },
+];
+
+/// Validates `config` and opens the store it describes (creating the schema if needed).
+///
+/// Naming a backend that this build does not include is a `Config` error naming the
+/// Cargo feature to enable.
+pub async fn open(config: &StorageConfig) -> Result<Store> {
+    let options = config.to_options()?;
+    open_with(&config.backend, options).await
+}
+
+/// Opens backend `backend` with explicit options (tests, custom clocks, sub-second timeouts).
+pub async fn open_with(backend: &str, options: StoreOptions) -> Result<Store> {
+    let info = backend_info(backend)?;
+    if !info.compiled {
+        return Err(StoreError::config(format!(
+            "backend = {backend:?} is not compiled into this build; enable the Cargo feature \
+             `{}` of pooledstore",
+            info.feature
+        )));
+    }
+    if options.validate()? == Location::Postgres && !cfg!(feature = "postgres") {
+        return Err(StoreError::config(
+            "url is a PostgreSQL URL, but this build has no PostgreSQL support; enable the \
+             Cargo feature `postgres` of pooledstore",
+        ));
+    }
+    open_compiled(info.name, options).await
+}
+
+/// Looks a backend up by its config name.
+pub fn backend_info(backend: &str) -> Result<BackendInfo> {
+    BACKENDS
+        .iter()
+        .find(|b| b.name == backend)
+        .copied()
+        .ok_or_else(|| {
+            StoreError::config(format!(
+                "backend = {backend:?} is unknown; use \"sqlx\" or \"deadpool\""
+            ))
+        })
+}
+
+async fn open_compiled(name: &str, options: StoreOptions) -> Result<Store> {
+    match name {
+        #[cfg(feature = "sqlx")]
+        "sqlx" => Ok(Arc::new(backend_sqlx::SqlxStore::open(options).await?)),
+        #[cfg(feature = "deadpool")]
+        "deadpool" => Ok(Arc::new(
+            backend_deadpool::DeadpoolStore::open(options).await?,
+        )),
+        _ => {
+            drop(options);
+            Err(StoreError::config(format!(
+                "backend = {name:?} is not compiled into this build"
+            )))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_api::ErrorKind;
+
+    #[tokio::test]
+    async fn unknown_backend_is_a_config_error() {
+        let config = StorageConfig {
+            backend: "redis".into(),
+            ..StorageConfig::default()
+        };
+        let e = open(&config).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("redis"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn missing_feature_is_named() {
+        for info in BACKENDS.iter().filter(|b| !b.compiled) {
+            let config = StorageConfig {
+                backend: info.name.into(),
+                url: "sqlite::memory:".into(),
+                ..StorageConfig::default()
+            };
+            let e = open(&config).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config);
+            assert!(e.message().contains(&format!("`{}`", info.feature)), "{e}");
+        }
+    }
+}
