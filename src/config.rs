@@ -6,6 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 use storage_api::{Result, StorageConfig, StoreError};
 
+use crate::serve::ServeConfig;
+
 /// The configuration shipped in the binary, used when no file is given: a SQLite file
 /// under `./data`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.toml");
@@ -16,6 +18,8 @@ pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.toml");
 pub struct Config {
     /// `[storage]`: the store and its pool.
     pub storage: StorageConfig,
+    /// `[serve]`: the HTTP server of `pooledstore serve` and the metric labels.
+    pub serve: ServeConfig,
 }
 
 impl Config {
@@ -39,7 +43,12 @@ impl Config {
             None => Self::from_toml(EMBEDDED_DEFAULT)?,
         };
         config.storage.apply_env()?;
+        config.serve.apply_env()?;
         config.storage.validate()?;
+        config
+            .serve
+            .validate()
+            .map_err(|e| StoreError::config(format!("[serve] {}", e.message())))?;
         Ok(config)
     }
 }
@@ -54,6 +63,32 @@ mod tests {
         let config = Config::from_toml(EMBEDDED_DEFAULT).unwrap();
         assert_eq!(config, Config::default());
         assert_eq!(config.storage, StorageConfig::default());
+        assert_eq!(config.serve, ServeConfig::default());
+    }
+
+    #[test]
+    fn serve_section_parses_and_rejects_unknown_keys() {
+        let config = Config::from_toml(
+            "[serve]\nlisten = \"0.0.0.0:9000\"\nvalidate_interval_secs = 0\npool_name = \"main\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.serve.listen, "0.0.0.0:9000");
+        assert_eq!(config.serve.validate_interval_secs, 0);
+        assert_eq!(config.serve.pool_name, "main");
+        assert_eq!(config.serve.ready_timeout_ms, 2000);
+        let e = Config::from_toml("[serve]\nlisen = \"127.0.0.1:1\"\n").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn load_validates_the_serve_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "[serve]\nready_timeout_ms = 0\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("ready_timeout_ms"), "{e}");
     }
 
     #[test]

@@ -5,8 +5,10 @@
 )]
 
 mod config;
+pub mod observe;
 mod open;
+pub mod serve;
 
 pub use config::{Config, EMBEDDED_DEFAULT};
-pub use open::{BACKENDS, BackendInfo, Store, backend_info, open, open_with};
+pub use open::{BACKENDS, BackendInfo, Store, backend_info, open, open_instrumented, open_with};
 pub use storage_api::*;

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use storage_api::{Location, PooledStore, Result, StorageConfig, StoreError, StoreOptions};
 
+use crate::observe::Instrumented;
+
 /// A store as applications hold it: shared, backend-agnostic.
 pub type Store = Arc<dyn PooledStore>;
 
@@ -32,17 +34,32 @@ pub const BACKENDS: [BackendInfo; 2] = [
     },
 ];
 
-/// Validates `config` and opens the store it describes (creating the schema if needed).
+/// Validates `config` and opens the store it describes (creating the schema if needed),
+/// wrapped in [`Instrumented`] so every operation is counted, timed and traced.
 ///
 /// Naming a backend that this build does not include is a `Config` error naming the
 /// Cargo feature to enable.
 pub async fn open(config: &StorageConfig) -> Result<Store> {
-    let options = config.to_options()?;
-    open_with(&config.backend, options).await
+    Ok(open_instrumented(config).await?)
 }
 
-/// Opens backend `backend` with explicit options (tests, custom clocks, sub-second timeouts).
+/// Like [`open`], but keeps the [`Instrumented`] type so callers can read its operation
+/// metrics or export them (see [`crate::observe`]).
+pub async fn open_instrumented(config: &StorageConfig) -> Result<Arc<Instrumented>> {
+    let options = config.to_options()?;
+    let store = open_backend(&config.backend, options).await?;
+    Ok(Arc::new(Instrumented::new(store)))
+}
+
+/// Opens backend `backend` with explicit options (tests, custom clocks, sub-second
+/// timeouts), instrumented like [`open`].
 pub async fn open_with(backend: &str, options: StoreOptions) -> Result<Store> {
+    let store = open_backend(backend, options).await?;
+    Ok(Arc::new(Instrumented::new(store)))
+}
+
+/// Opens backend `backend` without the instrumentation layer.
+async fn open_backend(backend: &str, options: StoreOptions) -> Result<Store> {
     let info = backend_info(backend)?;
     if !info.compiled {
         return Err(StoreError::config(format!(

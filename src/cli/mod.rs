@@ -2,12 +2,15 @@
 
 mod data;
 mod pool;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use pooledstore::{Config, Location, StorageConfig, Store, StoreError, url_scheme};
+use pooledstore::observe::Instrumented;
+use pooledstore::{Config, Location, PooledStore, StorageConfig, Store, StoreError, url_scheme};
 
 /// Operate a pooledstore key-value store.
 #[derive(Debug, Parser)]
@@ -44,6 +47,10 @@ enum Command {
     Delete(data::DeleteArgs),
     /// List entries in key order, one `key<TAB>value` line each.
     Scan(data::ScanArgs),
+    /// Print the store's pool metrics once, in the Prometheus text format.
+    Metrics,
+    /// Serve /health, /ready and /metrics over HTTP until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command line; the exit code is 0 on success, 1 for a negative answer
@@ -73,14 +80,21 @@ async fn run(cli: Cli) -> Result<ExitCode, StoreError> {
     if cli.config.is_none() {
         prepare_default_location(&config.storage)?;
     }
-    let store = pooledstore::open(&config.storage).await?;
-    let outcome = dispatch(cli.command, &store).await;
+    let store = pooledstore::open_instrumented(&config.storage).await?;
+    let outcome = dispatch(cli.command, &store, &config).await;
     store.close().await;
     outcome
 }
 
-async fn dispatch(command: Command, store: &Store) -> Result<ExitCode, StoreError> {
+async fn dispatch(
+    command: Command,
+    instrumented: &Arc<Instrumented>,
+    config: &Config,
+) -> Result<ExitCode, StoreError> {
+    let store: &Store = &(Arc::clone(instrumented) as Store);
     match command {
+        Command::Metrics => serve::metrics(instrumented, &config.serve),
+        Command::Serve(args) => serve::serve(instrumented, &config.serve, args).await,
         Command::Migrate => pool::migrate(store).await,
         Command::Health { json } => pool::health(store, json).await,
         Command::Validate { json } => pool::validate(store, json).await,

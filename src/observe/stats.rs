@@ -1,0 +1,110 @@
+//! Per-operation counters and duration histograms: plain atomics in fixed slots, so
+//! recording an operation costs a few relaxed additions and no allocation.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use storage_api::{Histogram, HistogramSnapshot, WAIT_BUCKETS};
+
+use super::labels::{OUTCOME_LABELS, OUTCOME_SLOTS, Op, Outcome};
+
+const OP_SLOTS: usize = Op::ALL.len();
+
+/// Counts by `(op, outcome)` and a duration histogram per `op`.
+#[derive(Debug)]
+pub(crate) struct OperationStats {
+    counts: [[AtomicU64; OUTCOME_SLOTS]; OP_SLOTS],
+    durations: [Histogram; OP_SLOTS],
+}
+
+impl Default for OperationStats {
+    fn default() -> Self {
+        Self {
+            counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+            durations: std::array::from_fn(|_| Histogram::new(&WAIT_BUCKETS)),
+        }
+    }
+}
+
+impl OperationStats {
+    /// Records one finished (or abandoned) operation.
+    pub(crate) fn record(&self, op: Op, outcome: Outcome, elapsed: Duration) {
+        self.counts[op.slot()][outcome.slot()].fetch_add(1, Relaxed);
+        self.durations[op.slot()].observe(elapsed);
+    }
+
+    /// A copy of every counter and histogram.
+    pub(crate) fn snapshot(&self) -> OperationsSnapshot {
+        OperationsSnapshot {
+            counts: std::array::from_fn(|op| {
+                std::array::from_fn(|outcome| self.counts[op][outcome].load(Relaxed))
+            }),
+            durations: std::array::from_fn(|op| self.durations[op].snapshot()),
+        }
+    }
+}
+
+/// A point-in-time copy of the operation metrics of an
+/// [`Instrumented`](super::Instrumented) store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationsSnapshot {
+    counts: [[u64; OUTCOME_SLOTS]; OP_SLOTS],
+    durations: [HistogramSnapshot; OP_SLOTS],
+}
+
+impl OperationsSnapshot {
+    /// How many `op` calls ended with `outcome`.
+    pub fn count(&self, op: Op, outcome: Outcome) -> u64 {
+        self.counts[op.slot()][outcome.slot()]
+    }
+
+    /// How many `op` calls ended, whatever the outcome.
+    pub fn total(&self, op: Op) -> u64 {
+        self.counts[op.slot()].iter().sum()
+    }
+
+    /// The duration histogram of `op`, in seconds.
+    pub fn duration(&self, op: Op) -> &HistogramSnapshot {
+        &self.durations[op.slot()]
+    }
+
+    /// Every `(outcome label, count)` of `op`, including zeros, in a stable order.
+    pub fn outcomes(&self, op: Op) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        OUTCOME_LABELS
+            .iter()
+            .copied()
+            .zip(self.counts[op.slot()].iter().copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_api::ErrorKind;
+
+    #[test]
+    fn records_land_in_their_slots() {
+        let stats = OperationStats::default();
+        stats.record(Op::Put, Outcome::Ok, Duration::from_micros(30));
+        stats.record(Op::Put, Outcome::Ok, Duration::from_millis(2));
+        stats.record(
+            Op::Put,
+            Outcome::Failed(ErrorKind::ConditionFailed),
+            Duration::from_micros(80),
+        );
+        stats.record(Op::Get, Outcome::Cancelled, Duration::from_secs(1));
+        let s = stats.snapshot();
+        assert_eq!(s.count(Op::Put, Outcome::Ok), 2);
+        assert_eq!(
+            s.count(Op::Put, Outcome::Failed(ErrorKind::ConditionFailed)),
+            1
+        );
+        assert_eq!(s.total(Op::Put), 3);
+        assert_eq!(s.count(Op::Get, Outcome::Cancelled), 1);
+        assert_eq!(s.total(Op::Delete), 0);
+        assert_eq!(s.duration(Op::Put).count, 3);
+        assert_eq!(s.duration(Op::Put).counts[0], 1); // 30 µs <= 50 µs
+        let labels: Vec<_> = s.outcomes(Op::Put).filter(|(_, n)| *n > 0).collect();
+        assert_eq!(labels, [("ok", 2), ("condition_failed", 1)]);
+    }
+}
