@@ -1,0 +1,159 @@
+//! The child side: one configuration, one workload, one concurrency level, on a fresh
+//! copy of the preloaded database; prints one [`RunResult`] as JSON.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cli::Cli;
+use crate::dataset::fresh_copy;
+use crate::drive::{Measured, Window, drive_tasks, drive_threads};
+use crate::ops::OpGen;
+use crate::outcome::{RunResult, micros};
+use crate::plan::{Config, TOKIO_WORKERS, Workload};
+use crate::procstat::{ThreadSampler, peak_rss_kib};
+use crate::targets::raw_deadpool::RawDeadpool;
+use crate::targets::raw_rusqlite::RawConnection;
+use crate::targets::raw_sqlx::RawSqlx;
+
+/// Runs the measurement `--child CONFIG WORKLOAD` asks for.
+pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, String> {
+    let config = Config::from_name(config).ok_or_else(|| format!("unknown config {config:?}"))?;
+    let workload =
+        Workload::from_name(workload).ok_or_else(|| format!("unknown workload {workload:?}"))?;
+    if !config.compiled() {
+        return Err(format!("{config} is not compiled into this build"));
+    }
+    if cli.keys < 2 {
+        return Err("--keys must be at least 2".into());
+    }
+    let window = Window {
+        warmup: cli.warmup(),
+        measure: cli.measure(),
+    };
+    let workers = config.workers(cli.concurrency.max(1));
+    let generators = OpGen::for_workers(workload, cli.keys, cli.seed, workers);
+    let dir = tempfile::tempdir().map_err(|e| format!("creating a temp dir: {e}"))?;
+    let path = if config.is_postgres() {
+        dir.path().join("unused.db")
+    } else {
+        let template = cli.template.as_deref().ok_or("--child needs --template")?;
+        fresh_copy(template, dir.path()).map_err(|e| format!("copying the template: {e}"))?
+    };
+
+    let sampler = ThreadSampler::start();
+    let measured = match config {
+        Config::Rusqlite => measure_threads(&path, generators, window)?,
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(TOKIO_WORKERS)
+            .enable_all()
+            .build()
+            .map_err(|e| format!("starting tokio: {e}"))?
+            .block_on(measure_async(config, &path, cli.keys, generators, window))?,
+    };
+    let peak_threads = sampler.finish();
+    Ok(result(
+        config,
+        workload,
+        cli.concurrency,
+        workers,
+        &measured,
+        peak_threads,
+    ))
+}
+
+fn result(
+    config: Config,
+    workload: Workload,
+    concurrency: u32,
+    workers: u32,
+    measured: &Measured,
+    peak_threads: Option<u64>,
+) -> RunResult {
+    let tally = &measured.tally;
+    let ops = tally.ops();
+    RunResult {
+        config: config.name().into(),
+        workload: workload.name().into(),
+        concurrency,
+        workers,
+        ops,
+        rows_per_op: workload.rows_per_op(),
+        seconds: measured.seconds,
+        ops_per_sec: if measured.seconds > 0.0 {
+            ops as f64 / measured.seconds
+        } else {
+            0.0
+        },
+        p50_us: micros(tally.latencies.quantile(0.50)),
+        p99_us: micros(tally.latencies.quantile(0.99)),
+        max_us: micros(tally.latencies.quantile(1.0)),
+        errors: tally
+            .errors
+            .iter()
+            .map(|(kind, n)| ((*kind).to_owned(), *n))
+            .collect(),
+        cas_retries: tally.cas_retries,
+        peak_threads,
+        peak_rss_kib: peak_rss_kib(),
+    }
+}
+
+/// Raw rusqlite: one OS thread per worker, each with its own connection.
+fn measure_threads(
+    path: &Path,
+    generators: Vec<OpGen>,
+    window: Window,
+) -> Result<Measured, String> {
+    let workers = generators
+        .into_iter()
+        .map(|generator| RawConnection::open(path).map(|conn| (conn, generator)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("opening rusqlite: {e}"))?;
+    Ok(drive_threads(workers, window))
+}
+
+/// The pooled configurations, on a two-worker tokio runtime.
+async fn measure_async(
+    config: Config,
+    path: &Path,
+    keys: u64,
+    generators: Vec<OpGen>,
+    window: Window,
+) -> Result<Measured, String> {
+    // Unused without the postgres feature.
+    let _ = keys;
+    match config {
+        Config::Deadpool => {
+            let pool = Arc::new(RawDeadpool::open(path)?);
+            let measured = drive_tasks(pool.clone(), generators, window).await;
+            Ok(measured)
+        }
+        Config::Sqlx => {
+            let pool = Arc::new(
+                RawSqlx::open(path)
+                    .await
+                    .map_err(|e| format!("opening the sqlx pool: {e}"))?,
+            );
+            let measured = drive_tasks(pool.clone(), generators, window).await;
+            pool.close().await;
+            Ok(measured)
+        }
+        #[cfg(feature = "pooledstore")]
+        Config::PooledSqlx | Config::PooledDeadpool => {
+            let backend = if config == Config::PooledSqlx {
+                "sqlx"
+            } else {
+                "deadpool"
+            };
+            let store = Arc::new(crate::targets::pooled::Pooled::open_sqlite(backend, path).await?);
+            let measured = drive_tasks(store.clone(), generators, window).await;
+            store.close().await;
+            Ok(measured)
+        }
+        #[cfg(feature = "postgres")]
+        Config::PgSqlx | Config::PooledPg => {
+            crate::targets::raw_postgres::measure(config, keys, generators, window).await
+        }
+        other => Err(format!("{other} is not compiled into this build")),
+    }
+}

@@ -1,0 +1,128 @@
+//! Command-line arguments of the parent run and of the hidden child mode.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Measures pooledstore's backends side by side with the raw libraries they wrap.
+///
+/// Each (configuration, workload, concurrency) runs in its own child process on a fresh
+/// copy of a preloaded database; repetitions are interleaved and the median is reported.
+#[derive(Debug, Parser)]
+#[command(name = "pooledstore-bench")]
+pub(crate) struct Cli {
+    /// Short run for CI smoke tests: 0.5 s per measurement, one repetition.
+    #[arg(long)]
+    pub(crate) quick: bool,
+
+    /// Print the results as JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+
+    /// Only workloads whose name contains this (point_read, put, batch, scan, ycsb_a,
+    /// ycsb_b, ycsb_c, ycsb_f, acquire; "ycsb" selects all four).
+    #[arg(long, value_name = "WORKLOAD")]
+    pub(crate) filter: Option<String>,
+
+    /// Only configurations whose name contains this (rusqlite, deadpool, sqlx,
+    /// pooledstore-deadpool, pooledstore-sqlx, pg-sqlx, pooledstore-pg).
+    #[arg(long, value_name = "CONFIG")]
+    pub(crate) config: Option<String>,
+
+    /// Measured seconds per measurement [default: 3, or 0.5 with --quick].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) duration: Option<f64>,
+
+    /// Unrecorded warm-up before each measurement [default: a tenth of --duration].
+    #[arg(long, value_name = "SECONDS")]
+    pub(crate) warmup: Option<f64>,
+
+    /// Repetitions of every measurement [default: 3, or 1 with --quick].
+    #[arg(long, value_name = "N")]
+    pub(crate) reps: Option<u32>,
+
+    /// Preloaded keys.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub(crate) keys: u64,
+
+    /// Seed of the data and of every worker's key choice.
+    #[arg(long, default_value_t = 0x5EED)]
+    pub(crate) seed: u64,
+
+    /// Internal: run one measurement and print its result as JSON.
+    #[arg(long, hide = true, num_args = 2, value_names = ["CONFIG", "WORKLOAD"])]
+    pub(crate) child: Option<Vec<String>>,
+
+    /// Internal: concurrency of the child's measurement.
+    #[arg(long, hide = true, default_value_t = 1)]
+    pub(crate) concurrency: u32,
+
+    /// Internal: the preloaded database the child copies.
+    #[arg(long, hide = true)]
+    pub(crate) template: Option<PathBuf>,
+}
+
+impl Cli {
+    /// The measured window per measurement.
+    pub(crate) fn measure(&self) -> Duration {
+        let default = if self.quick { 0.5 } else { 3.0 };
+        seconds(self.duration.unwrap_or(default))
+    }
+
+    /// The warm-up per measurement.
+    pub(crate) fn warmup(&self) -> Duration {
+        self.warmup.map_or_else(|| self.measure() / 10, seconds)
+    }
+
+    /// Repetitions per measurement.
+    pub(crate) fn reps(&self) -> u32 {
+        self.reps.unwrap_or(if self.quick { 1 } else { 3 }).max(1)
+    }
+}
+
+/// Seconds as a duration; negative or non-finite values become zero.
+fn seconds(s: f64) -> Duration {
+    Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quick_shortens_everything_and_flags_override() {
+        let quick = Cli::parse_from(["bench", "--quick"]);
+        assert_eq!(quick.measure(), Duration::from_millis(500));
+        assert_eq!(quick.warmup(), Duration::from_millis(50));
+        assert_eq!(quick.reps(), 1);
+        let full = Cli::parse_from(["bench"]);
+        assert_eq!(full.measure(), Duration::from_secs(3));
+        assert_eq!(full.reps(), 3);
+        let custom = Cli::parse_from(["bench", "--duration", "1", "--warmup", "0", "--reps", "0"]);
+        assert_eq!(custom.measure(), Duration::from_secs(1));
+        assert_eq!(custom.warmup(), Duration::ZERO);
+        assert_eq!(custom.reps(), 1);
+        let bad = Cli::parse_from(["bench", "--duration=-1"]);
+        assert_eq!(bad.measure(), Duration::ZERO);
+    }
+
+    #[test]
+    fn child_mode_takes_config_and_workload() {
+        let cli = Cli::parse_from([
+            "bench",
+            "--child",
+            "sqlx",
+            "put",
+            "--concurrency",
+            "16",
+            "--template",
+            "/t.db",
+        ]);
+        assert_eq!(
+            cli.child.as_deref(),
+            Some(&["sqlx".to_owned(), "put".to_owned()][..])
+        );
+        assert_eq!(cli.concurrency, 16);
+    }
+}

@@ -1,0 +1,313 @@
+//! PostgreSQL: an sqlx `PgPool` used directly, and pooledstore on the same server. Each
+//! child works on tables of its own (named after its process id), preloaded and
+//! dropped by the child.
+
+use std::sync::Arc;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, SqlStr, Transaction};
+
+use crate::drive::{Measured, Target, Window, drive_tasks};
+use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpGen, OpResult, key, modified, value};
+use crate::parent::POSTGRES_URL_VAR;
+use crate::plan::{Config, POOL_SIZE, SCAN_ROWS};
+use crate::rng::SplitMix64;
+use crate::sql::now_millis;
+use crate::targets::ACQUIRE_TIMEOUT;
+#[cfg(feature = "pooledstore")]
+use crate::targets::pooled::{Pooled, options};
+
+/// Rows per preload statement or batch.
+const PRELOAD_CHUNK: u64 = 1_000;
+
+/// Runs the measurement for `config` on the database named by the environment.
+pub(crate) async fn measure(
+    config: Config,
+    keys: u64,
+    generators: Vec<OpGen>,
+    window: Window,
+) -> Result<Measured, String> {
+    let url =
+        std::env::var(POSTGRES_URL_VAR).map_err(|_| format!("{POSTGRES_URL_VAR} is not set"))?;
+    let table = format!("bench_kv_{}", std::process::id());
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .map_err(|e| format!("connecting to PostgreSQL: {}", pg_error(&e)))?;
+    let measured = match config {
+        Config::PgSqlx => {
+            let pool = Arc::new(RawPg::open(&url, &table).await.map_err(|e| pg_error(&e))?);
+            let result = match pool.preload(keys).await {
+                Ok(()) => Ok(drive_tasks(pool.clone(), generators, window).await),
+                Err(e) => Err(format!("preloading: {}", pg_error(&e))),
+            };
+            pool.pool.close().await;
+            result
+        }
+        #[cfg(feature = "pooledstore")]
+        Config::PooledPg => {
+            let mut opts = options(url.clone());
+            opts.table = table.clone();
+            let store = Arc::new(Pooled::open("sqlx", opts).await?);
+            let result = match preload_store(&store, keys).await {
+                Ok(()) => Ok(drive_tasks(store.clone(), generators, window).await),
+                Err(e) => Err(e),
+            };
+            store.close().await;
+            result
+        }
+        other => Err(format!("{other} is not compiled into this build")),
+    };
+    for t in [table.clone(), format!("{table}_meta")] {
+        let drop = AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}"));
+        let _ = sqlx::query(drop).execute(&admin).await;
+    }
+    admin.close().await;
+    measured
+}
+
+/// Preloads through pooledstore's own `batch`.
+#[cfg(feature = "pooledstore")]
+async fn preload_store(store: &Pooled, keys: u64) -> Result<(), String> {
+    let mut rng = SplitMix64::new(0x5EED);
+    let mut next = 0;
+    while next < keys {
+        let end = (next + PRELOAD_CHUNK).min(keys);
+        let ops = (next..end)
+            .map(|i| storage_api::WriteOp::put(key(i), value(&mut rng)))
+            .collect();
+        store
+            .store()
+            .batch(ops)
+            .await
+            .map_err(|e| format!("preloading through batch: {e}"))?;
+        next = end;
+    }
+    Ok(())
+}
+
+fn pg_error(e: &sqlx::Error) -> String {
+    // sqlx errors never carry the connection URL; the database message may name a
+    // table but no user value.
+    e.to_string()
+}
+
+/// The error kind of a PostgreSQL error.
+fn classify(e: &sqlx::Error) -> &'static str {
+    match e {
+        sqlx::Error::PoolTimedOut => "timeout",
+        sqlx::Error::PoolClosed => "closed",
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("40001" | "40P01") => "conflict",
+            _ => "backend",
+        },
+        sqlx::Error::Io(_) => "connection",
+        _ => "backend",
+    }
+}
+
+/// The anchor's statements, the PostgreSQL counterpart of pooledstore's SQLite layout.
+#[derive(Debug)]
+struct PgStatements {
+    create: Vec<String>,
+    get: SqlStr,
+    live_version: SqlStr,
+    next_version: SqlStr,
+    upsert: SqlStr,
+    scan_from: SqlStr,
+    preload: SqlStr,
+    set_counter: SqlStr,
+}
+
+impl PgStatements {
+    fn new(table: &str) -> Self {
+        let meta = format!("{table}_meta");
+        let sql = |s: String| AssertSqlSafe(Arc::<str>::from(s)).into_sql_str();
+        let live = "(expires_at IS NULL OR expires_at > $2)";
+        Self {
+            create: vec![
+                format!(
+                    "CREATE TABLE {table} (key bytea PRIMARY KEY, value bytea NOT NULL, \
+                     version bigint NOT NULL, expires_at bigint)"
+                ),
+                format!(
+                    "CREATE TABLE {meta} (table_name text PRIMARY KEY, last_version bigint NOT NULL)"
+                ),
+                format!("INSERT INTO {meta} VALUES ('{table}', 0)"),
+            ],
+            get: sql(format!(
+                "SELECT value, version FROM {table} WHERE key = $1 AND {live}"
+            )),
+            live_version: sql(format!(
+                "SELECT version FROM {table} WHERE key = $1 AND {live}"
+            )),
+            next_version: sql(format!(
+                "UPDATE {meta} SET last_version = last_version + 1 RETURNING last_version"
+            )),
+            upsert: sql(format!(
+                "INSERT INTO {table} (key, value, version, expires_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+                 version = excluded.version, expires_at = excluded.expires_at"
+            )),
+            scan_from: sql(format!(
+                "SELECT key, value, version, expires_at FROM {table} \
+                 WHERE (expires_at IS NULL OR expires_at > $1) AND key >= $2 ORDER BY key LIMIT $3"
+            )),
+            preload: sql(format!(
+                "INSERT INTO {table} (key, value, version) \
+                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::bigint[])"
+            )),
+            set_counter: sql(format!("UPDATE {meta} SET last_version = $1")),
+        }
+    }
+}
+
+/// An sqlx `PgPool` of [`POOL_SIZE`] connections, otherwise sqlx's defaults.
+#[derive(Debug)]
+pub(crate) struct RawPg {
+    pool: PgPool,
+    sql: PgStatements,
+}
+
+impl RawPg {
+    async fn open(url: &str, table: &str) -> Result<Self, sqlx::Error> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        let sql = PgStatements::new(table);
+        for create in &sql.create {
+            sqlx::query(AssertSqlSafe(create.clone()))
+                .execute(&pool)
+                .await?;
+        }
+        Ok(Self { pool, sql })
+    }
+
+    async fn preload(&self, keys: u64) -> Result<(), sqlx::Error> {
+        let mut rng = SplitMix64::new(0x5EED);
+        let mut next = 0;
+        while next < keys {
+            let end = (next + PRELOAD_CHUNK).min(keys);
+            let ks: Vec<Vec<u8>> = (next..end).map(key).collect();
+            let vs: Vec<Vec<u8>> = (next..end).map(|_| value(&mut rng)).collect();
+            let versions: Vec<i64> = (next..end).map(|i| i as i64 + 1).collect();
+            sqlx::query(self.sql.preload.clone())
+                .bind(ks)
+                .bind(vs)
+                .bind(versions)
+                .execute(&self.pool)
+                .await?;
+            next = end;
+        }
+        sqlx::query(self.sql.set_counter.clone())
+            .bind(keys as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &[u8]) -> Result<Option<(Vec<u8>, i64)>, sqlx::Error> {
+        let row = sqlx::query(self.sql.get.clone())
+            .bind(key)
+            .bind(now_millis())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
+    }
+
+    async fn write(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        key: &[u8],
+        value: &[u8],
+    ) -> Result<(), sqlx::Error> {
+        let version: i64 = sqlx::query_scalar(self.sql.next_version.clone())
+            .fetch_one(&mut **tx)
+            .await?;
+        sqlx::query(self.sql.upsert.clone())
+            .bind(key)
+            .bind(value)
+            .bind(version)
+            .bind(None::<i64>)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn batch(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        for (key, value) in pairs {
+            self.write(&mut tx, key, value).await?;
+        }
+        tx.commit().await
+    }
+
+    async fn cas_put(&self, key: &[u8], value: &[u8], expected: i64) -> Result<bool, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let live = format!("{} FOR UPDATE", self.sql.live_version.as_str());
+        let current: Option<i64> = sqlx::query_scalar(AssertSqlSafe(live))
+            .bind(key)
+            .bind(now_millis())
+            .fetch_optional(&mut *tx)
+            .await?;
+        if current != Some(expected) {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        self.write(&mut tx, key, value).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn run_inner(&self, op: Op) -> Result<OpResult, sqlx::Error> {
+        Ok(match op {
+            Op::Get(key) => self.get(&key).await?.map(|_| 0).ok_or("missing"),
+            Op::Put(key, value) => self.batch(&[(key, value)]).await.map(|()| Ok(0))?,
+            Op::Batch(pairs) => self.batch(&pairs).await.map(|()| Ok(0))?,
+            Op::Scan(start) => {
+                let rows = sqlx::query(self.sql.scan_from.clone())
+                    .bind(now_millis())
+                    .bind(start)
+                    .bind(SCAN_ROWS as i64)
+                    .fetch_all(&self.pool)
+                    .await?;
+                for row in &rows {
+                    let _: (Vec<u8>, Vec<u8>, i64, Option<i64>) = (
+                        row.try_get(0)?,
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                        row.try_get(3)?,
+                    );
+                }
+                Ok(0)
+            }
+            Op::ReadModifyWrite(key) => {
+                for attempt in 0..MAX_CAS_ATTEMPTS {
+                    let Some((value, version)) = self.get(&key).await? else {
+                        return Ok(Err("missing"));
+                    };
+                    if self.cas_put(&key, &modified(&value), version).await? {
+                        return Ok(Ok(attempt));
+                    }
+                }
+                Err("cas_exhausted")
+            }
+            Op::Acquire => {
+                let mut conn = self.pool.acquire().await?;
+                let _: i32 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *conn).await?;
+                Ok(0)
+            }
+        })
+    }
+}
+
+impl Target for RawPg {
+    async fn run(&self, op: Op) -> OpResult {
+        self.run_inner(op)
+            .await
+            .unwrap_or_else(|e| Err(classify(&e)))
+    }
+}
