@@ -1,0 +1,32 @@
+//! Operations on a pooledstore, as library functions the `pooledstore` command wires up:
+//!
+//! - [`backup`]: a consistent, online snapshot of a SQLite store into one file;
+//! - [`restore`]: replaces a SQLite store's file with a verified backup, atomically;
+//! - [`export_to_file`] / [`import_from_file`]: a portable JSONL format (see [`jsonl`])
+//!   over the `PooledStore` trait, for any backend, streaming;
+//! - [`copy`]: moves a store into another, empty one (SQLite to PostgreSQL, sqlx to
+//!   deadpool), with a final count check;
+//! - [`verify`]: checks a SQLite file is a sound pooledstore database.
+//!
+//! Files are written under a temporary name, fsynced and renamed into place, so a
+//! crash leaves either the old file or the complete new one.
+
+mod atomic_file;
+mod backup;
+mod copy;
+mod export;
+mod import;
+pub mod jsonl;
+mod pages;
+mod progress;
+mod restore;
+mod sqlite_file;
+
+pub use backup::{BackupReport, backup};
+pub use copy::{CopyReport, copy};
+pub use export::{ExportOptions, ExportReport, export, export_to_file};
+pub use import::{ImportOptions, ImportReport, import, import_from_file};
+pub use pages::count_entries;
+pub use progress::Progress;
+pub use restore::{RestoreReport, restore};
+pub use sqlite_file::{FileSummary, sqlite_path, verify};
