@@ -37,7 +37,9 @@ impl SqlxStatements {
     }
 }
 
-/// An sqlx SQLite pool of [`POOL_SIZE`] connections, otherwise sqlx's defaults.
+/// An sqlx SQLite pool of [`POOL_SIZE`] connections, set up as backend-sqlx sets up
+/// its own: no ping before each acquire (sqlx's default pings, one more round trip
+/// to the connection's worker thread per checkout), otherwise sqlx's defaults.
 #[derive(Debug)]
 pub(crate) struct RawSqlx {
     pool: SqlitePool,
@@ -69,6 +71,7 @@ impl RawSqlx {
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         Ok(Self {
