@@ -1,6 +1,7 @@
 //! Command-line parsing and dispatch. Each command lives in the file of its group.
 
 mod data;
+mod ops;
 mod pool;
 mod serve;
 
@@ -51,6 +52,8 @@ enum Command {
     Metrics,
     /// Serve /health, /ready and /metrics over HTTP until SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
+    #[command(flatten)]
+    Ops(ops::OpsCommand),
 }
 
 /// Runs the command line; the exit code is 0 on success, 1 for a negative answer
@@ -80,8 +83,12 @@ async fn run(cli: Cli) -> Result<ExitCode, StoreError> {
     if cli.config.is_none() {
         prepare_default_location(&config.storage)?;
     }
+    let command = match cli.command {
+        Command::Ops(op) if op.is_offline() => return ops::offline(op, &config.storage).await,
+        command => command,
+    };
     let store = pooledstore::open_instrumented(&config.storage).await?;
-    let outcome = dispatch(cli.command, &store, &config).await;
+    let outcome = dispatch(command, &store, &config).await;
     store.close().await;
     outcome
 }
@@ -102,6 +109,7 @@ async fn dispatch(
         Command::Put(args) => data::put(store, args).await,
         Command::Delete(args) => data::delete(store, args).await,
         Command::Scan(args) => data::scan(store, args).await,
+        Command::Ops(op) => ops::online(op, store).await,
     }
 }
 

@@ -1,0 +1,196 @@
+//! The operations commands end to end, through the `pooledstore` binary: backup,
+//! restore, export, import and copy.
+#![cfg(any(feature = "sqlx", feature = "deadpool"))]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A backend this build includes.
+const BACKEND: &str = if cfg!(feature = "sqlx") {
+    "sqlx"
+} else {
+    "deadpool"
+};
+
+/// The other SQLite backend when both are compiled in, else the same one.
+const OTHER_BACKEND: &str = if cfg!(all(feature = "sqlx", feature = "deadpool")) {
+    "deadpool"
+} else {
+    BACKEND
+};
+
+fn write_config(dir: &Path, name: &str, backend: &str, url: &str) -> PathBuf {
+    let path = dir.join(name);
+    let text = format!(
+        "[storage]\nbackend = \"{backend}\"\nurl = \"{url}\"\ndb_connection_timeout_secs = 5\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn sqlite_config(dir: &Path, name: &str, backend: &str, db: &str) -> PathBuf {
+    let url = format!("sqlite://{}", dir.join(db).display());
+    write_config(dir, name, backend, &url)
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pooledstore"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(config: &Path, args: &[&str]) -> String {
+    let out = run(config, args);
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(config: &Path, args: &[&str]) -> String {
+    let out = run(config, args);
+    assert_eq!(out.status.code(), Some(2), "{args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+#[test]
+fn backup_and_restore_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(dir.path(), "c.toml", BACKEND, "live.db");
+    ok(&config, &["put", "a", "1"]);
+    ok(&config, &["put", "b", "2"]);
+    let backup = dir.path().join("b.db");
+    let backup_arg = backup.to_str().unwrap();
+
+    let out = ok(&config, &["backup", "--output", backup_arg]);
+    assert!(out.contains("2 entries"), "{out}");
+    let err = fails(&config, &["backup", "--output", backup_arg]);
+    assert!(err.contains("--force"), "{err}");
+    ok(&config, &["backup", "--output", backup_arg, "--force"]);
+
+    ok(&config, &["put", "c", "3"]);
+    let out = ok(&config, &["restore", "--input", backup_arg]);
+    assert!(out.contains("2 entries"), "{out}");
+    assert_eq!(run(&config, &["get", "c"]).status.code(), Some(1));
+    assert_eq!(ok(&config, &["get", "a"]), "1\n");
+
+    std::fs::write(dir.path().join("junk.db"), "not a backup").unwrap();
+    let junk = dir.path().join("junk.db");
+    let err = fails(&config, &["restore", "--input", junk.to_str().unwrap()]);
+    assert!(err.contains("corrupt"), "{err}");
+    assert_eq!(ok(&config, &["get", "b"]), "2\n");
+}
+
+#[tokio::test]
+async fn restore_refuses_while_the_store_is_open_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(dir.path(), "c.toml", BACKEND, "live.db");
+    ok(&config, &["put", "a", "1"]);
+    let backup = dir.path().join("b.db");
+    ok(&config, &["backup", "--output", backup.to_str().unwrap()]);
+
+    let loaded = pooledstore::Config::load(Some(&config)).unwrap();
+    let store = pooledstore::open(&loaded.storage).await.unwrap();
+    store.get(b"a").await.unwrap();
+    let err = fails(&config, &["restore", "--input", backup.to_str().unwrap()]);
+    assert!(err.contains("in use"), "{err}");
+    store.close().await;
+    ok(&config, &["restore", "--input", backup.to_str().unwrap()]);
+}
+
+#[test]
+fn export_import_and_copy_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_config(dir.path(), "a.toml", BACKEND, "a.db");
+    for (k, v) in [("k1", "v1"), ("k2", "v2"), ("k3", "v3")] {
+        ok(&source, &["put", k, v]);
+    }
+    ok(&source, &["put", "session", "s", "--ttl", "600"]);
+    let dump = dir.path().join("dump.jsonl");
+    let out = ok(&source, &["export", "--output", dump.to_str().unwrap()]);
+    assert!(out.contains("exported 4 entries"), "{out}");
+
+    let imported = sqlite_config(dir.path(), "b.toml", OTHER_BACKEND, "b.db");
+    let out = ok(&imported, &["import", "--input", dump.to_str().unwrap()]);
+    assert!(out.contains("imported 4 of 4"), "{out}");
+    assert_eq!(ok(&imported, &["get", "k2"]), "v2\n");
+    let out = ok(
+        &imported,
+        &["import", "--input", dump.to_str().unwrap(), "--resume"],
+    );
+    assert!(out.contains("4 skipped as present"), "{out}");
+
+    let copied = sqlite_config(dir.path(), "c.toml", OTHER_BACKEND, "c.db");
+    let out = ok(&source, &["copy", "--to", copied.to_str().unwrap()]);
+    assert!(
+        out.contains("copied 4 entries (source 4, target 4)"),
+        "{out}"
+    );
+    assert_eq!(ok(&copied, &["get", "k3"]), "v3\n");
+    let err = fails(&source, &["copy", "--to", copied.to_str().unwrap()]);
+    assert!(err.contains("empty"), "{err}");
+}
+
+#[test]
+fn backup_of_a_postgres_store_points_to_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "pg.toml",
+        BACKEND,
+        "postgres://app:s3cret@127.0.0.1:1/app",
+    );
+    let out = dir.path().join("b.db");
+    let err = fails(&config, &["backup", "--output", out.to_str().unwrap()]);
+    assert!(
+        err.contains("unsupported") && err.contains("export"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(!out.exists());
+}
+
+/// SQLite to PostgreSQL with `copy`; needs `POOLEDSTORE_TEST_POSTGRES_URL` (`.ci/run`
+/// sets it to a scratch database).
+#[cfg(feature = "postgres")]
+#[test]
+fn copy_moves_a_sqlite_store_to_postgres() {
+    let url = std::env::var("POOLEDSTORE_TEST_POSTGRES_URL")
+        .expect("set POOLEDSTORE_TEST_POSTGRES_URL to a scratch PostgreSQL database");
+    let dir = tempfile::tempdir().unwrap();
+    let source = sqlite_config(dir.path(), "a.toml", "sqlx", "a.db");
+    for i in 0..25 {
+        ok(
+            &source,
+            &["put", &format!("key{i:02}"), &format!("value {i}")],
+        );
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let table = format!("ops_copy_{}_{nanos}", std::process::id());
+    let target = dir.path().join("pg.toml");
+    std::fs::write(
+        &target,
+        format!(
+            "[storage]\nbackend = \"sqlx\"\nurl = \"{url}\"\ntable = \"{table}\"\n\
+             db_connection_timeout_secs = 10\n"
+        ),
+    )
+    .unwrap();
+    let out = ok(&source, &["copy", "--to", target.to_str().unwrap()]);
+    assert!(
+        out.contains("copied 25 entries (source 25, target 25)"),
+        "{out}"
+    );
+    assert_eq!(ok(&target, &["get", "key07"]), "value 7\n");
+    let dump = dir.path().join("pg.jsonl");
+    let out = ok(&target, &["export", "--output", dump.to_str().unwrap()]);
+    assert!(out.contains("exported 25 entries"), "{out}");
+}
