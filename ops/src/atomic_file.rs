@@ -113,6 +113,18 @@ pub(crate) fn parent_dir(path: &Path) -> &Path {
     }
 }
 
+/// `path` made absolute and resolved through symbolic links as far as it exists.
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    let dir = parent_dir(path);
+    match (dir.canonicalize(), path.file_name()) {
+        (Ok(dir), Some(name)) => dir.join(name),
+        _ => path.to_owned(),
+    }
+}
+
 /// `path` and the `-wal`, `-shm` and `-journal` files SQLite keeps beside it.
 pub(crate) fn with_sidecars(path: &Path) -> [PathBuf; 4] {
     let suffixed = |suffix: &str| {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use storage_api::{Result, StoreError, StoreOptions};
 
-use crate::atomic_file::{TempFile, check_overwrite, with_sidecars};
+use crate::atomic_file::{TempFile, absolute, check_overwrite, with_sidecars};
 use crate::sqlite_file::{
     make_self_contained, open_existing, registered_version, sqlite_error, sqlite_path,
     verify_connection,
@@ -82,16 +82,4 @@ fn refuse_live_target(live: &Path, output: &Path) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// `path` made absolute and resolved through symbolic links as far as it exists.
-pub(crate) fn absolute(path: &Path) -> PathBuf {
-    if let Ok(real) = path.canonicalize() {
-        return real;
-    }
-    let dir = crate::atomic_file::parent_dir(path);
-    match (dir.canonicalize(), path.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name),
-        _ => path.to_owned(),
-    }
 }

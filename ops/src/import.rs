@@ -235,9 +235,12 @@ impl Import<'_> {
         Ok(())
     }
 
-    /// Adds what was applied before the failure to its message.
+    /// Adds what was applied before the failure to its message, once entries were read.
     fn explain(&self, error: StoreError) -> StoreError {
         let r = &self.report;
+        if r.lines == 0 {
+            return error;
+        }
         StoreError::new(
             error.kind(),
             format!(

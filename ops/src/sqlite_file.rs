@@ -117,11 +117,14 @@ pub(crate) fn registered_version(conn: &Connection, table: &str) -> Result<i64> 
         .query_row(&sql.schema_version, [table], |row| row.get(0))
         .optional()
         .map_err(|e| sqlite_error(e, "reading the schema version"))?;
-    let Some(version) = version.filter(|_| table_exists(conn, table).unwrap_or(false)) else {
-        return Err(StoreError::new(
-            ErrorKind::Corrupt,
-            format!("the database holds no store table named {table:?}"),
-        ));
+    let version = match version {
+        Some(version) if table_exists(conn, table)? => version,
+        _ => {
+            return Err(StoreError::new(
+                ErrorKind::Corrupt,
+                format!("the database holds no store table named {table:?}"),
+            ));
+        }
     };
     if version > SCHEMA_VERSION {
         return Err(StoreError::new(

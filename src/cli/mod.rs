@@ -53,7 +53,9 @@ enum Command {
     /// Serve /health, /ready and /metrics over HTTP until SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
     #[command(flatten)]
-    Ops(ops::OpsCommand),
+    File(ops::FileCommand),
+    #[command(flatten)]
+    Ops(ops::StoreCommand),
 }
 
 /// Runs the command line; the exit code is 0 on success, 1 for a negative answer
@@ -84,7 +86,8 @@ async fn run(cli: Cli) -> Result<ExitCode, StoreError> {
         prepare_default_location(&config.storage)?;
     }
     let command = match cli.command {
-        Command::Ops(op) if op.is_offline() => return ops::offline(op, &config.storage).await,
+        // Never opens the store: restore replaces the file the store would hold open.
+        Command::File(command) => return ops::on_file(command, &config.storage).await,
         command => command,
     };
     let store = pooledstore::open_instrumented(&config.storage).await?;
@@ -109,7 +112,8 @@ async fn dispatch(
         Command::Put(args) => data::put(store, args).await,
         Command::Delete(args) => data::delete(store, args).await,
         Command::Scan(args) => data::scan(store, args).await,
-        Command::Ops(op) => ops::online(op, store).await,
+        Command::Ops(command) => ops::on_store(command, store).await,
+        Command::File(command) => ops::on_file(command, &config.storage).await,
     }
 }
 

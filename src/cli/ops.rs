@@ -9,14 +9,19 @@ use clap::{Args, Subcommand};
 use pooledstore::{Config, StorageConfig, Store, StoreError};
 use pooledstore_ops::{ExportOptions, ImportOptions, Progress};
 
-/// The operations commands.
+/// Commands on the SQLite database file, run without opening the store.
 #[derive(Debug, Subcommand)]
-pub(super) enum OpsCommand {
+pub(super) enum FileCommand {
     /// Write a consistent snapshot of the SQLite database to FILE, while it is in use.
     Backup(BackupArgs),
     /// Replace the SQLite database with a verified backup. Refuses while another process
     /// has the database open.
     Restore(RestoreArgs),
+}
+
+/// Commands on the open store, for any backend.
+#[derive(Debug, Subcommand)]
+pub(super) enum StoreCommand {
     /// Write every entry to a portable JSON Lines file (any backend).
     Export(ExportArgs),
     /// Load a file written by `export` (any backend); entries are upserts.
@@ -83,21 +88,14 @@ pub(super) struct CopyArgs {
     to: PathBuf,
 }
 
-impl OpsCommand {
-    /// Whether the command works on the database file without opening the store.
-    pub(super) fn is_offline(&self) -> bool {
-        matches!(self, Self::Backup(_) | Self::Restore(_))
-    }
-}
-
 /// Runs `backup` or `restore`, which never open the store.
-pub(super) async fn offline(
-    command: OpsCommand,
+pub(super) async fn on_file(
+    command: FileCommand,
     storage: &StorageConfig,
 ) -> Result<ExitCode, StoreError> {
     let options = storage.to_options()?;
     match command {
-        OpsCommand::Backup(args) => {
+        FileCommand::Backup(args) => {
             let report =
                 blocking(move || pooledstore_ops::backup(&options, &args.output, args.force))
                     .await?;
@@ -109,7 +107,7 @@ pub(super) async fn offline(
                 report.schema_version
             );
         }
-        OpsCommand::Restore(args) => {
+        FileCommand::Restore(args) => {
             let input = args.input.clone();
             let report =
                 blocking(move || pooledstore_ops::restore(&options, &args.input, args.force))
@@ -128,17 +126,14 @@ pub(super) async fn offline(
                 report.summary.schema_version
             );
         }
-        OpsCommand::Export(_) | OpsCommand::Import(_) | OpsCommand::Copy(_) => {
-            return Err(StoreError::config("this command needs an open store"));
-        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `export`, `import` or `copy` on the open store.
-pub(super) async fn online(command: OpsCommand, store: &Store) -> Result<ExitCode, StoreError> {
+pub(super) async fn on_store(command: StoreCommand, store: &Store) -> Result<ExitCode, StoreError> {
     match command {
-        OpsCommand::Export(args) => {
+        StoreCommand::Export(args) => {
             let options = ExportOptions {
                 snapshot: args.snapshot,
                 force: args.force,
@@ -151,7 +146,7 @@ pub(super) async fn online(command: OpsCommand, store: &Store) -> Result<ExitCod
                 report.bytes
             );
         }
-        OpsCommand::Import(args) => {
+        StoreCommand::Import(args) => {
             let options = ImportOptions {
                 resume: args.resume,
                 ..ImportOptions::default()
@@ -166,12 +161,7 @@ pub(super) async fn online(command: OpsCommand, store: &Store) -> Result<ExitCod
                 report.skipped_expired
             );
         }
-        OpsCommand::Copy(args) => copy(store, &args.to).await?,
-        OpsCommand::Backup(_) | OpsCommand::Restore(_) => {
-            return Err(StoreError::config(
-                "backup and restore work on the database file, not an open store",
-            ));
-        }
+        StoreCommand::Copy(args) => copy(store, &args.to).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
