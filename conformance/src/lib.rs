@@ -1,1 +1,20 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+#[macro_use]
+mod check;
+mod cases;
+mod context;
+mod harness;
+mod report;
+mod runner;
+mod suite;
+
+pub use harness::{Faults, Harness};
+pub use report::{CaseReport, Outcome, Report};
+pub use runner::{FILTER_ENV, PROPTEST_CASES_ENV, RunOptions, SEED_ENV, case_names, run, run_case};
+
+/// What the `suite!` expansion calls; not part of the public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::runner::run_test;
+}

@@ -1,0 +1,177 @@
+//! The kit catches bugs: each deliberately broken backend must be reported failing by
+//! the cases that guard the property it breaks, while the same wrapper without a bug
+//! passes them.
+
+mod broken_backends;
+mod common;
+
+use std::sync::Arc;
+
+use broken_backends::{BrokenHarness, Bug};
+use conformance::{Outcome, Report, RunOptions};
+
+/// Generated cases for the property-based cases: more than the default, so a bug
+/// that needs a particular sequence is found every run.
+const PROPTEST_CASES: u32 = 64;
+
+async fn run(bug: Bug, cases: &[&str]) -> Report {
+    let mut options = RunOptions::default().with_filter(cases.iter().copied());
+    options.proptest_cases = PROPTEST_CASES;
+    conformance::run(Arc::new(BrokenHarness::new(bug)), &options).await
+}
+
+/// Runs `cases` against `bug` and asserts every one fails, after checking that the
+/// bug-free wrapper passes them.
+async fn assert_caught(bug: Bug, cases: &[&str]) {
+    let control = run(Bug::None, cases).await;
+    assert_eq!(control.cases.len(), cases.len(), "{control}");
+    assert!(
+        control.cases.iter().all(|c| c.outcome == Outcome::Passed),
+        "the bug-free wrapper must pass these cases:\n{control}"
+    );
+    let report = run(bug, cases).await;
+    println!("{report}");
+    for name in cases {
+        let case = report
+            .case(name)
+            .unwrap_or_else(|| panic!("case {name} did not run:\n{report}"));
+        assert_eq!(
+            case.outcome,
+            Outcome::Failed,
+            "{bug:?} was not caught by {name}:\n{report}"
+        );
+        assert!(case.message.is_some(), "{name} failed without saying why");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_version_condition_loses_updates() {
+    let cases = ["condition_version", "cas_counter", "model_state_machine"];
+    assert_caught(Bug::IgnoreVersionCondition, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignored_absent_condition() {
+    let cases = ["condition_absent", "batch_in_order", "model_state_machine"];
+    assert_caught(Bug::IgnoreAbsentCondition, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racy_compare_and_swap_is_not_linearizable() {
+    let cases = ["cas_counter", "linearizable_histories"];
+    assert_caught(Bug::RacyCompareAndSwap, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_scan_order() {
+    let cases = [
+        "scan_order",
+        "scan_prefix",
+        "scan_cursor",
+        "model_state_machine",
+    ];
+    assert_caught(Bug::ReversedScan, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_ignores_cursor() {
+    assert_caught(
+        Bug::ScanIgnoresAfter,
+        &["scan_cursor", "model_state_machine"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_ignored() {
+    let cases = [
+        "ttl_expiry",
+        "ttl_conditions",
+        "ttl_purge",
+        "model_state_machine",
+    ];
+    assert_caught(Bug::TtlIgnored, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capability_reported_false_but_operation_works() {
+    assert_caught(Bug::CapabilitiesLie, &["ttl_expiry", "ttl_purge"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batch_not_atomic() {
+    let cases = ["batch_atomic", "cancel_mid_batch", "model_state_machine"];
+    assert_caught(Bug::BatchNotAtomic, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_misreports_presence() {
+    let cases = ["delete_reports_presence", "model_state_machine"];
+    assert_caught(Bug::DeleteAlwaysTrue, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_reused_after_delete() {
+    let cases = ["versions_increase", "model_state_machine"];
+    assert_caught(Bug::VersionsReusedAfterDelete, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_without_isolation() {
+    let cases = [
+        "tx_isolation",
+        "tx_rollback",
+        "tx_drop_rolls_back",
+        "model_state_machine",
+    ];
+    assert_caught(Bug::DirtyTransactions, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_leaked_on_drop() {
+    let cases = ["tx_drop_rolls_back", "cancel_mid_transaction"];
+    assert_caught(Bug::LeakOnDrop, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_does_not_wait() {
+    assert_caught(
+        Bug::CloseNoWait,
+        &["close_while_busy", "close_grace_bounded"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_does_not_close() {
+    assert_caught(Bug::CloseDoesNothing, &["close_semantics"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_timeout_never_fires() {
+    assert_caught(
+        Bug::TimeoutNeverFires,
+        &["acquire_timeout", "health_saturated"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_timeout_fires_at_once() {
+    assert_caught(Bug::TimeoutFiresAtOnce, &["acquire_timeout"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_timings_rounded() {
+    assert_caught(Bug::HealthRounded, &["health_reports_timings"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_that_do_not_count() {
+    assert_caught(Bug::MetricsFrozen, &["metrics_reconcile"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validation_that_checks_nothing() {
+    assert_caught(Bug::ValidateNothing, &["validate_evicts_broken"]).await;
+}
