@@ -1,6 +1,6 @@
 //! The `pooledstore` binary's observability commands: `metrics` prints parseable
 //! Prometheus text, and `serve` answers over HTTP and exits 0 on SIGTERM.
-#![cfg(feature = "sqlx")]
+#![cfg(any(feature = "sqlx", feature = "deadpool"))]
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{get, parse_metrics, sample};
+use common::{BACKEND, get, parse_metrics, sample};
 use hyper::StatusCode;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pooledstore");
@@ -17,7 +17,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_pooledstore");
 fn write_config(dir: &Path) -> PathBuf {
     let path = dir.join("pooledstore.toml");
     let text = format!(
-        "[storage]\nurl = \"sqlite://{}\"\ndb_pool_size = 3\n\n\
+        "[storage]\nbackend = \"{BACKEND}\"\nurl = \"sqlite://{}\"\ndb_pool_size = 3\n\n\
          [serve]\npool_name = \"cli\"\nvalidate_interval_secs = 1\n",
         dir.join("cli.db").display()
     );
@@ -57,7 +57,7 @@ fn metrics_prints_the_pool_metrics_as_prometheus_text() {
     );
     for s in &scrape.samples {
         assert_eq!(s.labels.get("pool"), Some("cli"), "{s:?}");
-        assert_eq!(s.labels.get("backend"), Some("sqlx"), "{s:?}");
+        assert_eq!(s.labels.get("backend"), Some(BACKEND), "{s:?}");
     }
 }
 

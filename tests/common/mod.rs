@@ -1,9 +1,9 @@
-//! Helpers of the HTTP tests: a store to serve (the real sqlx backend when compiled in,
+//! Helpers of the HTTP tests: a store to serve (a real backend when one is compiled in,
 //! otherwise a pooled fake), a server running on 127.0.0.1:0, and a small HTTP client
 //! on hyper's own client connection.
 #![allow(dead_code, missing_docs, unreachable_pub)]
 
-#[cfg(not(feature = "sqlx"))]
+#[cfg(not(any(feature = "sqlx", feature = "deadpool")))]
 pub mod fake;
 
 use std::net::SocketAddr;
@@ -34,9 +34,19 @@ pub async fn open_store(pool_size: u32) -> TestStore {
     TestStore { store, _dir: dir }
 }
 
-#[cfg(feature = "sqlx")]
+/// The backend the tests serve: sqlx when compiled in, else deadpool, else a fake.
+pub const BACKEND: &str = if cfg!(feature = "sqlx") {
+    "sqlx"
+} else if cfg!(feature = "deadpool") {
+    "deadpool"
+} else {
+    "fake"
+};
+
+#[cfg(any(feature = "sqlx", feature = "deadpool"))]
 async fn open_in(dir: &tempfile::TempDir, pool_size: u32) -> Arc<Instrumented> {
     let config = pooledstore::StorageConfig {
+        backend: BACKEND.into(),
         url: format!("sqlite://{}", dir.path().join("serve.db").display()),
         db_pool_size: pool_size,
         db_connection_timeout_secs: 1,
@@ -45,10 +55,10 @@ async fn open_in(dir: &tempfile::TempDir, pool_size: u32) -> Arc<Instrumented> {
     };
     pooledstore::open_instrumented(&config)
         .await
-        .expect("open sqlx store")
+        .expect("open the store")
 }
 
-#[cfg(not(feature = "sqlx"))]
+#[cfg(not(any(feature = "sqlx", feature = "deadpool")))]
 async fn open_in(_dir: &tempfile::TempDir, pool_size: u32) -> Arc<Instrumented> {
     let fake = fake::FakePool::new(pool_size, Duration::from_secs(1));
     Arc::new(Instrumented::new(Arc::new(fake)))
