@@ -28,10 +28,11 @@ pub struct RestoreReport {
 
 /// Replaces the database at `options.url` with the backup at `input`.
 ///
-/// 1. Copies `input` to a temporary file beside the live database and verifies the copy
-///    (`PRAGMA integrity_check`, the pooledstore schema, a schema version this build
-///    understands, the configured table registered). A bad file is refused and the live
-///    database is not touched.
+/// 1. Copies `input` (one self-contained file, as [`backup`](crate::backup) writes; one
+///    with a non-empty `-wal` beside it is refused) to a temporary file beside the live
+///    database and verifies the copy (`PRAGMA integrity_check`, the pooledstore schema, a
+///    schema version this build understands, the configured table registered). A bad
+///    file is refused and the live database is not touched.
 /// 2. Checks that no other process uses the live database (see below); refuses if one
 ///    does, unless `force`.
 /// 3. Moves the copy over the live file (fsync, rename, directory fsync) and removes the
@@ -72,6 +73,15 @@ fn check_input(live: &Path, input: &Path) -> Result<()> {
         return Err(StoreError::invalid_input(format!(
             "backup file {} does not exist or is not a file",
             input.display()
+        )));
+    }
+    let input_wal = &with_sidecars(input)[1];
+    if std::fs::metadata(input_wal).is_ok_and(|m| m.len() > 0) {
+        return Err(StoreError::invalid_input(format!(
+            "{} has a write-ahead log beside it ({}) holding part of its data; restore \
+             a file written by `pooledstore backup`, or close every connection to it first",
+            input.display(),
+            input_wal.display()
         )));
     }
     if absolute(input) == absolute(live) {

@@ -226,7 +226,12 @@ async fn restore_refuses_bad_backups_and_leaves_the_live_database_alone() {
     bytes[middle..middle + 4096].fill(0xA5);
     std::fs::write(&damaged, &bytes).unwrap();
 
+    let with_wal = dir.path().join("with-wal.db");
+    std::fs::copy(&good, &with_wal).unwrap();
+    std::fs::write(dir.path().join("with-wal.db-wal"), b"frames").unwrap();
+
     let cases = [
+        (with_wal, ErrorKind::InvalidInput),
         (text, ErrorKind::Corrupt),
         (foreign, ErrorKind::Corrupt),
         (newer, ErrorKind::Unsupported),
