@@ -49,7 +49,7 @@ pub struct RestoreReport {
 pub fn restore(options: &StoreOptions, input: &Path, force: bool) -> Result<RestoreReport> {
     let live = sqlite_path(&options.url, "restore")?;
     check_input(&live, input)?;
-    let staged = stage_copy(&live, input, &options.table)?;
+    let (temp, summary) = stage_copy(&live, input, &options.table)?;
     let (lock, forced) = match Access::check(&live)? {
         Access::Absent => (None, false),
         Access::Exclusive(lock) => (Some(lock), false),
@@ -59,7 +59,6 @@ pub fn restore(options: &StoreOptions, input: &Path, force: bool) -> Result<Rest
             (None, true)
         }
     };
-    let (temp, summary) = staged;
     remove_stale_sidecars(&live)?;
     temp.persist(true)?;
     remove_stale_sidecars(&live)?;
