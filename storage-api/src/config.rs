@@ -133,8 +133,13 @@ impl StorageConfig {
     }
 
     /// Applies `POOLEDSTORE_<KEY>` overrides from the process environment.
+    /// Variables whose name or value is not valid UTF-8 are skipped (an override must be
+    /// text anyway), so a stray binary variable never aborts the program.
     pub fn apply_env(&mut self) -> Result<()> {
-        self.apply_overrides(std::env::vars())
+        let vars = std::env::vars_os().filter_map(|(name, value)| {
+            Some((name.into_string().ok()?, value.into_string().ok()?))
+        });
+        self.apply_overrides(vars)
     }
 
     /// Applies `POOLEDSTORE_<KEY>` overrides from `vars`; they beat the file. Variables
