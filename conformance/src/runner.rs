@@ -58,7 +58,7 @@ pub struct RunOptions {
     /// The seed for every random choice; `None` picks a fresh one (printed in the
     /// report).
     pub seed: Option<u64>,
-    /// Generated cases per property test (state machine, linearizability). Default: 16.
+    /// Generated cases per property test (state machine, linearizability). Default: 32.
     pub proptest_cases: u32,
     /// A case still running after this fails as hung. Default: 120 s.
     pub case_timeout: Duration,
@@ -72,7 +72,7 @@ impl Default for RunOptions {
         Self {
             filter: Vec::new(),
             seed: None,
-            proptest_cases: 16,
+            proptest_cases: 32,
             case_timeout: Duration::from_secs(120),
             regressions_dir: None,
         }

@@ -128,6 +128,12 @@ async fn transactions_without_isolation() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_that_are_not_serializable() {
+    let cases = ["tx_serializable", "tx_bank_transfer"];
+    assert_caught(Bug::SnapshotWithoutValidation, &cases).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_leaked_on_drop() {
     let cases = ["tx_drop_rolls_back", "cancel_mid_transaction"];
     assert_caught(Bug::LeakOnDrop, &cases).await;

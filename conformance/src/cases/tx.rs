@@ -277,6 +277,8 @@ async fn increment(store: &Arc<dyn PooledStore>, key: &[u8]) -> Result<bool, Fai
         let current = tx.get(key).await?;
         let value = number(current, "counter")
             .map_err(|f| StoreError::new(ErrorKind::Corrupt, f.message))?;
+        // Application work between the read and the write lets transactions overlap.
+        tokio::task::yield_now().await;
         tx.put(
             key,
             (value + 1).to_string().as_bytes(),
@@ -415,6 +417,7 @@ async fn transfer(
         let mut tx = store.begin(READ_WRITE).await?;
         let from_balance = count(&mut tx, &account(from)).await?;
         let to_balance = count(&mut tx, &account(to)).await?;
+        tokio::task::yield_now().await;
         let plain = PutOptions::default();
         tx.put(
             &account(from),
@@ -504,7 +507,7 @@ pub(crate) async fn tx_bank_transfer(ctx: Ctx) -> CaseResult {
                     ensure!(
                         sum == total,
                         "a read-only audit saw balances {balances:?} summing to {sum}, not \
-                         {total}: a transfer was visible half-applied"
+                         {total}: a transfer was lost or visible half-applied"
                     );
                     audits += 1;
                 }

@@ -42,6 +42,9 @@ pub(crate) enum Bug {
     VersionsReusedAfterDelete,
     /// Transaction writes go straight to the store; rollback does nothing.
     DirtyTransactions,
+    /// Transactions read a snapshot and commit their writes blindly, without checking
+    /// for conflicting commits (snapshot isolation without validation).
+    SnapshotWithoutValidation,
     /// A transaction dropped without commit never gives its connection back.
     LeakOnDrop,
     /// `close` returns at once instead of waiting for in-flight work.
@@ -352,6 +355,12 @@ impl PooledStore for Broken {
                 _hold: self.inner.begin(TxOptions { read_only: true }).await?,
                 read_only: options.read_only,
             })),
+            Bug::SnapshotWithoutValidation => Ok(Box::new(OptimisticTx {
+                store: Arc::clone(&self.inner),
+                snapshot: self.inner.begin(TxOptions { read_only: true }).await?,
+                writes: Vec::new(),
+                read_only: options.read_only,
+            })),
             _ => self.inner.begin(options).await,
         }
     }
@@ -496,6 +505,92 @@ impl Transaction for DirtyTx {
     }
 
     async fn commit(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A transaction that reads a snapshot and applies its buffered writes at commit as one
+/// unconditional batch, whatever was committed in between.
+#[derive(Debug)]
+struct OptimisticTx {
+    store: Arc<dyn PooledStore>,
+    snapshot: Box<dyn Transaction>,
+    writes: Vec<WriteOp>,
+    read_only: bool,
+}
+
+impl OptimisticTx {
+    fn buffered(&self, key: &[u8]) -> Option<&WriteOp> {
+        self.writes.iter().rev().find(|op| op.key() == key)
+    }
+
+    fn writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(StoreError::invalid_input("read-only"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn unknown_version() -> Result<Version> {
+        Version::new(NEVER_ISSUED).ok_or_else(|| StoreError::new(ErrorKind::Backend, "zero"))
+    }
+}
+
+#[async_trait]
+impl Transaction for OptimisticTx {
+    async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
+        match self.buffered(key) {
+            Some(WriteOp::Put { value, .. }) => Ok(Some(Entry {
+                key: key.to_vec(),
+                value: value.clone(),
+                version: Self::unknown_version()?,
+                expires_at: None,
+            })),
+            Some(WriteOp::Delete { .. }) => Ok(None),
+            None => self.snapshot.get(key).await,
+        }
+    }
+
+    async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
+        self.writable()?;
+        self.writes.push(WriteOp::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            options: PutOptions {
+                condition: Condition::Any,
+                ttl: options.ttl,
+            },
+        });
+        Self::unknown_version()
+    }
+
+    async fn delete(&mut self, key: &[u8], _condition: Condition) -> Result<bool> {
+        self.writable()?;
+        let present = self.get(key).await?.is_some();
+        self.writes.push(WriteOp::delete(key.to_vec()));
+        Ok(present)
+    }
+
+    async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
+        self.snapshot.scan(options).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let Self {
+            store,
+            snapshot,
+            writes,
+            ..
+        } = *self;
+        drop(snapshot);
+        if !writes.is_empty() {
+            store.batch(writes).await?;
+        }
         Ok(())
     }
 
