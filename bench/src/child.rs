@@ -10,7 +10,7 @@ use crate::drive::{Measured, Window, drive_tasks, drive_threads};
 use crate::ops::OpGen;
 use crate::outcome::{RunResult, micros};
 use crate::plan::{Config, TOKIO_WORKERS, Workload};
-use crate::procstat::{ThreadSampler, peak_rss_kib};
+use crate::procstat::{ThreadSampler, load_1m, peak_rss_kib};
 use crate::targets::raw_deadpool::RawDeadpool;
 use crate::targets::raw_rusqlite::RawConnection;
 use crate::targets::raw_sqlx::RawSqlx;
@@ -40,6 +40,7 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
         fresh_copy(template, dir.path()).map_err(|e| format!("copying the template: {e}"))?
     };
 
+    let load = load_1m();
     let sampler = ThreadSampler::start();
     let measured = match config {
         Config::Rusqlite => measure_threads(&path, generators, window)?,
@@ -51,14 +52,16 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
             .block_on(measure_async(config, &path, cli.keys, generators, window))?,
     };
     let peak_threads = sampler.finish();
-    Ok(result(
+    let mut result = result(
         config,
         workload,
         cli.concurrency,
         workers,
         &measured,
         peak_threads,
-    ))
+    );
+    result.load_1m = load;
+    Ok(result)
 }
 
 fn result(
@@ -95,6 +98,7 @@ fn result(
         cas_retries: tally.cas_retries,
         peak_threads,
         peak_rss_kib: peak_rss_kib(),
+        load_1m: None,
     }
 }
 

@@ -93,6 +93,8 @@ pub(crate) struct RunResult {
     pub(crate) peak_threads: Option<u64>,
     /// Peak resident set size of the child process, KiB.
     pub(crate) peak_rss_kib: Option<u64>,
+    /// The machine's 1 minute load average when the child started.
+    pub(crate) load_1m: Option<f64>,
 }
 
 /// Microseconds, as a float, for JSON and tables.

@@ -10,6 +10,7 @@ use crate::cli::Cli;
 use crate::dataset::build_template;
 use crate::outcome::RunResult;
 use crate::plan::{CONCURRENCY, Config, Workload};
+use crate::procstat::load_average;
 use crate::report::{Failure, Meta, Report};
 
 /// The variable naming the PostgreSQL database the PostgreSQL configurations use.
@@ -44,6 +45,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
         return Err("--keys must be at least 2".into());
     }
     let started = Instant::now();
+    let load_at_start = load_average().unwrap_or_default();
     let dir = tempfile::tempdir().map_err(|e| format!("creating a temp dir: {e}"))?;
     let template = dir.path().join("template.db");
     build_template(&template, cli.keys, cli.seed)
@@ -84,7 +86,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
             }
         }
     }
-    let meta = Meta::now(cli, started.elapsed());
+    let meta = Meta::now(cli, started.elapsed(), load_at_start);
     Ok(Report::new(meta, runs, failures, skipped))
 }
 

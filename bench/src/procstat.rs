@@ -55,6 +55,18 @@ pub(crate) fn peak_rss_kib() -> Option<u64> {
     status_field("VmHWM:")
 }
 
+/// The 1, 5 and 15 minute load averages from `/proc/loadavg`, as printed there.
+pub(crate) fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    (fields.len() == 3).then(|| fields.join(" "))
+}
+
+/// The 1 minute load average.
+pub(crate) fn load_1m() -> Option<f64> {
+    load_average()?.split_whitespace().next()?.parse().ok()
+}
+
 /// The first number after `field` in `/proc/self/status`.
 fn status_field(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -101,5 +113,7 @@ mod tests {
         let peak = sampler.finish().unwrap();
         assert!(peak >= 5, "{peak}");
         assert!(peak_rss_kib().unwrap() > 0);
+        assert_eq!(load_average().unwrap().split_whitespace().count(), 3);
+        assert!(load_1m().unwrap() >= 0.0);
     }
 }

@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::cli::Cli;
 use crate::outcome::RunResult;
 use crate::plan::{Config, Workload};
+use crate::procstat::load_average;
 
 /// When, where and how the benchmark ran.
 #[derive(Debug, Clone, Serialize)]
@@ -20,8 +21,10 @@ pub(crate) struct Meta {
     pub(crate) command: String,
     /// Cores available to the process.
     pub(crate) cores: usize,
-    /// `/proc/loadavg` at the end of the run.
-    pub(crate) load_average: String,
+    /// Load averages (1, 5, 15 minutes) when the run started.
+    pub(crate) load_average_start: String,
+    /// Load averages when the run ended.
+    pub(crate) load_average_end: String,
     /// Preloaded keys.
     pub(crate) keys: u64,
     /// Measured seconds per measurement.
@@ -35,15 +38,14 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
-    /// Describes the run that just ended.
-    pub(crate) fn now(cli: &Cli, elapsed: Duration) -> Self {
+    /// Describes the run that just ended; `load_average_start` as read when it began.
+    pub(crate) fn now(cli: &Cli, elapsed: Duration, load_average_start: String) -> Self {
         Self {
             date: utc_date(SystemTime::now()),
             command: std::env::args().collect::<Vec<_>>().join(" "),
             cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            load_average: std::fs::read_to_string("/proc/loadavg")
-                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-                .unwrap_or_default(),
+            load_average_start,
+            load_average_end: load_average().unwrap_or_default(),
             keys: cli.keys,
             duration_s: cli.measure().as_secs_f64(),
             warmup_s: cli.warmup().as_secs_f64(),
@@ -103,6 +105,8 @@ pub(crate) struct Row {
     pub(crate) peak_threads: Option<u64>,
     /// Largest peak RSS of any repetition, KiB.
     pub(crate) peak_rss_kib: Option<u64>,
+    /// The highest 1 minute load average any repetition started under.
+    pub(crate) max_load_1m: Option<f64>,
 }
 
 /// Peaks of one configuration over all its measurements.
@@ -208,8 +212,16 @@ impl Report {
         let _ = writeln!(
             out,
             "pooledstore-bench {}: {} keys, {} s measured after {} s warm-up, median of {} rep(s), \
-             {} cores, load {}, {:.0} s in all",
-            m.date, m.keys, m.duration_s, m.warmup_s, m.reps, m.cores, m.load_average, m.elapsed_s
+             {} cores, load {} at start and {} at end, {:.0} s in all",
+            m.date,
+            m.keys,
+            m.duration_s,
+            m.warmup_s,
+            m.reps,
+            m.cores,
+            m.load_average_start,
+            m.load_average_end,
+            m.elapsed_s
         );
         let mut current = None;
         for row in &self.rows {
@@ -227,7 +239,7 @@ impl Report {
                 };
                 let _ = writeln!(
                     out,
-                    "\n{} x {} {tasks}{rows_note}\n  {:<22}{:>9}{:>10}{:>10}{:>8}{:>13}{:>9}{:>10}{:>9}{:>9}",
+                    "\n{} x {} {tasks}{rows_note}\n  {:<22}{:>9}{:>10}{:>10}{:>8}{:>13}{:>9}{:>10}{:>9}{:>9}{:>7}",
                     row.workload,
                     row.concurrency,
                     "config",
@@ -239,13 +251,14 @@ impl Report {
                     "vs pool",
                     "p50/pool",
                     "threads",
-                    "RSS MiB"
+                    "RSS MiB",
+                    "load"
                 );
                 current = Some(heading);
             }
             let _ = writeln!(
                 out,
-                "  {:<22}{:>9}{:>10}{:>10}{:>8}{:>13}{:>9}{:>10}{:>9}{:>9}",
+                "  {:<22}{:>9}{:>10}{:>10}{:>8}{:>13}{:>9}{:>10}{:>9}{:>9}{:>7}",
                 with_workers(row),
                 rate(row.ops_per_sec),
                 latency(row.p50_us),
@@ -257,6 +270,7 @@ impl Report {
                 opt(row.peak_threads),
                 row.peak_rss_kib
                     .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
+                row.max_load_1m.map_or("-".into(), |l| format!("{l:.1}")),
             );
         }
         self.write_notes(&mut out);
@@ -344,6 +358,10 @@ fn median_row(results: &[&RunResult]) -> Row {
         p50_vs_pool: None,
         peak_threads: results.iter().filter_map(|r| r.peak_threads).max(),
         peak_rss_kib: results.iter().filter_map(|r| r.peak_rss_kib).max(),
+        max_load_1m: results
+            .iter()
+            .filter_map(|r| r.load_1m)
+            .max_by(f64::total_cmp),
     }
 }
 
@@ -442,6 +460,7 @@ mod tests {
             cas_retries: 0,
             peak_threads: Some(3),
             peak_rss_kib: Some(10_240),
+            load_1m: Some(0.5),
         }
     }
 
@@ -450,7 +469,8 @@ mod tests {
             date: "2026-01-01 00:00 UTC".into(),
             command: "bench".into(),
             cores: 2,
-            load_average: "0.1 0.1 0.1".into(),
+            load_average_start: "0.1 0.1 0.1".into(),
+            load_average_end: "0.2 0.1 0.1".into(),
             keys: 100,
             duration_s: 1.0,
             warmup_s: 0.1,
