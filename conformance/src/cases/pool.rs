@@ -387,11 +387,16 @@ pub(crate) async fn acquire_timeout(ctx: Ctx) -> CaseResult {
         let store = Arc::clone(&store);
         tokio::spawn(async move { kind_of(store.get(b"k")).await })
     };
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let pending = store.pool_metrics().pending;
+    // Sample while it waits (it waits for the whole acquire timeout).
+    let mut most_pending = 0;
+    let sampling_ends = Instant::now() + timeout + HANG;
+    while !waiter.is_finished() && Instant::now() < sampling_ends {
+        most_pending = most_pending.max(store.pool_metrics().pending);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     ensure!(
-        pending >= 1,
-        "a caller waiting for a connection is not counted as pending"
+        most_pending >= 1,
+        "a caller waiting for a connection was never counted as pending"
     );
     let kind = within(timeout + HANG, "waiting get", waiter)
         .await?
