@@ -1,0 +1,256 @@
+//! Opening a SQLite store: connection options, the database file, the schema and
+//! the pool.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
+use storage_api::schema::SCHEMA_VERSION;
+use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
+
+use super::accounting::ConnectionAccounting;
+use super::errors::map_error;
+use super::scratch::ScratchDir;
+use super::statements::Statements;
+
+/// Where a SQLite store keeps its data.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target<'a> {
+    /// A database file.
+    File(&'a Path),
+    /// A private temporary database (see [`ScratchDir`]).
+    Memory,
+}
+
+/// What [`open`] produces.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) pool: SqlitePool,
+    /// The database file (for `sqlite::memory:`, the private one).
+    pub(crate) path: PathBuf,
+    /// For `sqlite::memory:`: the directory of the private database.
+    pub(crate) scratch: Option<ScratchDir>,
+    pub(crate) schema_version: i64,
+}
+
+/// Prepares the database (file, journal mode, schema) on a dedicated connection,
+/// then opens the pool.
+pub(crate) async fn open(
+    options: &StoreOptions,
+    target: Target<'_>,
+    sql: &Statements,
+    accounting: &Arc<ConnectionAccounting>,
+    instruments: &PoolInstruments,
+) -> Result<Opened> {
+    let fail = |e| map_error(e, "open", None, instruments);
+    let (path, scratch) = match target {
+        Target::File(path) => (path.to_path_buf(), None),
+        Target::Memory => {
+            let scratch = ScratchDir::create()?;
+            (scratch.db_path(), Some(scratch))
+        }
+    };
+    prepare_file(&path)?;
+    // The private database always uses WAL: it is what lets readers and a writer
+    // share it, and nobody else opens the file.
+    let wal = options.enable_wal || scratch.is_some();
+    let mut connect = connect_options(options, scratch.is_some()).filename(&path);
+    if wal {
+        connect = connect.journal_mode(SqliteJournalMode::Wal);
+    }
+    let mut setup = connect.clone().connect().await.map_err(fail)?;
+    let prepared = prepare_database(&mut setup, options, wal, &path, sql, instruments).await;
+    let schema_version = match prepared {
+        Ok(version) => version,
+        Err(error) => {
+            let _ = setup.close().await;
+            return Err(error);
+        }
+    };
+    let pool = accounting
+        .install(pool_options_for(options), options.max_lifetime)
+        .connect_with(connect)
+        .await;
+    let _ = setup.close().await;
+    Ok(Opened {
+        pool: pool.map_err(fail)?,
+        path,
+        scratch,
+        schema_version,
+    })
+}
+
+/// The options every connection shares. `busy_timeout` is applied when the
+/// connection opens, before sqlx runs the `journal_mode` and `synchronous` pragmas.
+/// A private temporary database (`ephemeral`) never syncs: it dies with the store.
+fn connect_options(options: &StoreOptions, ephemeral: bool) -> SqliteConnectOptions {
+    let busy_timeout = options
+        .busy_timeout
+        .min(Duration::from_millis(i32::MAX as u64));
+    let synchronous = match options.synchronous {
+        _ if ephemeral => SqliteSynchronous::Off,
+        Synchronous::Normal => SqliteSynchronous::Normal,
+        Synchronous::Full => SqliteSynchronous::Full,
+    };
+    SqliteConnectOptions::new()
+        .busy_timeout(busy_timeout)
+        .synchronous(synchronous)
+        .create_if_missing(false)
+}
+
+/// The pool settings from the store options. sqlx gets no `max_lifetime`: the
+/// accounting hooks enforce it, so every retirement is counted.
+fn pool_options_for(options: &StoreOptions) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(options.max_connections)
+        .min_connections(options.min_idle)
+        .acquire_timeout(options.acquire_timeout)
+        .idle_timeout(options.idle_timeout)
+        .max_lifetime(None)
+        // Local SQLite connections do not go stale; skipping the ping keeps acquire
+        // free of extra round trips and of cancellation points.
+        .test_before_acquire(false)
+}
+
+/// Checks that the database file can exist where configured and creates it,
+/// owner-only, when missing, so nothing is created anywhere else.
+fn prepare_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(StoreError::config(format!(
+                "database path {} is a directory",
+                path.display()
+            )));
+        }
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(StoreError::new(
+                ErrorKind::Connection,
+                format!("cannot access database file {}: {e}", path.display()),
+            ));
+        }
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(StoreError::config(format!(
+                "the parent of database path {} is not a directory",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(StoreError::config(format!(
+                "the directory of database path {} does not exist: {e}",
+                path.display()
+            )));
+        }
+    }
+    create_owner_only(path).or_else(|e| match e.kind() {
+        std::io::ErrorKind::AlreadyExists => Ok(()),
+        _ => Err(StoreError::new(
+            ErrorKind::Connection,
+            format!("cannot create database file {}: {e}", path.display()),
+        )),
+    })
+}
+
+/// Creates an empty file (an empty file is an empty SQLite database) readable and
+/// writable by its owner only. SQLite gives the WAL and shared-memory files the
+/// same permissions.
+fn create_owner_only(path: &Path) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    open.open(path).map(drop)
+}
+
+/// Applies the journal mode and creates or checks the schema, in one transaction.
+/// Returns the schema version the database is at.
+async fn prepare_database(
+    conn: &mut SqliteConnection,
+    options: &StoreOptions,
+    wal: bool,
+    path: &Path,
+    sql: &Statements,
+    instruments: &PoolInstruments,
+) -> Result<i64> {
+    let fail = |e| map_error(e, "open", None, instruments);
+    check_journal_mode(conn, wal, path, instruments).await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
+    let (create_meta, create_rest) = sql
+        .create
+        .split_first()
+        .ok_or_else(|| StoreError::new(ErrorKind::Backend, "open: no schema statements"))?;
+    sqlx::query(create_meta.clone())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    let found: Option<i64> = sqlx::query_scalar(sql.schema_version.clone())
+        .bind(&options.table)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(fail)?;
+    if let Some(found) = found.filter(|v| *v > SCHEMA_VERSION) {
+        return Err(StoreError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {} has schema version {found}, newer than the version this build \
+                 supports ({SCHEMA_VERSION})",
+                options.table
+            ),
+        ));
+    }
+    for statement in create_rest {
+        sqlx::query(statement.clone())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
+    sqlx::query(sql.register.clone())
+        .bind(&options.table)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    tx.commit().await.map_err(fail)?;
+    Ok(found.unwrap_or(SCHEMA_VERSION))
+}
+
+/// Makes the file's journal mode match `enable_wal`: WAL must really be on (every
+/// pooled connection also asks for it); otherwise a WAL database is switched back to
+/// a rollback journal once, here, while no other pooled connection is open.
+async fn check_journal_mode(
+    conn: &mut SqliteConnection,
+    enable_wal: bool,
+    path: &Path,
+    instruments: &PoolInstruments,
+) -> Result<()> {
+    let fail = |e| map_error(e, "open", None, instruments);
+    let statement = if enable_wal {
+        "PRAGMA journal_mode"
+    } else {
+        "PRAGMA journal_mode = DELETE"
+    };
+    let mode: String = sqlx::query_scalar(statement)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(fail)?;
+    let wanted = if enable_wal { "wal" } else { "delete" };
+    if !mode.eq_ignore_ascii_case(wanted) {
+        return Err(StoreError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{}: SQLite kept journal mode {mode} where db_enable_wal asks for {wanted}",
+                path.display()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,187 @@
+//! The SQLite backend: a [`PooledStore`] over a `sqlx::SqlitePool`.
+//!
+//! Each file is one concern: [`connect`] opens the database and the pool,
+//! [`ops`] holds the SQL of each operation, [`tx`] the transactions, [`health`] and
+//! [`close`] the pool-level operations, [`errors`] the one error mapping,
+//! [`accounting`] the connection open/close counts, and [`scratch`] the private
+//! database behind `sqlite::memory:`.
+
+mod accounting;
+mod close;
+mod connect;
+mod errors;
+mod health;
+mod ops;
+mod scratch;
+mod shared;
+mod statements;
+mod tx;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use storage_api::{
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
+    PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions,
+    Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
+};
+
+use accounting::ConnectionAccounting;
+use connect::Target;
+use shared::{Parts, Shared};
+use statements::Statements;
+use tx::SqliteTx;
+
+/// A store over a pool of SQLite connections: a database file, or a private
+/// temporary database (see [`scratch`]) that lives until the store closes.
+#[derive(Clone)]
+pub(crate) struct SqliteStore {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("url", &redact_url(&self.shared.options.url))
+            .field("table", &self.shared.options.table)
+            .field("persistent", &self.shared.persistent)
+            .field("closed", &self.shared.lifecycle.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `location` (a SQLite file or memory), creating the
+    /// schema if needed, and fills the pool up to `min_idle`.
+    pub(crate) async fn open(options: StoreOptions, location: &Location) -> Result<Self> {
+        let target = match location {
+            Location::SqliteFile(path) => Target::File(path),
+            _ => Target::Memory,
+        };
+        let persistent = matches!(target, Target::File(_));
+        let sql = Statements::new(&options.table);
+        let instruments = Arc::new(PoolInstruments::new());
+        let accounting = ConnectionAccounting::new(Arc::clone(&instruments));
+        let opened = connect::open(&options, target, &sql, &accounting, &instruments).await?;
+        tracing::debug!(
+            backend = "sqlx",
+            url = %redact_url(&options.url),
+            schema_version = opened.schema_version,
+            "opened SQLite store"
+        );
+        Ok(Self {
+            shared: Shared::new(Parts {
+                pool: opened.pool,
+                sql,
+                options,
+                persistent,
+                path: opened.path,
+                schema_version: opened.schema_version,
+                instruments,
+                accounting,
+                scratch: opened.scratch,
+            }),
+        })
+    }
+
+    /// The schema version of the store's table, as found or created at open.
+    pub(crate) fn schema_version(&self) -> i64 {
+        self.shared.schema_version
+    }
+
+    /// The database file.
+    pub(crate) fn database_path(&self) -> &Path {
+        &self.shared.path
+    }
+}
+
+#[async_trait]
+impl PooledStore for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlx"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let limits = self.shared.options.limits;
+        let mut capabilities = Capabilities::full(limits.max_value_bytes, limits.max_scan_limit);
+        capabilities.persistent = self.shared.persistent;
+        capabilities
+    }
+
+    async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        let s = &self.shared;
+        s.options.limits.check_key(key)?;
+        let _work = s.enter()?;
+        let mut conn = s.acquire("get").await?;
+        ops::get(s, &mut conn, key, s.now()).await
+    }
+
+    async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
+        let s = &self.shared;
+        s.options.limits.check_put(key, value, &options)?;
+        let _work = s.enter()?;
+        let mut tx = s.begin("put", false).await?;
+        let version = ops::put(s, &mut tx, key, value, options, s.now()).await?;
+        s.commit("put", tx).await?;
+        Ok(version)
+    }
+
+    async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
+        let s = &self.shared;
+        s.options.limits.check_key(key)?;
+        let _work = s.enter()?;
+        let mut tx = s.begin("delete", false).await?;
+        let removed = ops::delete(s, &mut tx, key, condition, s.now()).await?;
+        s.commit("delete", tx).await?;
+        Ok(removed)
+    }
+
+    async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
+        let s = &self.shared;
+        let limit = s.options.limits.scan_limit(&options)?;
+        let _work = s.enter()?;
+        let mut conn = s.acquire("scan").await?;
+        ops::scan(s, &mut conn, &options, limit, s.now()).await
+    }
+
+    async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
+        let s = &self.shared;
+        s.options.limits.check_batch(&ops)?;
+        let _work = s.enter()?;
+        let mut tx = s.begin("batch", false).await?;
+        let results = ops::batch(s, &mut tx, ops, s.now()).await?;
+        s.commit("batch", tx).await?;
+        Ok(results)
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        let s = &self.shared;
+        let _work = s.enter()?;
+        let mut tx = s.begin("purge_expired", false).await?;
+        let purged = ops::purge_expired(s, &mut tx, s.now()).await?;
+        s.commit("purge_expired", tx).await?;
+        Ok(purged)
+    }
+
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        Ok(Box::new(SqliteTx::begin(&self.shared, options).await?))
+    }
+
+    async fn health_check(&self) -> PoolHealth {
+        self.shared.health_check().await
+    }
+
+    async fn validate_connections(&self) -> Result<ConnectionValidation> {
+        self.shared.validate_connections().await
+    }
+
+    fn pool_metrics(&self) -> PoolMetrics {
+        self.shared.pool_metrics()
+    }
+
+    async fn close(&self) -> CloseReport {
+        self.shared.close().await
+    }
+}

@@ -1,0 +1,219 @@
+//! The key-value operations as SQL on one connection. Callers choose the connection
+//! and the transaction around it; every value is a bound parameter.
+
+use std::ops::Bound;
+use std::time::SystemTime;
+
+use sqlx::SqliteConnection;
+use storage_api::{
+    Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version, WriteOp,
+    WriteResult, expiry_millis, from_unix_millis, to_unix_millis,
+};
+
+use super::shared::Shared;
+
+/// A row as `get` reads it: value, version, expires_at (ms).
+type StoredRow = (Vec<u8>, i64, Option<i64>);
+
+/// A row as `scan` reads it: key, value, version, expires_at (ms).
+type ScannedRow = (Vec<u8>, Vec<u8>, i64, Option<i64>);
+
+/// Reads the live entry under `key` at `now`.
+pub(crate) async fn get(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    key: &[u8],
+    now: SystemTime,
+) -> Result<Option<Entry>> {
+    let row: Option<StoredRow> = sqlx::query_as(s.sql.get.clone())
+        .bind(key)
+        .bind(to_unix_millis(now))
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| s.fail("get", e))?;
+    row.map(|(value, version, expires_at)| entry(key.to_vec(), value, version, expires_at))
+        .transpose()
+}
+
+/// Writes `value` under `key` if the condition holds, returning the new version.
+/// Must run inside a write transaction.
+pub(crate) async fn put(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    key: &[u8],
+    value: &[u8],
+    options: PutOptions,
+    now: SystemTime,
+) -> Result<Version> {
+    check_condition(s, conn, key, options.condition, now, "put").await?;
+    let raw_version = next_version(s, conn).await?;
+    let version = version_from(raw_version)?;
+    sqlx::query(s.sql.upsert.clone())
+        .bind(key)
+        .bind(value)
+        .bind(raw_version)
+        .bind(expiry_millis(now, options.ttl))
+        .execute(conn)
+        .await
+        .map_err(|e| s.fail("put", e))?;
+    Ok(version)
+}
+
+/// Removes `key` if the condition holds; `true` when a live entry was removed.
+/// Must run inside a write transaction.
+pub(crate) async fn delete(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    key: &[u8],
+    condition: Condition,
+    now: SystemTime,
+) -> Result<bool> {
+    check_condition(s, conn, key, condition, now, "delete").await?;
+    let removed: Option<Option<i64>> = sqlx::query_scalar(s.sql.delete.clone())
+        .bind(key)
+        .fetch_optional(conn)
+        .await
+        .map_err(|e| s.fail("delete", e))?;
+    let now_ms = to_unix_millis(now);
+    Ok(match removed {
+        None => false,
+        Some(expires_at) => expires_at.is_none_or(|at| at > now_ms),
+    })
+}
+
+/// Live entries selected by `options`, at most `limit`, ascending bytewise.
+pub(crate) async fn scan(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    options: &ScanOptions,
+    limit: usize,
+    now: SystemTime,
+) -> Result<Vec<Entry>> {
+    let lower = options.lower_bound();
+    let upper = match options.range.end.as_deref() {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    let rows: Vec<ScannedRow> = sqlx::query_as(s.sql.scan(lower, upper))
+        .bind(to_unix_millis(now))
+        .bind(bound_key(lower))
+        .bind(bound_key(upper))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(conn)
+        .await
+        .map_err(|e| s.fail("scan", e))?;
+    rows.into_iter()
+        .map(|(key, value, version, expires_at)| entry(key, value, version, expires_at))
+        .collect()
+}
+
+/// Applies `ops` in order; the first failure carries its index and stops the batch
+/// (the caller rolls back). Must run inside a write transaction.
+pub(crate) async fn batch(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    ops: Vec<WriteOp>,
+    now: SystemTime,
+) -> Result<Vec<WriteResult>> {
+    let mut results = Vec::with_capacity(ops.len());
+    for (index, op) in ops.into_iter().enumerate() {
+        let result = match op {
+            WriteOp::Put {
+                key,
+                value,
+                options,
+            } => put(s, conn, &key, &value, options, now)
+                .await
+                .map(WriteResult::Put),
+            WriteOp::Delete { key, condition } => delete(s, conn, &key, condition, now)
+                .await
+                .map(WriteResult::Delete),
+        };
+        results.push(result.map_err(|e| e.with_batch_index(index))?);
+    }
+    Ok(results)
+}
+
+/// Deletes every entry expired at `now`, returning how many.
+pub(crate) async fn purge_expired(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    now: SystemTime,
+) -> Result<u64> {
+    let done = sqlx::query(s.sql.purge.clone())
+        .bind(to_unix_millis(now))
+        .execute(conn)
+        .await
+        .map_err(|e| s.fail("purge_expired", e))?;
+    Ok(done.rows_affected())
+}
+
+/// `ConditionFailed` unless `condition` holds for the live entry under `key`.
+async fn check_condition(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    key: &[u8],
+    condition: Condition,
+    now: SystemTime,
+    operation: &str,
+) -> Result<()> {
+    if condition == Condition::Any {
+        return Ok(());
+    }
+    let current: Option<i64> = sqlx::query_scalar(s.sql.live_version.clone())
+        .bind(key)
+        .bind(to_unix_millis(now))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| s.fail(operation, e))?;
+    let current = current.map(version_from).transpose()?;
+    if condition.holds(current) {
+        Ok(())
+    } else {
+        Err(StoreError::new(
+            ErrorKind::ConditionFailed,
+            format!("{operation}: the condition did not hold"),
+        ))
+    }
+}
+
+/// Takes the next version from the table's counter in `pooledstore_meta`.
+async fn next_version(s: &Shared, conn: &mut SqliteConnection) -> Result<i64> {
+    let raw: Option<i64> = sqlx::query_scalar(s.sql.next_version.clone())
+        .bind(&s.options.table)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| s.fail("put", e))?;
+    raw.ok_or_else(|| {
+        StoreError::new(
+            ErrorKind::Corrupt,
+            "put: the table has no version counter in pooledstore_meta",
+        )
+    })
+}
+
+/// The key a bound selects, or `None` for an unbounded side.
+fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
+    match bound {
+        Bound::Included(key) | Bound::Excluded(key) => Some(key),
+        Bound::Unbounded => None,
+    }
+}
+
+/// An entry from its stored columns.
+fn entry(key: Vec<u8>, value: Vec<u8>, version: i64, expires_at: Option<i64>) -> Result<Entry> {
+    Ok(Entry {
+        key,
+        value,
+        version: version_from(version)?,
+        expires_at: expires_at.map(from_unix_millis),
+    })
+}
+
+/// A stored version; anything not positive means the row was not written by us.
+fn version_from(raw: i64) -> Result<Version> {
+    u64::try_from(raw)
+        .ok()
+        .and_then(Version::new)
+        .ok_or_else(|| StoreError::new(ErrorKind::Corrupt, "a stored version is not positive"))
+}

@@ -1,0 +1,172 @@
+//! The state a SQLite store shares with its transactions, and the one path every
+//! operation takes to get a connection.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::{Instant, SystemTime};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{SqlSafeStr, Sqlite, SqlitePool};
+use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError, StoreOptions};
+use tokio::sync::watch;
+
+use super::accounting::ConnectionAccounting;
+use super::errors::map_error;
+use super::scratch::ScratchDir;
+use super::statements::Statements;
+
+/// A transaction on a pooled connection, owned (not borrowed from the pool).
+pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
+
+/// Everything one open store owns: the pool, its statements, options and instruments.
+pub(crate) struct Shared {
+    pub(crate) pool: SqlitePool,
+    pub(crate) sql: Statements,
+    pub(crate) options: StoreOptions,
+    /// `false` for in-memory databases.
+    pub(crate) persistent: bool,
+    /// The database file.
+    pub(crate) path: PathBuf,
+    /// The schema version found (or created) at open.
+    pub(crate) schema_version: i64,
+    pub(crate) instruments: Arc<PoolInstruments>,
+    pub(crate) accounting: Arc<ConnectionAccounting>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// For `sqlite::memory:`: the private database's directory, removed at close
+    /// (or when the last handle drops).
+    pub(crate) scratch: Option<ScratchDir>,
+    /// Flips to `true` when `close` begins, waking callers waiting for a connection.
+    closing: watch::Sender<bool>,
+    /// Set when `close` gave up waiting: transactions still open then get `Closed`.
+    forced: AtomicBool,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .field("persistent", &self.persistent)
+            .field("closed", &self.lifecycle.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts [`Shared::new`] is built from.
+pub(crate) struct Parts {
+    pub(crate) pool: SqlitePool,
+    pub(crate) sql: Statements,
+    pub(crate) options: StoreOptions,
+    pub(crate) persistent: bool,
+    pub(crate) path: PathBuf,
+    pub(crate) schema_version: i64,
+    pub(crate) instruments: Arc<PoolInstruments>,
+    pub(crate) accounting: Arc<ConnectionAccounting>,
+    pub(crate) scratch: Option<ScratchDir>,
+}
+
+impl Shared {
+    /// An open store from its parts.
+    pub(crate) fn new(parts: Parts) -> Arc<Self> {
+        Arc::new(Self {
+            pool: parts.pool,
+            sql: parts.sql,
+            options: parts.options,
+            persistent: parts.persistent,
+            path: parts.path,
+            schema_version: parts.schema_version,
+            instruments: parts.instruments,
+            accounting: parts.accounting,
+            lifecycle: Lifecycle::new(),
+            scratch: parts.scratch,
+            closing: watch::channel(false).0,
+            forced: AtomicBool::new(false),
+        })
+    }
+
+    /// Admits one operation, or `Closed`.
+    pub(crate) fn enter(&self) -> Result<InFlight> {
+        self.lifecycle.enter()
+    }
+
+    /// The current time from the store's clock.
+    pub(crate) fn now(&self) -> SystemTime {
+        self.options.clock.now()
+    }
+
+    /// Maps a sqlx error raised by `operation`.
+    pub(crate) fn fail(&self, operation: &str, error: sqlx::Error) -> StoreError {
+        map_error(error, operation, None, &self.instruments)
+    }
+
+    /// Acquires a pooled connection for `operation`, feeding the instruments.
+    ///
+    /// Fails with `Timeout` after the acquire timeout, and with `Closed` as soon as the
+    /// store starts closing, even while waiting.
+    pub(crate) async fn acquire(&self, operation: &str) -> Result<PoolConnection<Sqlite>> {
+        let mut closing = self.closing.subscribe();
+        let _waiting = self.instruments.waiting();
+        let started = Instant::now();
+        let acquired = tokio::select! {
+            biased;
+            _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
+            acquired = self.pool.acquire() => acquired,
+        };
+        let waited = started.elapsed();
+        match acquired {
+            Ok(conn) => {
+                self.instruments.record_acquired(waited);
+                Ok(conn)
+            }
+            Err(error) => {
+                if matches!(error, sqlx::Error::PoolTimedOut) {
+                    self.instruments.record_timeout(waited);
+                }
+                Err(map_error(error, operation, Some(waited), &self.instruments))
+            }
+        }
+    }
+
+    /// Acquires a connection and starts a transaction on it: `BEGIN IMMEDIATE` for
+    /// writes (a deferred transaction that reads then writes fails with
+    /// `SQLITE_BUSY_SNAPSHOT` without waiting), plain `BEGIN` for read-only ones.
+    ///
+    /// Dropping the result at any point rolls back and returns the connection.
+    pub(crate) async fn begin(&self, operation: &str, read_only: bool) -> Result<PooledTx> {
+        let conn = self.acquire(operation).await?;
+        let statement = if read_only {
+            "BEGIN"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        // `Transaction::begin` is what `Pool::begin_with` runs after its own acquire;
+        // calling it here keeps the acquire on the instrumented path above.
+        sqlx::Transaction::begin(conn, Some(statement.into_sql_str()))
+            .await
+            .map_err(|e| self.fail(operation, e))
+    }
+
+    /// Commits a transaction started by [`begin`](Self::begin).
+    pub(crate) async fn commit(&self, operation: &str, tx: PooledTx) -> Result<()> {
+        tx.commit().await.map_err(|e| self.fail(operation, e))
+    }
+
+    /// Tells every caller waiting for a connection that the store is closing.
+    pub(crate) fn mark_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Records that `close` stopped waiting for in-flight work.
+    pub(crate) fn mark_forced(&self) {
+        self.forced.store(true, SeqCst);
+    }
+
+    /// `Closed` once `close` has given up on in-flight work.
+    pub(crate) fn check_not_forced(&self) -> Result<()> {
+        if self.forced.load(SeqCst) {
+            return Err(StoreError::closed());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,138 @@
+//! `Transaction` over one pooled SQLite connection, with leak detection.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use storage_api::{
+    Condition, Entry, InFlight, PutOptions, Result, ScanOptions, StoreError, Transaction,
+    TxOptions, Version,
+};
+use tokio::task::AbortHandle;
+
+use super::ops;
+use super::shared::{PooledTx, Shared};
+
+/// A transaction holding one pooled connection until commit, rollback or drop.
+///
+/// Dropping it (or a future of one of its methods) queues a `ROLLBACK` on the
+/// connection, which then returns to the pool.
+pub(crate) struct SqliteTx {
+    shared: Arc<Shared>,
+    tx: PooledTx,
+    read_only: bool,
+    _work: InFlight,
+    _leak: LeakTimer,
+}
+
+impl fmt::Debug for SqliteTx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteTx")
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteTx {
+    /// Starts a transaction, counted as in-flight work until it ends.
+    pub(crate) async fn begin(shared: &Arc<Shared>, options: TxOptions) -> Result<Self> {
+        let work = shared.enter()?;
+        let tx = shared.begin("begin", options.read_only).await?;
+        Ok(Self {
+            shared: Arc::clone(shared),
+            tx,
+            read_only: options.read_only,
+            _work: work,
+            _leak: LeakTimer::start(&shared.options.leak_detection_threshold, shared),
+        })
+    }
+
+    /// `InvalidInput` for a write in a read-only transaction; `Closed` once `close`
+    /// gave up waiting for this transaction.
+    fn check_write(&self, operation: &str) -> Result<()> {
+        self.shared.check_not_forced()?;
+        if self.read_only {
+            return Err(StoreError::invalid_input(format!(
+                "{operation} in a read-only transaction"
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Transaction for SqliteTx {
+    async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
+        self.shared.check_not_forced()?;
+        self.shared.options.limits.check_key(key)?;
+        let now = self.shared.now();
+        ops::get(&self.shared, &mut self.tx, key, now).await
+    }
+
+    async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
+        self.check_write("put")?;
+        self.shared.options.limits.check_put(key, value, &options)?;
+        let now = self.shared.now();
+        ops::put(&self.shared, &mut self.tx, key, value, options, now).await
+    }
+
+    async fn delete(&mut self, key: &[u8], condition: Condition) -> Result<bool> {
+        self.check_write("delete")?;
+        self.shared.options.limits.check_key(key)?;
+        let now = self.shared.now();
+        ops::delete(&self.shared, &mut self.tx, key, condition, now).await
+    }
+
+    async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
+        self.shared.check_not_forced()?;
+        let limit = self.shared.options.limits.scan_limit(&options)?;
+        let now = self.shared.now();
+        ops::scan(&self.shared, &mut self.tx, &options, limit, now).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        self.shared.check_not_forced()?;
+        let Self {
+            shared, tx, _work, ..
+        } = *self;
+        shared.commit("commit", tx).await
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        let Self {
+            shared, tx, _work, ..
+        } = *self;
+        tx.rollback().await.map_err(|e| shared.fail("rollback", e))
+    }
+}
+
+/// Warns once and counts a leak when a transaction stays open past
+/// `db_leak_detection_threshold`; stops when dropped.
+struct LeakTimer(Option<AbortHandle>);
+
+impl LeakTimer {
+    fn start(threshold: &Option<std::time::Duration>, shared: &Shared) -> Self {
+        let Some(threshold) = *threshold else {
+            return Self(None);
+        };
+        let instruments = Arc::clone(&shared.instruments);
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(threshold).await;
+            tracing::warn!(
+                backend = "sqlx",
+                threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
+                "a transaction has been open longer than db_leak_detection_threshold"
+            );
+            instruments.record_leak();
+        });
+        Self(Some(task.abort_handle()))
+    }
+}
+
+impl Drop for LeakTimer {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}

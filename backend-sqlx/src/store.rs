@@ -1,0 +1,156 @@
+//! [`SqlxStore`], the public store: one type whichever database the URL names,
+//! dispatching to the backend module for it.
+
+// Built without any database feature, every operation is unreachable.
+#![cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+
+use std::path::Path;
+
+use async_trait::async_trait;
+use storage_api::{
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
+    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreError, StoreOptions,
+    Transaction, TxOptions, Version, WriteOp, WriteResult,
+};
+
+#[cfg(feature = "sqlite")]
+use crate::sqlite::SqliteStore;
+
+/// A [`PooledStore`] over a sqlx connection pool.
+///
+/// Open it with [`SqlxStore::open`]; `Debug` shows the URL with any password masked.
+/// Clones share the same pool.
+#[derive(Debug, Clone)]
+pub struct SqlxStore {
+    inner: Inner,
+}
+
+/// The database-specific store behind a [`SqlxStore`].
+#[derive(Debug, Clone)]
+enum Inner {
+    #[cfg(feature = "sqlite")]
+    Sqlite(SqliteStore),
+}
+
+/// Runs `$body` with `$store` bound to the database-specific store.
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $body:expr) => {
+        match $self.inner {
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite(ref $store) => $body,
+        }
+    };
+}
+
+impl SqlxStore {
+    /// Opens the store `options.url` names (`sqlite://PATH` or `sqlite::memory:`),
+    /// after validating the options: creates the database file (owner-only) and the
+    /// schema when missing, and opens `min_idle` connections.
+    ///
+    /// Fails with `Config` for bad options or a database path whose directory does
+    /// not exist, `Connection` when the file cannot be created or opened, `Corrupt`
+    /// for a file that is not a SQLite database, and `Unsupported` for a schema newer
+    /// than this build knows.
+    pub async fn open(options: StoreOptions) -> Result<Self> {
+        let location = options.validate()?;
+        match location {
+            Location::SqliteFile(_) | Location::SqliteMemory => {
+                open_sqlite(options, &location).await
+            }
+            Location::Postgres => open_postgres(),
+        }
+    }
+
+    /// The schema version of the store's table, as found (or created) at open.
+    pub fn schema_version(&self) -> i64 {
+        dispatch!(self, store => store.schema_version())
+    }
+
+    /// The file holding the data, for SQLite stores (for `sqlite::memory:`, the
+    /// private temporary file, which `close` deletes); `None` for server databases.
+    pub fn database_path(&self) -> Option<&Path> {
+        dispatch!(self, store => Some(store.database_path()))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+async fn open_sqlite(options: StoreOptions, location: &Location) -> Result<SqlxStore> {
+    let store = SqliteStore::open(options, location).await?;
+    Ok(SqlxStore {
+        inner: Inner::Sqlite(store),
+    })
+}
+
+#[cfg(not(feature = "sqlite"))]
+async fn open_sqlite(_options: StoreOptions, _location: &Location) -> Result<SqlxStore> {
+    Err(StoreError::config(
+        "backend-sqlx was built without its `sqlite` feature",
+    ))
+}
+
+#[cfg(feature = "postgres")]
+fn open_postgres() -> Result<SqlxStore> {
+    Err(StoreError::unsupported("PostgreSQL through backend-sqlx"))
+}
+
+#[cfg(not(feature = "postgres"))]
+fn open_postgres() -> Result<SqlxStore> {
+    Err(StoreError::config(
+        "a postgres:// url needs backend-sqlx's `postgres` feature",
+    ))
+}
+
+#[async_trait]
+impl PooledStore for SqlxStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlx"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        dispatch!(self, store => store.capabilities())
+    }
+
+    async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        dispatch!(self, store => store.get(key).await)
+    }
+
+    async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
+        dispatch!(self, store => store.put(key, value, options).await)
+    }
+
+    async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
+        dispatch!(self, store => store.delete(key, condition).await)
+    }
+
+    async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
+        dispatch!(self, store => store.scan(options).await)
+    }
+
+    async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
+        dispatch!(self, store => store.batch(ops).await)
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        dispatch!(self, store => store.purge_expired().await)
+    }
+
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        dispatch!(self, store => store.begin(options).await)
+    }
+
+    async fn health_check(&self) -> PoolHealth {
+        dispatch!(self, store => store.health_check().await)
+    }
+
+    async fn validate_connections(&self) -> Result<ConnectionValidation> {
+        dispatch!(self, store => store.validate_connections().await)
+    }
+
+    fn pool_metrics(&self) -> PoolMetrics {
+        dispatch!(self, store => store.pool_metrics())
+    }
+
+    async fn close(&self) -> CloseReport {
+        dispatch!(self, store => store.close().await)
+    }
+}
