@@ -15,6 +15,7 @@ use storage_api::{
 
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
+use crate::trace::traced;
 
 /// A [`PooledStore`] over a sqlx connection pool.
 ///
@@ -111,31 +112,52 @@ impl PooledStore for SqlxStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
-        dispatch!(self, store => store.get(key).await)
+        traced("get", Some(key.len()), async {
+            dispatch!(self, store => store.get(key).await)
+        })
+        .await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        dispatch!(self, store => store.put(key, value, options).await)
+        traced("put", Some(key.len()), async {
+            dispatch!(self, store => store.put(key, value, options).await)
+        })
+        .await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
-        dispatch!(self, store => store.delete(key, condition).await)
+        traced("delete", Some(key.len()), async {
+            dispatch!(self, store => store.delete(key, condition).await)
+        })
+        .await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
-        dispatch!(self, store => store.scan(options).await)
+        traced("scan", None, async {
+            dispatch!(self, store => store.scan(options).await)
+        })
+        .await
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
-        dispatch!(self, store => store.batch(ops).await)
+        traced("batch", None, async {
+            dispatch!(self, store => store.batch(ops).await)
+        })
+        .await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        dispatch!(self, store => store.purge_expired().await)
+        traced("purge_expired", None, async {
+            dispatch!(self, store => store.purge_expired().await)
+        })
+        .await
     }
 
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        dispatch!(self, store => store.begin(options).await)
+        traced("begin", None, async {
+            dispatch!(self, store => store.begin(options).await)
+        })
+        .await
     }
 
     async fn health_check(&self) -> PoolHealth {

@@ -14,6 +14,9 @@ const RETURN_BOUND: Duration = Duration::from_secs(5);
 /// close later, when the work drops them.
 const FORCED_BOUND: Duration = Duration::from_millis(100);
 
+/// The longest `close` waits for one idle connection to close.
+const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
+
 /// The longest `close` waits for a connection to checkpoint with.
 const CHECKPOINT_ACQUIRE_BOUND: Duration = Duration::from_secs(1);
 
@@ -90,7 +93,7 @@ impl Shared {
             Err(error) => tracing::debug!(backend = "sqlx", %error, "close: checkpoint failed"),
         }
         // Closed here rather than returned: the pool is about to close it anyway.
-        if let Err(error) = conn.close().await {
+        if let Ok(Err(error)) = tokio::time::timeout(CONNECTION_CLOSE_BOUND, conn.close()).await {
             tracing::debug!(backend = "sqlx", %error, "close: checkpoint connection");
         }
     }
@@ -99,8 +102,15 @@ impl Shared {
     /// every connection in use has come back, which forced work may delay.
     async fn close_idle(&self) {
         while let Some(conn) = self.pool.try_acquire() {
-            if let Err(error) = conn.close().await {
-                tracing::debug!(backend = "sqlx", %error, "close: idle connection");
+            match tokio::time::timeout(CONNECTION_CLOSE_BOUND, conn.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(backend = "sqlx", %error, "close: idle connection")
+                }
+                // Dropped: the connection's worker finishes closing on its own.
+                Err(_) => {
+                    tracing::debug!(backend = "sqlx", "close: idle connection was slow to close")
+                }
             }
         }
     }

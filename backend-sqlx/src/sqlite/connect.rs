@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
-use storage_api::schema::SCHEMA_VERSION;
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
 
 use super::accounting::ConnectionAccounting;
 use super::errors::map_error;
+use super::schema;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
 
@@ -60,12 +60,15 @@ pub(crate) async fn open(
     if wal {
         connect = connect.journal_mode(SqliteJournalMode::Wal);
     }
-    let mut setup = connect.clone().connect().await.map_err(fail)?;
-    let prepared = prepare_database(&mut setup, options, wal, &path, sql, instruments).await;
+    let mut setup = tokio::time::timeout(options.acquire_timeout, connect.clone().connect())
+        .await
+        .map_err(|_| open_timeout(options.acquire_timeout))?
+        .map_err(fail)?;
+    let prepared = schema::prepare(&mut setup, options, wal, &path, sql, instruments).await;
     let schema_version = match prepared {
         Ok(version) => version,
         Err(error) => {
-            let _ = setup.close().await;
+            close_setup(setup).await;
             return Err(error);
         }
     };
@@ -73,13 +76,30 @@ pub(crate) async fn open(
         .install(pool_options_for(options), options.max_lifetime)
         .connect_with(connect)
         .await;
-    let _ = setup.close().await;
+    close_setup(setup).await;
     Ok(Opened {
         pool: pool.map_err(fail)?,
         path,
         scratch,
         schema_version,
     })
+}
+
+/// Closes the connection that prepared the database, without waiting long: a
+/// connection dropped unclosed is closed by its worker thread anyway.
+async fn close_setup(setup: SqliteConnection) {
+    let _ = tokio::time::timeout(Duration::from_secs(5), setup.close()).await;
+}
+
+/// The error of an open that could not connect within the acquire timeout.
+fn open_timeout(waited: Duration) -> StoreError {
+    StoreError::new(
+        ErrorKind::Timeout,
+        format!(
+            "open: timed out opening a connection after {:.3} s",
+            waited.as_secs_f64()
+        ),
+    )
 }
 
 /// The options every connection shares. `busy_timeout` is applied when the
@@ -170,87 +190,4 @@ fn create_owner_only(path: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
     open.open(path).map(drop)
-}
-
-/// Applies the journal mode and creates or checks the schema, in one transaction.
-/// Returns the schema version the database is at.
-async fn prepare_database(
-    conn: &mut SqliteConnection,
-    options: &StoreOptions,
-    wal: bool,
-    path: &Path,
-    sql: &Statements,
-    instruments: &PoolInstruments,
-) -> Result<i64> {
-    let fail = |e| map_error(e, "open", None, instruments);
-    check_journal_mode(conn, wal, path, instruments).await?;
-    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
-    let (create_meta, create_rest) = sql
-        .create
-        .split_first()
-        .ok_or_else(|| StoreError::new(ErrorKind::Backend, "open: no schema statements"))?;
-    sqlx::query(create_meta.clone())
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-    let found: Option<i64> = sqlx::query_scalar(sql.schema_version.clone())
-        .bind(&options.table)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(fail)?;
-    if let Some(found) = found.filter(|v| *v > SCHEMA_VERSION) {
-        return Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "table {} has schema version {found}, newer than the version this build \
-                 supports ({SCHEMA_VERSION})",
-                options.table
-            ),
-        ));
-    }
-    for statement in create_rest {
-        sqlx::query(statement.clone())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-    }
-    sqlx::query(sql.register.clone())
-        .bind(&options.table)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-    tx.commit().await.map_err(fail)?;
-    Ok(found.unwrap_or(SCHEMA_VERSION))
-}
-
-/// Makes the file's journal mode match `enable_wal`: WAL must really be on (every
-/// pooled connection also asks for it); otherwise a WAL database is switched back to
-/// a rollback journal once, here, while no other pooled connection is open.
-async fn check_journal_mode(
-    conn: &mut SqliteConnection,
-    enable_wal: bool,
-    path: &Path,
-    instruments: &PoolInstruments,
-) -> Result<()> {
-    let fail = |e| map_error(e, "open", None, instruments);
-    let statement = if enable_wal {
-        "PRAGMA journal_mode"
-    } else {
-        "PRAGMA journal_mode = DELETE"
-    };
-    let mode: String = sqlx::query_scalar(statement)
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(fail)?;
-    let wanted = if enable_wal { "wal" } else { "delete" };
-    if !mode.eq_ignore_ascii_case(wanted) {
-        return Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "{}: SQLite kept journal mode {mode} where db_enable_wal asks for {wanted}",
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
 }

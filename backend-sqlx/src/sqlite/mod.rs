@@ -1,10 +1,11 @@
 //! The SQLite backend: a [`PooledStore`] over a `sqlx::SqlitePool`.
 //!
-//! Each file is one concern: [`connect`] opens the database and the pool,
-//! [`ops`] holds the SQL of each operation, [`tx`] the transactions, [`health`] and
-//! [`close`] the pool-level operations, [`errors`] the one error mapping,
-//! [`accounting`] the connection open/close counts, and [`scratch`] the private
-//! database behind `sqlite::memory:`.
+//! Each file is one concern: [`connect`] opens the database and the pool after
+//! [`schema`] has set up the tables; [`shared`] is the state operations share and
+//! their acquire path; [`ops`] holds the SQL of each operation, [`tx`] the
+//! transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
+//! the one error mapping, [`accounting`] the connection open/close counts, and
+//! [`scratch`] the private database behind `sqlite::memory:`.
 
 mod accounting;
 mod close;
@@ -12,6 +13,7 @@ mod connect;
 mod errors;
 mod health;
 mod ops;
+mod schema;
 mod scratch;
 mod shared;
 mod statements;
