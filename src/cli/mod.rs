@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch. Each command lives in the file of its group.
 
+mod conform;
 mod data;
 mod ops;
 mod pool;
@@ -52,6 +53,9 @@ enum Command {
     Metrics,
     /// Serve /health, /ready and /metrics over HTTP until SIGTERM or SIGINT.
     Serve(serve::ServeArgs),
+    /// Run the conformance kit against the configured backend and settings, on scratch
+    /// databases beside the configured one (never its data). Exit 1 when a case failed.
+    Conform(conform::ConformArgs),
     #[command(flatten)]
     File(ops::FileCommand),
     #[command(flatten)]
@@ -88,6 +92,8 @@ async fn run(cli: Cli) -> Result<ExitCode, StoreError> {
     let command = match cli.command {
         // Never opens the store: restore replaces the file the store would hold open.
         Command::File(command) => return ops::on_file(command, &config.storage).await,
+        // Never opens the configured store: the kit works on scratch databases.
+        Command::Conform(args) => return conform::conform(&config.storage, args).await,
         command => command,
     };
     let store = pooledstore::open_instrumented(&config.storage).await?;
@@ -114,6 +120,7 @@ async fn dispatch(
         Command::Scan(args) => data::scan(store, args).await,
         Command::Ops(command) => ops::on_store(command, store).await,
         Command::File(command) => ops::on_file(command, &config.storage).await,
+        Command::Conform(args) => conform::conform(&config.storage, args).await,
     }
 }
 

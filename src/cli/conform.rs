@@ -1,0 +1,138 @@
+//! `conform`: runs the conformance kit against the configured backend and settings,
+//! on scratch databases beside the configured one, never on the user's data.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::Args;
+use conformance::{Harness, RunOptions};
+use pooledstore::{
+    ErrorKind, Location, PooledStore, StorageConfig, StoreError, StoreOptions, async_trait,
+    url_scheme,
+};
+
+/// Arguments of `conform`.
+#[derive(Debug, Args)]
+pub(super) struct ConformArgs {
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Run only cases whose name contains one of these (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    filter: Vec<String>,
+    /// Fix the seed of every random choice (printed in the report).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generated cases per property test.
+    #[arg(long, value_name = "N")]
+    cases: Option<u32>,
+}
+
+/// Runs the kit; exit 1 when any case failed.
+pub(super) async fn conform(
+    storage: &StorageConfig,
+    args: ConformArgs,
+) -> Result<ExitCode, StoreError> {
+    let harness = Arc::new(ConfiguredHarness::new(storage)?);
+    let mut options = RunOptions::from_env()?;
+    if !args.filter.is_empty() {
+        options = options.with_filter(args.filter);
+    }
+    if let Some(seed) = args.seed {
+        options = options.with_seed(seed);
+    }
+    if let Some(cases) = args.cases {
+        options.proptest_cases = cases;
+    }
+    let report = conformance::run(Arc::clone(&harness) as Arc<dyn Harness>, &options).await;
+    harness.remove_scratch();
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        println!("{report}");
+    }
+    Ok(if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Opens the configured backend with the configured SQLite settings, each store on a new
+/// scratch database: a file in a private directory beside the configured database, or a
+/// private in-memory database.
+#[derive(Debug)]
+struct ConfiguredHarness {
+    config: StorageConfig,
+    scratch_dir: Option<PathBuf>,
+    next: AtomicU64,
+}
+
+impl ConfiguredHarness {
+    fn new(config: &StorageConfig) -> Result<Self, StoreError> {
+        let scratch_dir = match url_scheme(&config.url)? {
+            Location::SqliteMemory => None,
+            Location::SqliteFile(path) => {
+                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                let dir = parent
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| PathBuf::from("."))
+                    .join(format!(".pooledstore-conform-{}", std::process::id()));
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    StoreError::config(format!(
+                        "cannot create the scratch directory {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+                Some(dir)
+            }
+            Location::Postgres => {
+                return Err(StoreError::new(
+                    ErrorKind::Unsupported,
+                    "conform does not run against a PostgreSQL url: it would create scratch \
+                     tables in that database; run `cargo test -p conformance` with \
+                     POOLEDSTORE_TEST_POSTGRES_URL pointing at a scratch database instead",
+                ));
+            }
+        };
+        Ok(Self {
+            config: config.clone(),
+            scratch_dir,
+            next: AtomicU64::new(0),
+        })
+    }
+
+    fn remove_scratch(&self) {
+        if let Some(dir) = &self.scratch_dir
+            && let Err(e) = std::fs::remove_dir_all(dir)
+        {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the scratch directory");
+        }
+    }
+}
+
+#[async_trait]
+impl Harness for ConfiguredHarness {
+    fn name(&self) -> String {
+        format!("configured-{}", self.config.backend)
+    }
+
+    fn isolate(&self, mut options: StoreOptions) -> StoreOptions {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        options.url = match &self.scratch_dir {
+            Some(dir) => format!("sqlite://{}", dir.join(format!("case-{n}.db")).display()),
+            None => "sqlite::memory:".into(),
+        };
+        options.table = self.config.table.clone();
+        options.enable_wal = self.config.db_enable_wal;
+        options.busy_timeout = std::time::Duration::from_millis(self.config.db_busy_timeout_ms);
+        options.synchronous = self.config.db_synchronous;
+        options
+    }
+
+    async fn open(&self, options: StoreOptions) -> Result<Arc<dyn PooledStore>, StoreError> {
+        pooledstore::open_with(&self.config.backend, options).await
+    }
+}

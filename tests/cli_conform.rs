@@ -1,0 +1,83 @@
+//! `pooledstore conform`: runs the kit against the configured backend on scratch
+//! databases, reports JSON, leaves the configured data alone, and refuses PostgreSQL.
+#![cfg(any(feature = "sqlx", feature = "deadpool"))]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::BACKEND;
+use conformance::{Outcome, Report};
+
+const BIN: &str = env!("CARGO_BIN_EXE_pooledstore");
+
+fn pooledstore(config: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .expect("run pooledstore")
+}
+
+#[test]
+fn conform_runs_the_kit_on_scratch_databases_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    let config = dir.path().join("pooledstore.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\nbackend = \"{BACKEND}\"\nurl = \"sqlite://{}\"\n",
+            db.display()
+        ),
+    )
+    .unwrap();
+    let put = pooledstore(&config, &["put", "mine", "keep me"]);
+    assert!(put.status.success(), "{put:?}");
+
+    let out = pooledstore(
+        &config,
+        &[
+            "conform",
+            "--json",
+            "--filter",
+            "get_absent,scan_order,persistence_reopen",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Report = serde_json::from_slice(&out.stdout).expect("JSON report");
+    let names: Vec<_> = report.cases.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["get_absent", "scan_order", "persistence_reopen"]);
+    assert_eq!(report.count(Outcome::Passed), 3, "{report}");
+
+    let scan = pooledstore(&config, &["scan"]);
+    assert_eq!(String::from_utf8_lossy(&scan.stdout), "mine\tkeep me\n");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".pooledstore-conform"))
+        .collect();
+    assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
+}
+
+#[test]
+fn conform_refuses_a_postgres_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pooledstore.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nurl = \"postgres://app:s3cret@127.0.0.1:1/app\"\n",
+    )
+    .unwrap();
+    let out = pooledstore(&config, &["conform"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PostgreSQL"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+}
