@@ -10,7 +10,7 @@ use crate::drive::{Measured, Window, drive_tasks, drive_threads};
 use crate::ops::OpGen;
 use crate::outcome::{RunResult, micros};
 use crate::plan::{Config, TOKIO_WORKERS, Workload};
-use crate::procstat::{ThreadSampler, load_1m, peak_rss_kib};
+use crate::procstat::{CpuTimes, ThreadSampler, load_1m, peak_rss_kib};
 use crate::targets::raw_deadpool::RawDeadpool;
 use crate::targets::raw_rusqlite::RawConnection;
 use crate::targets::raw_sqlx::RawSqlx;
@@ -42,6 +42,7 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
 
     let load = load_1m();
     let sampler = ThreadSampler::start();
+    let cpu_before = CpuTimes::now();
     let measured = match config {
         Config::Rusqlite => measure_threads(&path, generators, window)?,
         _ => tokio::runtime::Builder::new_multi_thread()
@@ -51,6 +52,7 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
             .map_err(|e| format!("starting tokio: {e}"))?
             .block_on(measure_async(config, &path, cli.keys, generators, window))?,
     };
+    let cpu_after = CpuTimes::now();
     let peak_threads = sampler.finish();
     let mut result = result(
         config,
@@ -61,6 +63,9 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
         peak_threads,
     );
     result.load_1m = load;
+    result.others_cpu = cpu_before
+        .zip(cpu_after)
+        .map(|(before, after)| before.others_cores(&after));
     Ok(result)
 }
 
@@ -99,6 +104,7 @@ fn result(
         peak_threads,
         peak_rss_kib: peak_rss_kib(),
         load_1m: None,
+        others_cpu: None,
     }
 }
 

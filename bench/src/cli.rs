@@ -20,6 +20,10 @@ pub(crate) struct Cli {
     #[arg(long)]
     pub(crate) json: bool,
 
+    /// Also write the JSON report to this file (whatever stdout shows).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) save: Option<PathBuf>,
+
     /// Only workloads whose name contains this (point_read, put, batch, scan, ycsb_a,
     /// ycsb_b, ycsb_c, ycsb_f, acquire; "ycsb" selects all four).
     #[arg(long, value_name = "WORKLOAD")]

@@ -95,6 +95,9 @@ pub(crate) struct RunResult {
     pub(crate) peak_rss_kib: Option<u64>,
     /// The machine's 1 minute load average when the child started.
     pub(crate) load_1m: Option<f64>,
+    /// Cores' worth of CPU other processes used while the child measured (0 on a quiet
+    /// machine).
+    pub(crate) others_cpu: Option<f64>,
 }
 
 /// Microseconds, as a float, for JSON and tables.

@@ -107,6 +107,8 @@ pub(crate) struct Row {
     pub(crate) peak_rss_kib: Option<u64>,
     /// The highest 1 minute load average any repetition started under.
     pub(crate) max_load_1m: Option<f64>,
+    /// The most CPU (in cores) other processes used during any repetition.
+    pub(crate) max_others_cpu: Option<f64>,
 }
 
 /// Peaks of one configuration over all its measurements.
@@ -252,7 +254,7 @@ impl Report {
                     "p50/pool",
                     "threads",
                     "RSS MiB",
-                    "load"
+                    "others"
                 );
                 current = Some(heading);
             }
@@ -270,7 +272,7 @@ impl Report {
                 opt(row.peak_threads),
                 row.peak_rss_kib
                     .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0)),
-                row.max_load_1m.map_or("-".into(), |l| format!("{l:.1}")),
+                row.max_others_cpu.map_or("-".into(), |c| format!("{c:.2}")),
             );
         }
         self.write_notes(&mut out);
@@ -361,6 +363,10 @@ fn median_row(results: &[&RunResult]) -> Row {
         max_load_1m: results
             .iter()
             .filter_map(|r| r.load_1m)
+            .max_by(f64::total_cmp),
+        max_others_cpu: results
+            .iter()
+            .filter_map(|r| r.others_cpu)
             .max_by(f64::total_cmp),
     }
 }
@@ -461,6 +467,7 @@ mod tests {
             peak_threads: Some(3),
             peak_rss_kib: Some(10_240),
             load_1m: Some(0.5),
+            others_cpu: Some(0.25),
         }
     }
 

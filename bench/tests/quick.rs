@@ -44,6 +44,7 @@ fn quick_point_read_reports_a_figure_for_every_configuration() {
             assert!(row["peak_threads"].as_u64().unwrap() >= 1, "{row}");
             assert!(row["peak_rss_kib"].as_u64().unwrap() > 0, "{row}");
             assert!(row["vs_rusqlite"].as_f64().unwrap() > 0.0, "{row}");
+            assert!(row["max_others_cpu"].as_f64().unwrap() >= 0.0, "{row}");
             if config.starts_with("pooledstore-") {
                 assert!(row["vs_pool"].as_f64().unwrap() > 0.0, "{row}");
             }
@@ -63,10 +64,13 @@ fn quick_point_read_reports_a_figure_for_every_configuration() {
 }
 
 #[test]
-fn the_table_names_every_configuration() {
+fn the_table_names_every_configuration_and_the_json_is_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().join("report.json");
     let output = bench()
         .args(["--duration", "0.2", "--reps", "1", "--keys", "2000"])
-        .args(["--filter", "ycsb_f", "--config", "sqlx"])
+        .args(["--filter", "ycsb_f", "--config", "sqlx", "--save"])
+        .arg(&saved)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -76,6 +80,12 @@ fn the_table_names_every_configuration() {
     assert!(table.contains("ycsb_f x 16 tasks"), "{table}");
     assert!(table.contains("\n  sqlx "), "{table}");
     assert!(!table.contains("FAILED"), "{table}");
+    let report: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r["config"] == "sqlx" && r["workload"] == "ycsb_f")
+    );
 }
 
 #[test]
