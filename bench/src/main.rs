@@ -44,11 +44,11 @@ fn main() -> ExitCode {
     }
     match parent::run(&cli) {
         Ok(report) => {
-            if let Some(path) = &cli.save {
-                if let Err(e) = std::fs::write(path, report.to_json()) {
-                    eprintln!("error: writing {}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
+            if let Some(path) = &cli.save
+                && let Err(e) = std::fs::write(path, report.to_json())
+            {
+                eprintln!("error: writing {}: {e}", path.display());
+                return ExitCode::FAILURE;
             }
             if cli.json {
                 println!("{}", report.to_json());
