@@ -1,1 +1,15 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod connection;
+mod errors;
+mod lease;
+mod maintenance;
+mod ops;
+mod pool;
+mod schema;
+mod scratch;
+mod store;
+mod tx;
+
+pub use rusqlite;
+pub use store::DeadpoolStore;

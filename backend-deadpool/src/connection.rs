@@ -1,0 +1,377 @@
+//! One SQLite connection: opening it with the store's flags and pragmas, running
+//! closures on it off the async threads (catching panics), and the cheap state checks
+//! the pool relies on to never hand out a connection mid-transaction.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
+use rusqlite::{Connection, InterruptHandle, OpenFlags};
+use storage_api::{CloseReason, PoolInstruments, StoreError};
+use tokio::sync::Notify;
+
+use crate::errors::{DbError, map_error, open_error};
+
+/// Prepared statements each connection keeps compiled.
+const STATEMENT_CACHE_CAPACITY: usize = 64;
+
+/// How every connection of a store is opened and set up.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectSpec {
+    /// The database file.
+    pub(crate) path: PathBuf,
+    /// `busy_timeout`, applied first.
+    pub(crate) busy_timeout: Duration,
+    /// Switch the database to write-ahead logging.
+    pub(crate) wal: bool,
+    /// The value for `PRAGMA synchronous`.
+    pub(crate) synchronous: &'static str,
+}
+
+impl ConnectSpec {
+    /// Opens and sets up one connection. Blocking: call it off the async threads.
+    pub(crate) fn open(&self) -> Result<Connection, StoreError> {
+        // No SQLITE_OPEN_URI: a path is a path, never a URI with parameters.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(&self.path, flags)
+            .map_err(|e| open_error(&self.path, e))?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            return Err(StoreError::config(format!(
+                "database file {} is not writable",
+                self.path.display()
+            )));
+        }
+        self.setup(&conn)
+            .map_err(|e| map_error("setting up a connection", e))?;
+        Ok(conn)
+    }
+
+    fn setup(&self, conn: &Connection) -> rusqlite::Result<()> {
+        // Before journal_mode: switching to WAL takes a lock another connection may hold.
+        let max_busy = Duration::from_millis(i32::MAX.unsigned_abs().into());
+        conn.busy_timeout(self.busy_timeout.min(max_busy))?;
+        if self.wal {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(journal_mode = %mode, "SQLite refused write-ahead logging");
+            }
+        }
+        // SQLite 3.51.0-3.51.1 (the bundled version) can deadlock when one thread
+        // closes a WAL connection (the close takes an EXCLUSIVE lock to checkpoint)
+        // while another opens the same file; fixed in 3.51.2. Without checkpoint on
+        // close our closes never take that lock; `close` checkpoints explicitly.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        conn.execute_batch(&format!("PRAGMA synchronous = {}", self.synchronous))?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+        Ok(())
+    }
+}
+
+/// Every connection a pool opened and has not dropped, so `close` can reach the ones
+/// still in use when the grace period runs out.
+#[derive(Debug, Default)]
+pub(crate) struct OpenConnections {
+    slots: Mutex<Vec<Weak<Slot>>>,
+    /// Connections opened and not yet really closed.
+    count: AtomicUsize,
+}
+
+impl OpenConnections {
+    fn add(&self, slot: &Arc<Slot>) {
+        self.count.fetch_add(1, SeqCst);
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.retain(|s| s.strong_count() > 0);
+        slots.push(Arc::downgrade(slot));
+    }
+
+    /// How many connections are open right now.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(SeqCst)
+    }
+
+    /// Refuses further work on every connection and interrupts what runs on them;
+    /// returns them for [`Slot::close_now`].
+    pub(crate) fn shut_all(&self) -> Vec<Arc<Slot>> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let open: Vec<_> = slots.iter().filter_map(Weak::upgrade).collect();
+        for slot in &open {
+            slot.shut.store(true, SeqCst);
+            slot.interrupt.interrupt();
+        }
+        open
+    }
+}
+
+/// The state a worker thread and the pool share for one connection.
+pub(crate) struct Slot {
+    conn: Mutex<Option<Connection>>,
+    broken: AtomicBool,
+    /// Set by a forced close: nothing more runs on this connection.
+    shut: AtomicBool,
+    interrupt: InterruptHandle,
+    /// Closures submitted to a worker thread and not yet finished (or dropped unrun).
+    queued: AtomicUsize,
+    settled: Notify,
+    open: Arc<OpenConnections>,
+}
+
+/// Counts one submitted closure as queued on its slot until dropped.
+struct Ticket(Arc<Slot>);
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.0.queued.fetch_sub(1, SeqCst) == 1 {
+            self.0.settled.notify_waiters();
+        }
+    }
+}
+
+impl Slot {
+    fn ticket(self: &Arc<Self>) -> Ticket {
+        self.queued.fetch_add(1, SeqCst);
+        Ticket(Arc::clone(self))
+    }
+
+    /// Waits until every closure submitted so far has finished or been dropped.
+    async fn settle(&self) {
+        loop {
+            let settled = self.settled.notified();
+            tokio::pin!(settled);
+            settled.as_mut().enable();
+            if self.queued.load(SeqCst) == 0 {
+                return;
+            }
+            settled.await;
+        }
+    }
+
+    /// Runs `f` on the connection, on the calling (blocking) thread. A panic in `f` is
+    /// caught and marks the connection broken instead of poisoning anything.
+    pub(crate) fn run<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> Result<R, DbError> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.shut.load(SeqCst) {
+            return Err(StoreError::closed().into());
+        }
+        let conn = guard.as_mut().ok_or(DbError::Lost)?;
+        catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| {
+            self.broken.store(true, SeqCst);
+            DbError::Panicked
+        })
+    }
+
+    /// Whether the connection answers a round trip outside any transaction. Blocking.
+    pub(crate) fn probe(&self) -> bool {
+        let answered = self.run(|conn| {
+            conn.is_autocommit()
+                && conn
+                    .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                    .is_ok_and(|one| one == 1)
+        });
+        matches!(answered, Ok(true))
+    }
+
+    /// Closes the connection now (blocking), unless already closed; an open
+    /// transaction rolls back.
+    pub(crate) fn close_now(&self) {
+        let conn = self
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(conn) = conn {
+            drop(conn);
+            self.open.count.fetch_sub(1, SeqCst);
+        }
+    }
+}
+
+impl fmt::Debug for Slot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("broken", &self.broken.load(SeqCst))
+            .field("shut", &self.shut.load(SeqCst))
+            .field("queued", &self.queued.load(SeqCst))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a cheap look at a connection found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnState {
+    /// Idle-ready: not running anything and outside any transaction.
+    Clean,
+    /// Still running a closure, or inside a transaction: needs a rollback before reuse.
+    Dirty,
+    /// Panicked or failed a reset: must be discarded.
+    Broken,
+}
+
+/// A pooled connection: the shared slot plus what the pool tracks about it.
+pub(crate) struct SqliteConn {
+    slot: Arc<Slot>,
+    created: Instant,
+    returned: Mutex<Instant>,
+    retire: AtomicU8,
+    instruments: Arc<PoolInstruments>,
+}
+
+impl SqliteConn {
+    /// Wraps a freshly opened connection, registering it in `open`.
+    pub(crate) fn new(
+        conn: Connection,
+        instruments: Arc<PoolInstruments>,
+        open: &Arc<OpenConnections>,
+    ) -> Self {
+        let now = Instant::now();
+        let slot = Arc::new(Slot {
+            interrupt: conn.get_interrupt_handle(),
+            conn: Mutex::new(Some(conn)),
+            broken: AtomicBool::new(false),
+            shut: AtomicBool::new(false),
+            queued: AtomicUsize::new(0),
+            settled: Notify::new(),
+            open: Arc::clone(open),
+        });
+        open.add(&slot);
+        Self {
+            slot,
+            created: now,
+            returned: Mutex::new(now),
+            retire: AtomicU8::new(0),
+            instruments,
+        }
+    }
+
+    /// Runs `f` on a blocking thread. If the returned future is dropped, `f` still runs
+    /// to completion; the caller must then reset the connection before reuse.
+    pub(crate) async fn interact<R, F>(&self, f: F) -> Result<R, DbError>
+    where
+        F: FnOnce(&mut Connection) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        // Taken before spawning: a closure not yet started already counts as running.
+        let ticket = self.slot.ticket();
+        let work = move || {
+            let result = ticket.0.run(f);
+            drop(ticket);
+            result
+        };
+        match tokio::task::spawn_blocking(work).await {
+            Ok(result) => result,
+            Err(_) => {
+                self.slot.broken.store(true, SeqCst);
+                Err(DbError::Lost)
+            }
+        }
+    }
+
+    /// Rolls back whatever transaction the connection is in, once every closure
+    /// submitted on it has finished; marks it broken if that fails.
+    pub(crate) async fn reset(&self) {
+        self.slot.settle().await;
+        let rolled_back = self
+            .interact(|conn| {
+                if conn.is_autocommit() {
+                    Ok(())
+                } else {
+                    conn.execute_batch("ROLLBACK")
+                }
+            })
+            .await;
+        if !matches!(rolled_back, Ok(Ok(()))) {
+            self.slot.broken.store(true, SeqCst);
+        }
+    }
+
+    /// Looks at the connection without blocking or leaving the current thread.
+    pub(crate) fn state(&self) -> ConnState {
+        if self.slot.broken.load(SeqCst) {
+            return ConnState::Broken;
+        }
+        if self.slot.queued.load(SeqCst) > 0 {
+            return ConnState::Dirty;
+        }
+        match self.slot.conn.try_lock() {
+            Ok(guard) => match guard.as_ref() {
+                Some(conn) if conn.is_autocommit() => ConnState::Clean,
+                Some(_) => ConnState::Dirty,
+                None => ConnState::Broken,
+            },
+            Err(TryLockError::WouldBlock) => ConnState::Dirty,
+            Err(TryLockError::Poisoned(_)) => ConnState::Broken,
+        }
+    }
+
+    /// The shared slot, for running checks on a blocking thread.
+    pub(crate) fn slot(&self) -> Arc<Slot> {
+        Arc::clone(&self.slot)
+    }
+
+    /// How long ago the connection was opened.
+    pub(crate) fn age(&self) -> Duration {
+        self.created.elapsed()
+    }
+
+    /// How long the connection has been back in the pool as of `now`.
+    pub(crate) fn idle_for(&self, now: Instant) -> Duration {
+        let returned = *self.returned.lock().unwrap_or_else(PoisonError::into_inner);
+        now.saturating_duration_since(returned)
+    }
+
+    /// Notes that the connection just went back to the pool.
+    pub(crate) fn mark_returned(&self) {
+        *self.returned.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    /// Records why the connection is leaving the pool (counted when it drops). The
+    /// first reason given wins.
+    pub(crate) fn retire(&self, reason: CloseReason) {
+        let code = reason_code(reason);
+        let _ = self.retire.compare_exchange(0, code, SeqCst, SeqCst);
+    }
+
+    fn retire_reason(&self) -> CloseReason {
+        if self.slot.shut.load(SeqCst) {
+            return CloseReason::Shutdown;
+        }
+        let code = usize::from(self.retire.load(SeqCst));
+        match code.checked_sub(1).and_then(|i| CloseReason::ALL.get(i)) {
+            Some(reason) => *reason,
+            None if self.slot.broken.load(SeqCst) => CloseReason::Broken,
+            None => CloseReason::Shutdown,
+        }
+    }
+}
+
+fn reason_code(reason: CloseReason) -> u8 {
+    let index = CloseReason::ALL.iter().position(|r| *r == reason);
+    index.map_or(0, |i| u8::try_from(i + 1).unwrap_or(0))
+}
+
+impl Drop for SqliteConn {
+    fn drop(&mut self) {
+        self.instruments.record_closed(self.retire_reason());
+        let slot = Arc::clone(&self.slot);
+        let close = move || slot.close_now();
+        // Closing may block (it can checkpoint the WAL): keep it off the async threads.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(close)),
+            Err(_) => close(),
+        }
+    }
+}
+
+impl fmt::Debug for SqliteConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteConn")
+            .field("state", &self.state())
+            .field("age", &self.age())
+            .finish_non_exhaustive()
+    }
+}

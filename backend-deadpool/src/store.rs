@@ -1,0 +1,391 @@
+//! `DeadpoolStore`: opening a store and the `PooledStore` implementation.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::Connection;
+use storage_api::{
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, ErrorKind, HealthStatus,
+    Lifecycle, Location, PoolHealth, PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result,
+    ScanOptions, StoreError, StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult,
+    redact_url,
+};
+use tokio::task::AbortHandle;
+
+use crate::connection::ConnectSpec;
+use crate::errors::DbError;
+use crate::maintenance;
+use crate::ops::{self, Ctx};
+use crate::pool::{ConnPool, PoolSettings};
+use crate::schema;
+use crate::scratch::ScratchDir;
+use crate::tx::DeadpoolTransaction;
+
+/// The longest a health check waits for a connection.
+const HEALTH_ACQUIRE_LIMIT: Duration = Duration::from_secs(5);
+/// The longest `close` waits for given-back connections to finish closing.
+const CLOSE_SETTLE_LIMIT: Duration = Duration::from_secs(2);
+/// The longest `close` waits, after the grace period, for closures still running on
+/// the connections it forces shut.
+const FORCED_CLOSE_LIMIT: Duration = Duration::from_secs(1);
+
+/// A [`PooledStore`] over a deadpool pool of rusqlite connections, on a SQLite file or
+/// (`sqlite::memory:`) a private temporary database deleted at close.
+pub struct DeadpoolStore {
+    pool: Arc<ConnPool>,
+    ctx: Arc<Ctx>,
+    lifecycle: Arc<Lifecycle>,
+    options: StoreOptions,
+    /// The private directory of an in-memory store; `None` for a file store (or
+    /// once closed).
+    scratch: Mutex<Option<ScratchDir>>,
+    persistent: bool,
+    maintenance: AbortHandle,
+    close_report: tokio::sync::Mutex<Option<CloseReport>>,
+}
+
+impl DeadpoolStore {
+    /// Opens a store: checks the options, opens the pool, creates or checks the schema
+    /// and opens `min_idle` connections.
+    ///
+    /// A PostgreSQL URL or a missing database directory is a `Config` error; a file
+    /// that is not a SQLite database is `Corrupt`; a table written by a newer schema
+    /// is `Unsupported`.
+    pub async fn open(options: StoreOptions) -> Result<Self> {
+        let (spec, scratch) = match options.validate()? {
+            Location::SqliteFile(path) => {
+                check_directory(&path)?;
+                let spec = ConnectSpec {
+                    path,
+                    busy_timeout: options.busy_timeout,
+                    wal: options.enable_wal,
+                    synchronous: options.synchronous.as_sql(),
+                };
+                (spec, None)
+            }
+            Location::SqliteMemory => {
+                let scratch = ScratchDir::create()?;
+                // Private and temporary: WAL for concurrency, no waiting for the disk.
+                let spec = ConnectSpec {
+                    path: scratch.db_path(),
+                    busy_timeout: options.busy_timeout,
+                    wal: true,
+                    synchronous: "OFF",
+                };
+                (spec, Some(scratch))
+            }
+            Location::Postgres => {
+                return Err(StoreError::config(
+                    "the deadpool backend stores data in SQLite only; \
+                     use sqlite://PATH or sqlite::memory:",
+                ));
+            }
+        };
+        let persistent = scratch.is_none();
+        let settings = PoolSettings {
+            max: options.max_connections,
+            min_idle: options.min_idle,
+            idle_timeout: options.idle_timeout,
+            max_lifetime: options.max_lifetime,
+        };
+        let pool = ConnPool::new(spec, settings, Arc::new(PoolInstruments::new()))?;
+        let ctx = Arc::new(Ctx::new(&options.table, Arc::clone(&options.clock)));
+        let lifecycle = Lifecycle::new();
+        let schema_ctx = Arc::clone(&ctx);
+        let mut lease = pool
+            .acquire(options.acquire_timeout, lifecycle.enter()?)
+            .await?;
+        lease
+            .run(move |conn| schema::prepare(conn, &schema_ctx))
+            .await
+            .map_err(|e| pool.fail("preparing the schema", e))?;
+        drop(lease);
+        pool.top_up().await;
+        let maintenance = maintenance::spawn(&pool, maintenance::period(&settings));
+        Ok(Self {
+            pool,
+            ctx,
+            lifecycle,
+            options,
+            persistent,
+            scratch: Mutex::new(scratch),
+            maintenance,
+            close_report: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Runs `f` on a pooled connection, on a blocking thread, and returns its result:
+    /// raw SQL the key-value contract does not cover.
+    ///
+    /// The connection is checked out like any operation's (`Timeout` after the acquire
+    /// timeout, `Closed` after close). If `f` panics, the call fails with a `Backend`
+    /// error and the connection is discarded; if `f` leaves a transaction open, or the
+    /// returned future is dropped while `f` still runs, the connection is rolled back
+    /// before anyone else gets it.
+    pub async fn with_connection<R, F>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Connection) -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut lease = self
+            .pool
+            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
+            .await?;
+        let result = lease.run(move |conn| Ok(f(conn))).await;
+        result.map_err(|e| self.pool.fail("with_connection", e))
+    }
+
+    /// Checks out a connection and runs `f` on it, inside a `BEGIN IMMEDIATE`
+    /// transaction when `write` is set.
+    async fn run<R, F>(&self, op: &'static str, write: bool, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let mut lease = self
+            .pool
+            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
+            .await?;
+        let ctx = Arc::clone(&self.ctx);
+        let result = lease
+            .run(move |conn| {
+                if write {
+                    ops::write_tx(conn, |tx| f(tx, &ctx))
+                } else {
+                    f(conn, &ctx)
+                }
+            })
+            .await;
+        result.map_err(|e| self.pool.fail(op, e))
+    }
+
+    async fn shut_down(&self) -> CloseReport {
+        self.maintenance.abort();
+        let open_before = self.pool.open_connections();
+        let idle = self.pool.shut();
+        let drain = self.lifecycle.close(self.options.close_grace).await;
+        if drain.remaining > 0 {
+            self.pool.force_close(FORCED_CLOSE_LIMIT).await;
+        }
+        // A private database is deleted below; only a file needs its WAL folded in.
+        self.pool.checkpoint_and_close(idle, self.persistent).await;
+        if drain.remaining == 0 {
+            self.pool.wait_all_closed(CLOSE_SETTLE_LIMIT).await;
+        }
+        let scratch = self
+            .scratch
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(scratch);
+        let closed = open_before.saturating_sub(self.pool.open_connections());
+        CloseReport::new(
+            false,
+            drain.in_flight,
+            drain.remaining,
+            drain.waited,
+            u32::try_from(closed).unwrap_or(u32::MAX),
+        )
+    }
+}
+
+/// Fails with a `Config` error naming the path when the database file's directory
+/// does not exist (SQLite would only say it cannot open the file).
+fn check_directory(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(StoreError::config(format!(
+            "cannot create database file {}: directory {} does not exist",
+            path.display(),
+            dir.display()
+        )))
+    }
+}
+
+#[async_trait]
+impl PooledStore for DeadpoolStore {
+    fn backend_name(&self) -> &'static str {
+        "deadpool"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let limits = self.options.limits;
+        let mut capabilities = Capabilities::full(limits.max_value_bytes, limits.max_scan_limit);
+        capabilities.persistent = self.persistent;
+        capabilities
+    }
+
+    async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        self.options.limits.check_key(key)?;
+        let key = key.to_vec();
+        self.run("get", false, move |conn, ctx| {
+            ops::get(conn, ctx, &key, ctx.now())
+        })
+        .await
+    }
+
+    async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
+        self.options.limits.check_put(key, value, &options)?;
+        let (key, value) = (key.to_vec(), value.to_vec());
+        self.run("put", true, move |conn, ctx| {
+            ops::put(conn, ctx, &key, &value, options, ctx.now())
+        })
+        .await
+    }
+
+    async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
+        self.options.limits.check_key(key)?;
+        let key = key.to_vec();
+        self.run("delete", true, move |conn, ctx| {
+            ops::delete(conn, ctx, &key, condition, ctx.now())
+        })
+        .await
+    }
+
+    async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
+        let limit = self.options.limits.scan_limit(&options)?;
+        self.run("scan", false, move |conn, ctx| {
+            ops::scan(conn, ctx, &options, limit, ctx.now())
+        })
+        .await
+    }
+
+    async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
+        self.options.limits.check_batch(&ops)?;
+        if ops.is_empty() {
+            let _work = self.lifecycle.enter()?;
+            return Ok(Vec::new());
+        }
+        self.run("batch", true, move |conn, ctx| {
+            ops::batch(conn, ctx, &ops, ctx.now())
+        })
+        .await
+    }
+
+    async fn purge_expired(&self) -> Result<u64> {
+        self.run("purge_expired", true, |conn, ctx| {
+            ops::purge(conn, ctx, ctx.now())
+        })
+        .await
+    }
+
+    async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
+        let mut lease = self
+            .pool
+            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
+            .await?;
+        // Read-write transactions take the write lock up front: a deferred one that
+        // reads then writes can fail with SQLITE_BUSY_SNAPSHOT, which no wait resolves.
+        let begin = if options.read_only {
+            "BEGIN DEFERRED"
+        } else {
+            "BEGIN IMMEDIATE"
+        };
+        lease
+            .run(move |conn| conn.execute_batch(begin).map_err(DbError::from))
+            .await
+            .map_err(|e| self.pool.fail("begin", e))?;
+        Ok(Box::new(DeadpoolTransaction::new(
+            lease,
+            Arc::clone(&self.pool),
+            Arc::clone(&self.ctx),
+            self.options.limits,
+            options.read_only,
+            self.options.leak_detection_threshold,
+        )))
+    }
+
+    async fn health_check(&self) -> PoolHealth {
+        let Ok(work) = self.lifecycle.enter() else {
+            return PoolHealth::closed();
+        };
+        let bound = self.options.acquire_timeout.min(HEALTH_ACQUIRE_LIMIT);
+        let started = Instant::now();
+        let mut lease = match self.pool.acquire(bound, work).await {
+            Ok(lease) => lease,
+            Err(e) => {
+                let status = match e.kind() {
+                    ErrorKind::Closed => return PoolHealth::closed(),
+                    ErrorKind::Timeout => HealthStatus::Saturated,
+                    _ => HealthStatus::Unreachable,
+                };
+                return PoolHealth::new(status, started.elapsed(), Duration::ZERO, e.to_string());
+            }
+        };
+        let acquire_time = started.elapsed();
+        let queried = Instant::now();
+        let answer = lease
+            .run(|conn| {
+                conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                    .map_err(DbError::from)
+            })
+            .await;
+        let query_time = queried.elapsed();
+        match answer {
+            Ok(1) => PoolHealth::new(
+                HealthStatus::Healthy,
+                acquire_time,
+                query_time,
+                "SELECT 1 answered",
+            )
+            .with_server_version(rusqlite::version()),
+            Ok(_) => PoolHealth::new(
+                HealthStatus::Unreachable,
+                acquire_time,
+                query_time,
+                "SELECT 1 returned a wrong answer",
+            ),
+            Err(e) => PoolHealth::new(
+                HealthStatus::Unreachable,
+                acquire_time,
+                query_time,
+                self.pool.fail("health_check", e).to_string(),
+            ),
+        }
+    }
+
+    async fn validate_connections(&self) -> Result<ConnectionValidation> {
+        let _work = self.lifecycle.enter()?;
+        self.pool.validate().await
+    }
+
+    fn pool_metrics(&self) -> PoolMetrics {
+        self.pool.metrics()
+    }
+
+    async fn close(&self) -> CloseReport {
+        let mut report = self.close_report.lock().await;
+        if report.is_some() {
+            let drain = self.lifecycle.close(self.options.close_grace).await;
+            return CloseReport::new(true, drain.in_flight, drain.remaining, drain.waited, 0);
+        }
+        let first = self.shut_down().await;
+        *report = Some(first);
+        first
+    }
+}
+
+impl Drop for DeadpoolStore {
+    fn drop(&mut self) {
+        self.maintenance.abort();
+    }
+}
+
+impl fmt::Debug for DeadpoolStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadpoolStore")
+            .field("url", &redact_url(&self.options.url))
+            .field("table", &self.options.table)
+            .field("max_connections", &self.options.max_connections)
+            .field("closed", &self.lifecycle.is_closed())
+            .finish_non_exhaustive()
+    }
+}
