@@ -1,7 +1,6 @@
 //! `DeadpoolStore`: opening a store and the `PooledStore` implementation.
 
 use std::fmt;
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -57,7 +56,7 @@ impl DeadpoolStore {
     pub async fn open(options: StoreOptions) -> Result<Self> {
         let (spec, scratch) = match options.validate()? {
             Location::SqliteFile(path) => {
-                check_directory(&path)?;
+                storage_api::schema::prepare_database_file(&path)?;
                 let spec = ConnectSpec {
                     path,
                     busy_timeout: options.busy_timeout,
@@ -189,24 +188,6 @@ impl DeadpoolStore {
             drain.waited,
             u32::try_from(closed).unwrap_or(u32::MAX),
         )
-    }
-}
-
-/// Fails with a `Config` error naming the path when the database file's directory
-/// does not exist (SQLite would only say it cannot open the file).
-fn check_directory(path: &Path) -> Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    if dir.is_dir() {
-        Ok(())
-    } else {
-        Err(StoreError::config(format!(
-            "cannot create database file {}: directory {} does not exist",
-            path.display(),
-            dir.display()
-        )))
     }
 }
 

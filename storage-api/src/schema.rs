@@ -6,6 +6,9 @@
 //! version handed out (versions never repeat for a key, even across delete).
 
 use std::ops::Bound;
+use std::path::Path;
+
+use crate::error::{ErrorKind, Result, StoreError};
 
 /// The schema version this code writes and understands.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -102,5 +105,101 @@ impl SqliteSql {
              WHERE (expires_at IS NULL OR expires_at > ?1){lower}{upper} ORDER BY key LIMIT ?4",
             self.table
         )
+    }
+}
+
+/// Checks that a SQLite database file can exist at `path` and creates it, empty and
+/// readable and writable by its owner only, when missing, so nothing is created
+/// anywhere else. SQLite gives the WAL and shared-memory files the same permissions.
+///
+/// A missing directory, a parent that is not a directory, or a path that is itself a
+/// directory is a `Config` error naming the path; other I/O failures are `Connection`.
+pub fn prepare_database_file(path: &Path) -> Result<()> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => {
+            return Err(StoreError::config(format!(
+                "database path {} is a directory",
+                path.display()
+            )));
+        }
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => {
+            return Err(StoreError::config(format!(
+                "the parent of database path {} is not a directory",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(cannot("access database file", path, &e)),
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(StoreError::config(format!(
+                "the parent of database path {} is not a directory",
+                path.display()
+            )));
+        }
+        Err(e) => {
+            return Err(StoreError::config(format!(
+                "the directory of database path {} does not exist: {e}",
+                path.display()
+            )));
+        }
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(cannot("create database file", path, &e)),
+    }
+}
+
+fn cannot(what: &str, path: &Path, e: &std::io::Error) -> StoreError {
+    StoreError::new(
+        ErrorKind::Connection,
+        format!("cannot {what} {}: {e}", path.display()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prepare_creates_an_owner_only_file_and_names_bad_paths() {
+        let dir = std::env::temp_dir().join(format!("pooledstore-schema-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("x.db");
+        prepare_database_file(&db).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&db).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        prepare_database_file(&db).unwrap();
+        let missing = dir.join("nope").join("x.db");
+        let e = prepare_database_file(&missing).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("nope"), "{e}");
+        assert!(!missing.parent().unwrap().exists());
+        let under_file = db.join("x.db");
+        assert_eq!(
+            prepare_database_file(&under_file).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+        assert_eq!(
+            prepare_database_file(&dir).unwrap_err().kind(),
+            ErrorKind::Config
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

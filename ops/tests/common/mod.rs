@@ -93,7 +93,6 @@ pub(crate) async fn put(store: &dyn PooledStore, key: &[u8], value: &[u8]) {
 pub(crate) const KNOWN_DEVIATIONS: &[(&str, &str, &str)] = &[
     ("sqlx", "read-only database file", "backend"),
     ("sqlx", "write I/O error", "connection"),
-    ("deadpool", "new database file mode", "644"),
 ];
 
 /// Asserts that `backend` does `right` in `case` (an error kind, a file mode…), or
