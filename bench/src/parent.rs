@@ -2,7 +2,7 @@
 //! own child process (interleaved across repetitions) and collects their results.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -144,8 +144,7 @@ fn schedule(configs: &[Config], workloads: &[Workload], reps: u32) -> Vec<Job> {
 
 /// Runs one child and parses the JSON line it prints last.
 fn run_child(cli: &Cli, template: &Path, job: &Job) -> Result<RunResult, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))?;
-    let mut command = Command::new(exe);
+    let mut command = Command::new(own_executable()?);
     command
         .arg("--child")
         .arg(job.config.name())
@@ -176,6 +175,16 @@ fn run_child(cli: &Cli, template: &Path, job: &Job) -> Result<RunResult, String>
         .find(|l| l.trim_start().starts_with('{'))
         .ok_or_else(|| format!("child printed no result: {}", tail(&stderr)))?;
     serde_json::from_str(line).map_err(|e| format!("child printed an unreadable result: {e}"))
+}
+
+/// This executable. On Linux, `/proc/self/exe`: it names the running file even after a
+/// rebuild replaced it on disk mid-run.
+fn own_executable() -> Result<PathBuf, String> {
+    let running = Path::new("/proc/self/exe");
+    if running.exists() {
+        return Ok(running.to_path_buf());
+    }
+    std::env::current_exe().map_err(|e| format!("finding this executable: {e}"))
 }
 
 /// Spawns `command`, drains its output, and kills it if it outlives `deadline`.
