@@ -10,6 +10,7 @@ mod schema;
 mod scratch;
 mod store;
 mod tx;
+mod writer;
 
 pub use rusqlite;
 pub use store::DeadpoolStore;

@@ -1,6 +1,7 @@
 //! The key-value operations as plain blocking functions on a `rusqlite::Connection`,
 //! using `SqliteSql`'s shared layout. The same functions serve single operations
-//! (wrapped in [`write_tx`] when they write) and open transactions.
+//! (run by the writer inside its group transaction when they write) and open
+//! transactions.
 
 use std::ops::Bound;
 use std::sync::Arc;

@@ -22,6 +22,7 @@ use crate::pool::{ConnPool, PoolSettings};
 use crate::schema;
 use crate::scratch::ScratchDir;
 use crate::tx::DeadpoolTransaction;
+use crate::writer::Writer;
 
 /// The longest a health check waits for a connection.
 const HEALTH_ACQUIRE_LIMIT: Duration = Duration::from_secs(5);
@@ -36,6 +37,7 @@ const FORCED_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 pub struct DeadpoolStore {
     pool: Arc<ConnPool>,
     ctx: Arc<Ctx>,
+    writer: Arc<Writer>,
     lifecycle: Arc<Lifecycle>,
     options: StoreOptions,
     /// The private directory of an in-memory store; `None` for a file store (or
@@ -104,9 +106,16 @@ impl DeadpoolStore {
         drop(lease);
         pool.top_up().await;
         let maintenance = maintenance::spawn(&pool, maintenance::period(&settings));
+        let writer = Writer::new(
+            Arc::clone(&pool),
+            Arc::clone(&ctx),
+            Arc::clone(&lifecycle),
+            options.acquire_timeout,
+        );
         Ok(Self {
             pool,
             ctx,
+            writer,
             lifecycle,
             options,
             persistent,
@@ -137,9 +146,8 @@ impl DeadpoolStore {
         result.map_err(|e| self.pool.fail("with_connection", e))
     }
 
-    /// Checks out a connection and runs `f` on it, inside a `BEGIN IMMEDIATE`
-    /// transaction when `write` is set.
-    async fn run<R, F>(&self, op: &'static str, write: bool, f: F) -> Result<R>
+    /// Checks out a connection and runs the read `f` on it.
+    async fn read<R, F>(&self, op: &'static str, f: F) -> Result<R>
     where
         F: FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
         R: Send + 'static,
@@ -149,15 +157,18 @@ impl DeadpoolStore {
             .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
             .await?;
         let ctx = Arc::clone(&self.ctx);
-        let result = lease
-            .run(move |conn| {
-                if write {
-                    ops::write_tx(conn, |tx| f(tx, &ctx))
-                } else {
-                    f(conn, &ctx)
-                }
-            })
-            .await;
+        let result = lease.run(move |conn| f(conn, &ctx)).await;
+        result.map_err(|e| self.pool.fail(op, e))
+    }
+
+    /// Queues the write `f` (of `ops` operations) for the writer's next commit.
+    async fn write<R, F>(&self, op: &'static str, ops: usize, f: F) -> Result<R>
+    where
+        F: FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
+        R: Send + 'static,
+    {
+        let _work = self.lifecycle.enter()?;
+        let result = self.writer.submit(ops, f).await;
         result.map_err(|e| self.pool.fail(op, e))
     }
 
@@ -207,16 +218,14 @@ impl PooledStore for DeadpoolStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         self.options.limits.check_key(key)?;
         let key = key.to_vec();
-        self.run("get", false, move |conn, ctx| {
-            ops::get(conn, ctx, &key, ctx.now())
-        })
-        .await
+        self.read("get", move |conn, ctx| ops::get(conn, ctx, &key, ctx.now()))
+            .await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         self.options.limits.check_put(key, value, &options)?;
         let (key, value) = (key.to_vec(), value.to_vec());
-        self.run("put", true, move |conn, ctx| {
+        self.write("put", 1, move |conn, ctx| {
             ops::put(conn, ctx, &key, &value, options, ctx.now())
         })
         .await
@@ -225,7 +234,7 @@ impl PooledStore for DeadpoolStore {
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         self.options.limits.check_key(key)?;
         let key = key.to_vec();
-        self.run("delete", true, move |conn, ctx| {
+        self.write("delete", 1, move |conn, ctx| {
             ops::delete(conn, ctx, &key, condition, ctx.now())
         })
         .await
@@ -233,7 +242,7 @@ impl PooledStore for DeadpoolStore {
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
         let limit = self.options.limits.scan_limit(&options)?;
-        self.run("scan", false, move |conn, ctx| {
+        self.read("scan", move |conn, ctx| {
             ops::scan(conn, ctx, &options, limit, ctx.now())
         })
         .await
@@ -245,14 +254,15 @@ impl PooledStore for DeadpoolStore {
             let _work = self.lifecycle.enter()?;
             return Ok(Vec::new());
         }
-        self.run("batch", true, move |conn, ctx| {
+        let len = ops.len();
+        self.write("batch", len, move |conn, ctx| {
             ops::batch(conn, ctx, &ops, ctx.now())
         })
         .await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        self.run("purge_expired", true, |conn, ctx| {
+        self.write("purge_expired", 1, |conn, ctx| {
             ops::purge(conn, ctx, ctx.now())
         })
         .await
