@@ -2,17 +2,25 @@
 //! dispatching to the backend module for it.
 
 // Built without any database feature, every operation is unreachable.
-#![cfg_attr(not(feature = "sqlite"), allow(unused_variables))]
+#![cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(unused_variables)
+)]
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use storage_api::{
     Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
-    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreError, StoreOptions,
-    Transaction, TxOptions, Version, WriteOp, WriteResult,
+    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction,
+    TxOptions, Version, WriteOp, WriteResult,
 };
 
+#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+use storage_api::StoreError;
+
+#[cfg(feature = "postgres")]
+use crate::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
 use crate::trace::traced;
@@ -31,6 +39,8 @@ pub struct SqlxStore {
 enum Inner {
     #[cfg(feature = "sqlite")]
     Sqlite(SqliteStore),
+    #[cfg(feature = "postgres")]
+    Postgres(PostgresStore),
 }
 
 /// Runs `$body` with `$store` bound to the database-specific store.
@@ -39,26 +49,32 @@ macro_rules! dispatch {
         match $self.inner {
             #[cfg(feature = "sqlite")]
             Inner::Sqlite(ref $store) => $body,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(ref $store) => $body,
         }
     };
 }
 
 impl SqlxStore {
-    /// Opens the store `options.url` names (`sqlite://PATH` or `sqlite::memory:`),
-    /// after validating the options: creates the database file (owner-only) and the
-    /// schema when missing, and opens `min_idle` connections.
+    /// Opens the store `options.url` names (`sqlite://PATH`, `sqlite::memory:`, or
+    /// `postgres://…` with feature `postgres`), after validating the options: creates
+    /// the database file (owner-only, SQLite) and the schema when missing, and opens
+    /// `min_idle` connections (at least one for PostgreSQL, to check the server).
     ///
-    /// Fails with `Config` for bad options or a database path whose directory does
-    /// not exist, `Connection` when the file cannot be created or opened, `Corrupt`
-    /// for a file that is not a SQLite database, and `Unsupported` for a schema newer
-    /// than this build knows.
+    /// Fails with `Config` for bad options, a database path whose directory does not
+    /// exist, a PostgreSQL URL that does not parse or names no database the server
+    /// has, or rejected credentials; `Connection` when the file cannot be created or
+    /// opened or the server cannot be reached; `Timeout` when no connection opened
+    /// within the acquire timeout; `Corrupt` for a file that is not a SQLite database
+    /// or a table that is not a store's; and `Unsupported` for a schema newer than
+    /// this build knows.
     pub async fn open(options: StoreOptions) -> Result<Self> {
         let location = options.validate()?;
         match location {
             Location::SqliteFile(_) | Location::SqliteMemory => {
                 open_sqlite(options, &location).await
             }
-            Location::Postgres => open_postgres(),
+            Location::Postgres => open_postgres(options).await,
         }
     }
 
@@ -70,7 +86,24 @@ impl SqlxStore {
     /// The file holding the data, for SQLite stores (for `sqlite::memory:`, the
     /// private temporary file, which `close` deletes); `None` for server databases.
     pub fn database_path(&self) -> Option<&Path> {
-        dispatch!(self, store => Some(store.database_path()))
+        match self.inner {
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite(ref store) => Some(store.database_path()),
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => None,
+        }
+    }
+
+    /// The `application_name` every connection of a PostgreSQL store reports to the
+    /// server (unique to the store, so `pg_stat_activity` shows which sessions are its
+    /// own); `None` for SQLite stores.
+    pub fn application_name(&self) -> Option<&str> {
+        match self.inner {
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite(_) => None,
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(ref store) => Some(store.application_name()),
+        }
     }
 }
 
@@ -90,12 +123,15 @@ async fn open_sqlite(_options: StoreOptions, _location: &Location) -> Result<Sql
 }
 
 #[cfg(feature = "postgres")]
-fn open_postgres() -> Result<SqlxStore> {
-    Err(StoreError::unsupported("PostgreSQL through backend-sqlx"))
+async fn open_postgres(options: StoreOptions) -> Result<SqlxStore> {
+    let store = PostgresStore::open(options).await?;
+    Ok(SqlxStore {
+        inner: Inner::Postgres(store),
+    })
 }
 
 #[cfg(not(feature = "postgres"))]
-fn open_postgres() -> Result<SqlxStore> {
+async fn open_postgres(_options: StoreOptions) -> Result<SqlxStore> {
     Err(StoreError::config(
         "a postgres:// url needs backend-sqlx's `postgres` feature",
     ))

@@ -9,11 +9,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
 
-use super::accounting::ConnectionAccounting;
 use super::errors::map_error;
 use super::schema;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
+use crate::common::accounting::ConnectionAccounting;
 
 /// Where a SQLite store keeps its data.
 #[derive(Debug, Clone, Copy)]

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use storage_api::{ErrorKind, PoolInstruments, StoreError};
 
+use crate::common::errors::map_driver_error;
+
 /// SQLite primary result codes this backend tells apart
 /// (<https://www.sqlite.org/rescode.html>).
 mod code {
@@ -27,44 +29,17 @@ pub(crate) fn map_error(
     waited: Option<Duration>,
     instruments: &PoolInstruments,
 ) -> StoreError {
-    let (kind, message) = match &error {
-        sqlx::Error::PoolTimedOut => (
-            ErrorKind::Timeout,
-            format!(
-                "{operation}: timed out acquiring a connection after {:.3} s",
-                waited.unwrap_or_default().as_secs_f64()
-            ),
-        ),
-        sqlx::Error::PoolClosed => return StoreError::closed(),
-        sqlx::Error::Database(db) => {
-            let extended = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-            let kind = sqlite_kind(extended);
-            if kind == ErrorKind::Busy {
-                instruments.record_busy();
-            }
-            (
-                kind,
-                format!("{operation}: {} (SQLite code {extended})", db.message()),
-            )
+    map_driver_error(error, operation, waited, |db| {
+        let extended = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+        let kind = sqlite_kind(extended);
+        if kind == ErrorKind::Busy {
+            instruments.record_busy();
         }
-        sqlx::Error::Io(_) | sqlx::Error::WorkerCrashed | sqlx::Error::Protocol(_) => (
-            ErrorKind::Connection,
-            format!("{operation}: the database connection failed"),
-        ),
-        sqlx::Error::Configuration(_) => (
-            ErrorKind::Config,
-            format!("{operation}: invalid connection options"),
-        ),
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => (
-            ErrorKind::Corrupt,
-            format!("{operation}: a stored row does not have the expected types"),
-        ),
-        _ => (
-            ErrorKind::Backend,
-            format!("{operation}: the database driver failed"),
-        ),
-    };
-    StoreError::new(kind, message).with_source(error)
+        (
+            kind,
+            format!("{operation}: {} (SQLite code {extended})", db.message()),
+        )
+    })
 }
 
 /// The kind of a SQLite error, from its (extended) result code.

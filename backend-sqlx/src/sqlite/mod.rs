@@ -4,10 +4,10 @@
 //! [`schema`] has set up the tables; [`shared`] is the state operations share and
 //! their acquire path; [`ops`] holds the SQL of each operation, [`tx`] the
 //! transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
-//! the one error mapping, [`accounting`] the connection open/close counts, and
-//! [`scratch`] the private database behind `sqlite::memory:`.
+//! the one error mapping, and [`scratch`] the private database behind
+//! `sqlite::memory:`. Connection accounting and leak detection live in
+//! [`crate::common`], shared with the PostgreSQL backend.
 
-mod accounting;
 mod close;
 mod connect;
 mod errors;
@@ -30,11 +30,12 @@ use storage_api::{
     Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
 };
 
-use accounting::ConnectionAccounting;
 use connect::Target;
 use shared::{Parts, Shared};
 use statements::Statements;
 use tx::SqliteTx;
+
+use crate::common::accounting::ConnectionAccounting;
 
 /// A store over a pool of SQLite connections: a database file, or a private
 /// temporary database (see [`scratch`]) that lives until the store closes.

@@ -12,10 +12,10 @@ use sqlx::{SqlSafeStr, Sqlite, SqlitePool};
 use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError, StoreOptions};
 use tokio::sync::watch;
 
-use super::accounting::ConnectionAccounting;
 use super::errors::map_error;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
+use crate::common::accounting::ConnectionAccounting;
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;

@@ -8,10 +8,10 @@ use storage_api::{
     Condition, Entry, InFlight, PutOptions, Result, ScanOptions, StoreError, Transaction,
     TxOptions, Version,
 };
-use tokio::task::AbortHandle;
 
 use super::ops;
 use super::shared::{PooledTx, Shared};
+use crate::common::leak::LeakTimer;
 
 /// A transaction holding one pooled connection until commit, rollback or drop.
 ///
@@ -43,7 +43,7 @@ impl SqliteTx {
             tx,
             read_only: options.read_only,
             _work: work,
-            _leak: LeakTimer::start(&shared.options.leak_detection_threshold, shared),
+            _leak: LeakTimer::start(shared.options.leak_detection_threshold, &shared.instruments),
         })
     }
 
@@ -103,36 +103,5 @@ impl Transaction for SqliteTx {
             shared, tx, _work, ..
         } = *self;
         tx.rollback().await.map_err(|e| shared.fail("rollback", e))
-    }
-}
-
-/// Warns once and counts a leak when a transaction stays open past
-/// `db_leak_detection_threshold`; stops when dropped.
-struct LeakTimer(Option<AbortHandle>);
-
-impl LeakTimer {
-    fn start(threshold: &Option<std::time::Duration>, shared: &Shared) -> Self {
-        let Some(threshold) = *threshold else {
-            return Self(None);
-        };
-        let instruments = Arc::clone(&shared.instruments);
-        let task = tokio::spawn(async move {
-            tokio::time::sleep(threshold).await;
-            tracing::warn!(
-                backend = "sqlx",
-                threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
-                "a transaction has been open longer than db_leak_detection_threshold"
-            );
-            instruments.record_leak();
-        });
-        Self(Some(task.abort_handle()))
-    }
-}
-
-impl Drop for LeakTimer {
-    fn drop(&mut self) {
-        if let Some(task) = self.0.take() {
-            task.abort();
-        }
     }
 }

@@ -10,13 +10,15 @@
 //! `idle_timeout` (or to `shutdown` once the store is closing). One blind spot remains:
 //! a connection sqlx drops because its ping on release fails would be counted as an
 //! idle timeout rather than as broken; SQLite's ping only fails if its worker thread
-//! died.
+//! died (PostgreSQL's, when the server dropped the connection while it sat idle
+//! between an operation and its return to the pool).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
-use sqlx::Sqlite;
+use futures::future::BoxFuture;
+use sqlx::Database;
 use sqlx::pool::PoolOptions;
 use storage_api::{CloseReason, PoolInstruments};
 
@@ -81,15 +83,41 @@ impl ConnectionAccounting {
 
     /// Installs the hooks that count opened connections and retire those older than
     /// `max_lifetime` (never while in use: on checkout and on return).
-    pub(crate) fn install(
+    pub(crate) fn install<DB: Database>(
         self: &Arc<Self>,
-        options: PoolOptions<Sqlite>,
+        options: PoolOptions<DB>,
         max_lifetime: Option<Duration>,
-    ) -> PoolOptions<Sqlite> {
-        let counter = Arc::clone(self);
-        let mut options = options.after_connect(move |_conn, _meta| {
-            counter.opened();
+    ) -> PoolOptions<DB> {
+        self.install_with_setup(options, max_lifetime, |_conn| {
             Box::pin(std::future::ready(Ok(())))
+        })
+    }
+
+    /// Like [`install`](Self::install), running `setup` on every new connection before
+    /// it joins the pool (and is counted). A connection whose setup fails is closed
+    /// by sqlx, which then tries a new one.
+    pub(crate) fn install_with_setup<DB, F>(
+        self: &Arc<Self>,
+        options: PoolOptions<DB>,
+        max_lifetime: Option<Duration>,
+        setup: F,
+    ) -> PoolOptions<DB>
+    where
+        DB: Database,
+        F: for<'c> Fn(&'c mut DB::Connection) -> BoxFuture<'c, sqlx::Result<()>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        let counter = Arc::clone(self);
+        let mut options = options.after_connect(move |conn, _meta| {
+            let counter = Arc::clone(&counter);
+            let setup = setup(conn);
+            Box::pin(async move {
+                setup.await?;
+                counter.opened();
+                Ok(())
+            })
         });
         if let Some(max) = max_lifetime {
             let on_acquire = Arc::clone(self);

@@ -1,0 +1,107 @@
+//! Opening a PostgreSQL store: the pool, then the schema on one of its connections.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnection, PgPoolOptions};
+use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions};
+
+use super::connect_options::{SESSION_SETUP, Target, lock_timeout_millis};
+use super::errors::map_error;
+use super::names::Names;
+use super::schema;
+use crate::common::accounting::ConnectionAccounting;
+
+/// The longest `open` waits for the pool to close after a failed schema setup.
+const CLOSE_BOUND: Duration = Duration::from_secs(5);
+
+/// What [`open`] produces.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) pool: PgPool,
+    pub(crate) schema_version: i64,
+}
+
+/// Opens the pool (one connection at least, `min_idle` if more) and creates or checks
+/// the schema. The connect phase is bounded by the acquire timeout; the schema setup
+/// by the acquire timeout plus the busy timeout (its lock waits).
+pub(crate) async fn open(
+    options: &StoreOptions,
+    target: &Target,
+    names: &Names,
+    accounting: &Arc<ConnectionAccounting>,
+    instruments: &PoolInstruments,
+) -> Result<Opened> {
+    let pool = accounting
+        .install_with_setup(
+            pool_options_for(options),
+            options.max_lifetime,
+            session_setup(target.lock_timeout.clone()),
+        )
+        .connect_with(target.connect.clone())
+        .await
+        .map_err(|e| map_error(e, "open", Some(options.acquire_timeout), instruments))?;
+    let bound = options.acquire_timeout + options.busy_timeout;
+    let lock_timeout_ms = lock_timeout_millis(options.busy_timeout);
+    let prepared = tokio::time::timeout(bound, async {
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| map_error(e, "open", Some(options.acquire_timeout), instruments))?;
+        schema::prepare(&mut conn, names, lock_timeout_ms, instruments).await
+    })
+    .await
+    .unwrap_or_else(|_| {
+        Err(StoreError::new(
+            ErrorKind::Timeout,
+            format!(
+                "open: setting up the schema took over {:.3} s",
+                bound.as_secs_f64()
+            ),
+        ))
+    });
+    match prepared {
+        Ok(schema_version) => Ok(Opened {
+            pool,
+            schema_version,
+        }),
+        Err(error) => {
+            let _ = tokio::time::timeout(CLOSE_BOUND, pool.close()).await;
+            Err(error)
+        }
+    }
+}
+
+/// What every new connection runs before joining the pool: the session settings of
+/// [`SESSION_SETUP`], with `lock_timeout`.
+fn session_setup(
+    lock_timeout: String,
+) -> impl for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, sqlx::Result<()>> + Send + Sync + 'static
+{
+    move |conn| {
+        let lock_timeout = lock_timeout.clone();
+        Box::pin(async move {
+            sqlx::query(SESSION_SETUP)
+                .bind(lock_timeout)
+                .execute(conn)
+                .await
+                .map(drop)
+        })
+    }
+}
+
+/// The pool settings from the store options. sqlx gets no `max_lifetime`: the
+/// accounting hooks enforce it, so every retirement is counted. Connections are not
+/// pinged before use: an operation that finds its connection dead on the first
+/// statement moves to another one (see the `retry` module).
+fn pool_options_for(options: &StoreOptions) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(options.max_connections)
+        .min_connections(options.min_idle)
+        .acquire_timeout(options.acquire_timeout)
+        .idle_timeout(options.idle_timeout)
+        .max_lifetime(None)
+        .test_before_acquire(false)
+}

@@ -1,0 +1,196 @@
+//! The connection settings of a PostgreSQL store: the URL's, checked, plus what the
+//! contract needs on every connection (a unique `application_name`, serializable
+//! transactions, `lock_timeout` from `busy_timeout`).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use sqlx_core::Url;
+use storage_api::{Result, StoreError, StoreOptions, redact_url};
+
+/// The query parameters sqlx understands in a PostgreSQL URL. Any other is refused:
+/// sqlx would log an unknown parameter with its value, and a misspelt `password`
+/// would end up in the log.
+const KNOWN_PARAMETERS: [&str; 18] = [
+    "sslmode",
+    "ssl-mode",
+    "sslrootcert",
+    "ssl-root-cert",
+    "ssl-ca",
+    "sslcert",
+    "ssl-cert",
+    "sslkey",
+    "ssl-key",
+    "statement-cache-capacity",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+    "application_name",
+    "options",
+];
+
+/// The longest `application_name` PostgreSQL keeps (longer ones are truncated).
+const MAX_APPLICATION_NAME: usize = 63;
+
+/// What every new connection runs before it joins the pool (`$1`: the lock timeout).
+/// Set with `set_config` rather than startup parameters, which poolers and
+/// PostgreSQL-compatible engines do not all pass on.
+///
+/// - `default_transaction_isolation`: statements outside an explicit transaction (the
+///   single reads) are serializable too, and take part in serializability checks.
+/// - `lock_timeout`: `busy_timeout`, the longest a statement waits for a lock.
+/// - `client_min_messages`: keeps the notices of idempotent statements (`CREATE … IF
+///   NOT EXISTS` on an existing table, `ROLLBACK` after a failed `COMMIT` already ended
+///   the transaction) out of the log; errors still arrive as errors.
+pub(crate) const SESSION_SETUP: &str = "SELECT \
+     set_config('default_transaction_isolation', 'serializable', false), \
+     set_config('lock_timeout', $1, false), \
+     set_config('client_min_messages', 'error', false)";
+
+/// How a store connects.
+#[derive(Clone)]
+pub(crate) struct Target {
+    /// Every connection's options. Its `Debug` shows the password: never log it.
+    pub(crate) connect: PgConnectOptions,
+    /// The `application_name` every connection of this store reports, unique to it.
+    pub(crate) application_name: String,
+    /// The `lock_timeout` every connection sets, as PostgreSQL reads it (`5000ms`).
+    pub(crate) lock_timeout: String,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("application_name", &self.application_name)
+            .field("lock_timeout", &self.lock_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection settings for `options.url`, a `postgres://` URL.
+///
+/// Fails with `Config`, naming the URL with its password masked, when the URL does not
+/// parse or has a query parameter sqlx does not know.
+pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
+    let shown = shown_url(&options.url);
+    let url = Url::parse(&options.url).map_err(|e| {
+        StoreError::config(format!("url {shown:?} is not a valid PostgreSQL URL: {e}"))
+    })?;
+    for (key, _) in url.query_pairs() {
+        let known = KNOWN_PARAMETERS.contains(&key.as_ref())
+            || (key.starts_with("options[") && key.ends_with(']'));
+        if !known {
+            return Err(StoreError::config(format!(
+                "url {shown:?} has the unknown parameter {key:?}"
+            )));
+        }
+    }
+    let connect = PgConnectOptions::from_url(&url).map_err(|e| {
+        StoreError::config(format!("url {shown:?} has invalid connection options: {e}"))
+    })?;
+    let application_name = unique_application_name(connect.get_application_name());
+    Ok(Target {
+        connect: connect.application_name(&application_name),
+        application_name,
+        lock_timeout: format!("{}ms", lock_timeout_millis(options.busy_timeout)),
+    })
+}
+
+/// The URL as errors may show it: password masked, query string left out (its
+/// values may hold secrets under names `redact_url` does not know, such as a
+/// misspelt `password`).
+fn shown_url(url: &str) -> String {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    redact_url(base)
+}
+
+/// `busy_timeout` as a `lock_timeout` in milliseconds. Zero means "do not wait" for
+/// SQLite but "wait forever" for PostgreSQL, so it becomes 1 ms.
+pub(crate) fn lock_timeout_millis(busy_timeout: Duration) -> u64 {
+    let millis = u64::try_from(busy_timeout.as_millis()).unwrap_or(u64::MAX);
+    millis.clamp(1, i32::MAX as u64)
+}
+
+/// `<base>-<pid>-<n>-<nanos>`: the URL's `application_name` (or `pooledstore`), made
+/// unique to this store so its server sessions can be found in `pg_stat_activity`.
+/// Kept to printable ASCII and 63 bytes, which PostgreSQL stores unchanged.
+fn unique_application_name(base: Option<&str>) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let suffix = format!(
+        "-{}-{}-{nanos:08x}",
+        std::process::id(),
+        NEXT.fetch_add(1, Relaxed)
+    );
+    let base: String = base
+        .filter(|b| !b.is_empty())
+        .unwrap_or("pooledstore")
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(MAX_APPLICATION_NAME.saturating_sub(suffix.len()))
+        .collect();
+    format!("{base}{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use storage_api::ErrorKind;
+
+    #[test]
+    fn application_names_are_unique_short_and_printable() {
+        let a = unique_application_name(None);
+        let b = unique_application_name(None);
+        assert_ne!(a, b);
+        assert!(a.starts_with("pooledstore-"), "{a}");
+        let long = unique_application_name(Some(&"é x".repeat(40)));
+        assert!(long.len() <= MAX_APPLICATION_NAME, "{long}");
+        assert!(long.chars().all(|c| c.is_ascii_graphic()), "{long}");
+    }
+
+    #[test]
+    fn the_url_application_name_is_kept_as_the_prefix() {
+        let options = StoreOptions::new("postgres://u@localhost/db?application_name=billing");
+        let target = target(&options).unwrap();
+        assert!(target.application_name.starts_with("billing-"));
+        assert_eq!(
+            target.connect.get_application_name(),
+            Some(target.application_name.as_str())
+        );
+        assert_eq!(target.lock_timeout, "5000ms");
+    }
+
+    #[test]
+    fn unknown_parameters_are_refused_without_their_value() {
+        let options = StoreOptions::new("postgres://u:pw1@localhost/db?passwrd=s3cret");
+        let e = target(&options).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("passwrd"), "{e}");
+        assert!(
+            !e.message().contains("s3cret") && !e.message().contains("pw1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_url_is_a_config_error_without_the_password() {
+        let options = StoreOptions::new("postgres://u:s3cret@local host:99999/db");
+        let e = target(&options).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.message().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn zero_busy_timeout_does_not_mean_wait_forever() {
+        assert_eq!(lock_timeout_millis(Duration::ZERO), 1);
+        assert_eq!(lock_timeout_millis(Duration::from_secs(5)), 5000);
+    }
+}

@@ -1,0 +1,178 @@
+//! [`Lease`]: one pooled connection on loan to an operation or transaction, which
+//! knows when the connection can no longer go back to the pool.
+//!
+//! A connection is evicted (closed, counted as `broken`) instead of returned when
+//! - a statement fails because the connection is gone (I/O error, class 08, the server
+//!   ending the session with 57P01…): sqlx would notice on its ping at return, but
+//!   this makes sure and counts it; or
+//! - the lease is dropped while a statement is in flight (its future was cancelled):
+//!   the connection's state is unknown, and it may even sit inside a transaction sqlx
+//!   no longer tracks.
+//!
+//! A lease dropped between statements inside a transaction queues a `ROLLBACK`, which
+//! sqlx sends when the connection returns to the pool.
+
+use std::sync::Arc;
+
+use sqlx::SqlSafeStr;
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgTransactionManager, Postgres};
+use sqlx_core::transaction::TransactionManager;
+use storage_api::{CloseReason, ErrorKind, PoolInstruments, Result, StoreError};
+
+use super::errors::{is_connection_loss, is_server_error, map_error};
+use crate::common::accounting::ConnectionAccounting;
+
+/// Starts a read-write transaction.
+const BEGIN_READ_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
+/// Starts a read-only transaction.
+const BEGIN_READ_ONLY: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY";
+
+/// A pooled connection on loan, returned (or evicted) when dropped.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    conn: PoolConnection<Postgres>,
+    instruments: Arc<PoolInstruments>,
+    accounting: Arc<ConnectionAccounting>,
+    /// A statement was started and has not finished.
+    in_flight: bool,
+    /// Statements finished (successfully or not) on this lease.
+    statements: u32,
+    /// The lease's first statement found the connection dead.
+    stale: bool,
+    /// The connection will be closed rather than returned.
+    evicted: bool,
+    /// The kind of the server error that aborted the current transaction, if any.
+    aborted: Option<ErrorKind>,
+}
+
+impl Lease {
+    /// A lease of `conn`, recording evictions in `accounting`.
+    pub(crate) fn new(
+        conn: PoolConnection<Postgres>,
+        instruments: Arc<PoolInstruments>,
+        accounting: Arc<ConnectionAccounting>,
+    ) -> Self {
+        Self {
+            conn,
+            instruments,
+            accounting,
+            in_flight: false,
+            statements: 0,
+            stale: false,
+            evicted: false,
+            aborted: None,
+        }
+    }
+
+    /// The connection, for one statement; pass its result to [`finish`](Self::finish).
+    pub(crate) fn start(&mut self) -> &mut PgConnection {
+        self.in_flight = true;
+        &mut self.conn
+    }
+
+    /// Ends the statement begun with [`start`](Self::start): maps its error for
+    /// `operation`, evicting the connection if the error says it is gone.
+    pub(crate) fn finish<T>(&mut self, operation: &str, result: sqlx::Result<T>) -> Result<T> {
+        self.in_flight = false;
+        self.statements += 1;
+        result.map_err(|error| {
+            let lost = is_connection_loss(&error);
+            if lost {
+                self.stale = self.statements == 1;
+                self.evict();
+            }
+            let server = is_server_error(&error);
+            let mapped = map_error(error, operation, None, &self.instruments);
+            if (server || lost) && self.in_transaction() && self.aborted.is_none() {
+                self.aborted = Some(mapped.kind());
+            }
+            mapped
+        })
+    }
+
+    /// Whether the lease's very first statement found the connection dead, so the
+    /// operation may safely move to another connection: nothing it asked for was done.
+    pub(crate) fn stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Starts a serializable transaction (`READ ONLY` when `read_only`).
+    pub(crate) async fn begin(&mut self, operation: &str, read_only: bool) -> Result<()> {
+        let statement = if read_only {
+            BEGIN_READ_ONLY
+        } else {
+            BEGIN_READ_WRITE
+        };
+        self.aborted = None;
+        let begun = PgTransactionManager::begin(self.start(), Some(statement.into_sql_str())).await;
+        self.finish(operation, begun)
+    }
+
+    /// Commits the current transaction. A transaction a server error already aborted
+    /// is not committed (PostgreSQL would answer `COMMIT` with a silent rollback): it
+    /// fails with that error's kind.
+    pub(crate) async fn commit(&mut self, operation: &str) -> Result<()> {
+        self.check_not_aborted(operation)?;
+        let committed = PgTransactionManager::commit(self.start()).await;
+        self.finish(operation, committed)
+    }
+
+    /// Rolls the current transaction back, if there is one.
+    pub(crate) async fn rollback(&mut self, operation: &str) -> Result<()> {
+        if !self.in_transaction() {
+            return Ok(());
+        }
+        let rolled_back = PgTransactionManager::rollback(self.start()).await;
+        self.aborted = None;
+        self.finish(operation, rolled_back)
+    }
+
+    /// `Err` with the kind of the server error that aborted the current transaction.
+    pub(crate) fn check_not_aborted(&self, operation: &str) -> Result<()> {
+        match self.aborted {
+            None => Ok(()),
+            Some(kind) => Err(StoreError::new(
+                kind,
+                format!(
+                    "{operation}: an earlier statement failed and aborted the transaction; \
+                     roll it back{}",
+                    if kind.is_retryable() {
+                        " and retry it"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// Whether the connection will be closed rather than returned to the pool.
+    pub(crate) fn evicted(&self) -> bool {
+        self.evicted
+    }
+
+    /// Whether a transaction is open on the connection.
+    fn in_transaction(&self) -> bool {
+        PgTransactionManager::get_transaction_depth(&self.conn) > 0
+    }
+
+    /// Marks the connection to be closed, not returned, and counts it as broken.
+    fn evict(&mut self) {
+        if !self.evicted {
+            self.evicted = true;
+            self.accounting.closing(CloseReason::Broken);
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.in_flight {
+            self.evict();
+        } else if !self.evicted && self.in_transaction() {
+            PgTransactionManager::start_rollback(&mut self.conn);
+        }
+    }
+}

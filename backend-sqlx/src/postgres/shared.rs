@@ -1,0 +1,133 @@
+//! The state a PostgreSQL store shares with its transactions, and the one path every
+//! operation takes to get a connection.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::{Instant, SystemTime};
+
+use sqlx::PgPool;
+use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError, StoreOptions};
+use tokio::sync::watch;
+
+use super::errors::map_error;
+use super::lease::Lease;
+use super::statements::Statements;
+use crate::common::accounting::ConnectionAccounting;
+
+/// Everything one open store owns: the pool, its statements, options and instruments.
+pub(crate) struct Shared {
+    pub(crate) pool: PgPool,
+    pub(crate) sql: Statements,
+    pub(crate) options: StoreOptions,
+    /// The `application_name` of every connection of this store.
+    pub(crate) application_name: String,
+    /// The schema version found (or created) at open.
+    pub(crate) schema_version: i64,
+    pub(crate) instruments: Arc<PoolInstruments>,
+    pub(crate) accounting: Arc<ConnectionAccounting>,
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Flips to `true` when `close` begins, waking callers waiting for a connection.
+    closing: watch::Sender<bool>,
+    /// Set when `close` gave up waiting: transactions still open then get `Closed`.
+    forced: AtomicBool,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("options", &self.options)
+            .field("application_name", &self.application_name)
+            .field("closed", &self.lifecycle.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The parts [`Shared::new`] is built from.
+pub(crate) struct Parts {
+    pub(crate) pool: PgPool,
+    pub(crate) sql: Statements,
+    pub(crate) options: StoreOptions,
+    pub(crate) application_name: String,
+    pub(crate) schema_version: i64,
+    pub(crate) instruments: Arc<PoolInstruments>,
+    pub(crate) accounting: Arc<ConnectionAccounting>,
+}
+
+impl Shared {
+    /// An open store from its parts.
+    pub(crate) fn new(parts: Parts) -> Arc<Self> {
+        Arc::new(Self {
+            pool: parts.pool,
+            sql: parts.sql,
+            options: parts.options,
+            application_name: parts.application_name,
+            schema_version: parts.schema_version,
+            instruments: parts.instruments,
+            accounting: parts.accounting,
+            lifecycle: Lifecycle::new(),
+            closing: watch::channel(false).0,
+            forced: AtomicBool::new(false),
+        })
+    }
+
+    /// Admits one operation, or `Closed`.
+    pub(crate) fn enter(&self) -> Result<InFlight> {
+        self.lifecycle.enter()
+    }
+
+    /// The current time from the store's clock (never the server's).
+    pub(crate) fn now(&self) -> SystemTime {
+        self.options.clock.now()
+    }
+
+    /// Acquires a pooled connection for `operation`, feeding the instruments.
+    ///
+    /// Fails with `Timeout` after the acquire timeout (opening a connection included),
+    /// and with `Closed` as soon as the store starts closing, even while waiting.
+    pub(crate) async fn lease(&self, operation: &str) -> Result<Lease> {
+        let mut closing = self.closing.subscribe();
+        let _waiting = self.instruments.waiting();
+        let started = Instant::now();
+        let acquired = tokio::select! {
+            biased;
+            _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
+            acquired = self.pool.acquire() => acquired,
+        };
+        let waited = started.elapsed();
+        match acquired {
+            Ok(conn) => {
+                self.instruments.record_acquired(waited);
+                Ok(Lease::new(
+                    conn,
+                    Arc::clone(&self.instruments),
+                    Arc::clone(&self.accounting),
+                ))
+            }
+            Err(error) => {
+                if matches!(error, sqlx::Error::PoolTimedOut) {
+                    self.instruments.record_timeout(waited);
+                }
+                Err(map_error(error, operation, Some(waited), &self.instruments))
+            }
+        }
+    }
+
+    /// Tells every caller waiting for a connection that the store is closing.
+    pub(crate) fn mark_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Records that `close` stopped waiting for in-flight work.
+    pub(crate) fn mark_forced(&self) {
+        self.forced.store(true, SeqCst);
+    }
+
+    /// `Closed` once `close` has given up on in-flight work.
+    pub(crate) fn check_not_forced(&self) -> Result<()> {
+        if self.forced.load(SeqCst) {
+            return Err(StoreError::closed());
+        }
+        Ok(())
+    }
+}
