@@ -122,7 +122,9 @@ fn measure_threads(
     Ok(drive_threads(workers, window))
 }
 
-/// The pooled configurations, on a two-worker tokio runtime.
+/// The pooled configurations, on a two-worker tokio runtime. `keys` is what the
+/// PostgreSQL configurations preload (SQLite ones copy the template instead).
+#[cfg_attr(not(feature = "postgres"), allow(unused_variables))]
 async fn measure_async(
     config: Config,
     path: &Path,
@@ -130,13 +132,11 @@ async fn measure_async(
     generators: Vec<OpGen>,
     window: Window,
 ) -> Result<Measured, String> {
-    // Unused without the postgres feature.
-    let _ = keys;
     match config {
         Config::Deadpool => {
+            // Dropping the pool closes its connections.
             let pool = Arc::new(RawDeadpool::open(path)?);
-            let measured = drive_tasks(pool.clone(), generators, window).await;
-            Ok(measured)
+            Ok(drive_tasks(pool, generators, window).await)
         }
         Config::Sqlx => {
             let pool = Arc::new(
