@@ -54,8 +54,7 @@ impl ConnectSpec {
 
     fn setup(&self, conn: &Connection) -> rusqlite::Result<()> {
         // Before journal_mode: switching to WAL takes a lock another connection may hold.
-        let max_busy = Duration::from_millis(i32::MAX.unsigned_abs().into());
-        conn.busy_timeout(self.busy_timeout.min(max_busy))?;
+        conn.busy_timeout(busy_limit(self.busy_timeout))?;
         if self.wal {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -75,6 +74,11 @@ impl ConnectSpec {
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(())
     }
+}
+
+/// `busy_timeout` as SQLite can take it (milliseconds in an `int`).
+pub(crate) fn busy_limit(busy_timeout: Duration) -> Duration {
+    busy_timeout.min(Duration::from_millis(i32::MAX.unsigned_abs().into()))
 }
 
 /// Every connection a pool opened and has not dropped, so `close` can reach the ones
@@ -272,6 +276,32 @@ impl SqliteConn {
                 self.slot.broken.store(true, SeqCst);
                 Err(DbError::Lost)
             }
+        }
+    }
+
+    /// Runs the read `f` on the calling thread without ever waiting for a lock: the
+    /// busy handler is off while it runs (a locked database fails at once with
+    /// `SQLITE_BUSY`) and `busy_timeout` is restored afterwards. For reads that take
+    /// microseconds, less than the thread switches `interact` costs.
+    pub(crate) fn run_here<R>(
+        &self,
+        busy_timeout: Duration,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        let ran = self.slot.run(|conn| {
+            conn.busy_timeout(Duration::ZERO)?;
+            let out = f(conn);
+            conn.busy_timeout(busy_limit(busy_timeout))?;
+            Ok::<_, DbError>(out)
+        });
+        match ran {
+            Ok(Ok(out)) => out,
+            // The busy handler could not be restored: never reuse the connection.
+            Ok(Err(e)) => {
+                self.slot.broken.store(true, SeqCst);
+                Err(e)
+            }
+            Err(e) => Err(e),
         }
     }
 

@@ -19,6 +19,17 @@ pub(crate) enum DbError {
     Lost,
 }
 
+impl DbError {
+    /// Whether SQLite reported the database locked (`SQLITE_BUSY`/`SQLITE_LOCKED`).
+    pub(crate) fn is_busy(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(e.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+        )
+    }
+}
+
 impl From<rusqlite::Error> for DbError {
     fn from(err: rusqlite::Error) -> Self {
         Self::Sqlite(err)

@@ -3,6 +3,7 @@
 //! a background task waits for the running closure, rolls back, then returns it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rusqlite::Connection;
 use storage_api::{CloseReason, InFlight};
@@ -47,6 +48,20 @@ impl Lease {
         let result = conn.interact(f).await;
         self.interrupted = false;
         result?
+    }
+
+    /// Runs the short read `f` on the calling thread; see [`SqliteConn::run_here`].
+    pub(crate) fn run_here<R>(
+        &mut self,
+        busy_timeout: Duration,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        let conn = self
+            .held
+            .as_ref()
+            .and_then(Held::conn)
+            .ok_or(DbError::Lost)?;
+        conn.run_here(busy_timeout, f)
     }
 
     /// Whether an earlier `run` was cancelled before its closure finished.

@@ -24,6 +24,8 @@ use crate::scratch::ScratchDir;
 use crate::tx::DeadpoolTransaction;
 use crate::writer::Writer;
 
+/// Scans of at most this many rows run on the async thread (see `read`).
+const SHORT_SCAN_ROWS: usize = 128;
 /// The longest a health check waits for a connection.
 const HEALTH_ACQUIRE_LIMIT: Duration = Duration::from_secs(5);
 /// The longest `close` waits for given-back connections to finish closing.
@@ -146,16 +148,26 @@ impl DeadpoolStore {
         result.map_err(|e| self.pool.fail("with_connection", e))
     }
 
-    /// Checks out a connection and runs the read `f` on it.
-    async fn read<R, F>(&self, op: &'static str, f: F) -> Result<R>
+    /// Checks out a connection and runs the read `f` on it: right here on the async
+    /// thread when `short` (it then never waits for a lock; a locked database sends it
+    /// to a blocking thread with the full `busy_timeout`), otherwise on a blocking
+    /// thread.
+    async fn read<R, F>(&self, op: &'static str, short: bool, f: F) -> Result<R>
     where
-        F: FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
+        F: Fn(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
         let mut lease = self
             .pool
             .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
             .await?;
+        if short {
+            let ctx = &self.ctx;
+            match lease.run_here(self.options.busy_timeout, |conn| f(conn, ctx)) {
+                Err(e) if e.is_busy() => {}
+                done => return done.map_err(|e| self.pool.fail(op, e)),
+            }
+        }
         let ctx = Arc::clone(&self.ctx);
         let result = lease.run(move |conn| f(conn, &ctx)).await;
         result.map_err(|e| self.pool.fail(op, e))
@@ -218,8 +230,10 @@ impl PooledStore for DeadpoolStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         self.options.limits.check_key(key)?;
         let key = key.to_vec();
-        self.read("get", move |conn, ctx| ops::get(conn, ctx, &key, ctx.now()))
-            .await
+        self.read("get", true, move |conn, ctx| {
+            ops::get(conn, ctx, &key, ctx.now())
+        })
+        .await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
@@ -242,7 +256,8 @@ impl PooledStore for DeadpoolStore {
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
         let limit = self.options.limits.scan_limit(&options)?;
-        self.read("scan", move |conn, ctx| {
+        let short = limit <= SHORT_SCAN_ROWS;
+        self.read("scan", short, move |conn, ctx| {
             ops::scan(conn, ctx, &options, limit, ctx.now())
         })
         .await
@@ -313,12 +328,11 @@ impl PooledStore for DeadpoolStore {
         };
         let acquire_time = started.elapsed();
         let queried = Instant::now();
-        let answer = lease
-            .run(|conn| {
-                conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
-                    .map_err(DbError::from)
-            })
-            .await;
+        // A round trip that touches no table and takes no lock: on this thread.
+        let answer = lease.run_here(self.options.busy_timeout, |conn| {
+            conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
+                .map_err(DbError::from)
+        });
         let query_time = queried.elapsed();
         match answer {
             Ok(1) => PoolHealth::new(

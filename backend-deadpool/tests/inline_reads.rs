@@ -1,0 +1,56 @@
+//! Short reads run on the async thread with the busy handler off; a locked database
+//! sends them to a blocking thread that waits the full `busy_timeout`, and the
+//! connection keeps its `busy_timeout` afterwards.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use backend_deadpool::rusqlite::Connection;
+use common::{file_options, open, quiet};
+use storage_api::{PooledStore, PutOptions, ScanOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_behind_an_exclusive_lock_waits_instead_of_failing_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kv.db");
+    let mut options = file_options(dir.path(), "kv.db");
+    // The rollback journal: a writer's EXCLUSIVE lock keeps readers out.
+    options.enable_wal = false;
+    options.max_connections = 1;
+    let store = open(options).await;
+    store.put(b"k", b"v", PutOptions::default()).await.unwrap();
+
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked.recv().unwrap();
+
+    let started = Instant::now();
+    let entry = store.get(b"k").await.unwrap().unwrap();
+    assert_eq!(entry.value, b"v");
+    let found = store.scan(ScanOptions::prefix("k")).await.unwrap();
+    assert_eq!(found.len(), 1);
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "the read did not wait for the lock: {:?}",
+        started.elapsed()
+    );
+    holder.join().unwrap();
+
+    // The busy handler is back on the connection the reads used.
+    let busy_ms = store
+        .with_connection(|conn| conn.query_row("PRAGMA busy_timeout", [], |r| r.get::<_, i64>(0)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(busy_ms, 5000);
+    let metrics = quiet(&store).await;
+    assert_eq!(metrics.busy, 0, "{metrics:?}");
+    store.close().await;
+}
