@@ -83,6 +83,7 @@ impl ConnectionAccounting {
 
     /// Installs the hooks that count opened connections and retire those older than
     /// `max_lifetime` (never while in use: on checkout and on return).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn install<DB: Database>(
         self: &Arc<Self>,
         options: PoolOptions<DB>,
