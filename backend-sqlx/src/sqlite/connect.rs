@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
+use storage_api::schema::prepare_database_file;
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
 
 use super::errors::map_error;
@@ -52,7 +53,7 @@ pub(crate) async fn open(
             (scratch.db_path(), Some(scratch))
         }
     };
-    prepare_file(&path)?;
+    prepare_database_file(&path)?;
     // The private database always uses WAL: it is what lets readers and a writer
     // share it, and nobody else opens the file.
     let wal = options.enable_wal || scratch.is_some();
@@ -132,62 +133,4 @@ fn pool_options_for(options: &StoreOptions) -> SqlitePoolOptions {
         // Local SQLite connections do not go stale; skipping the ping keeps acquire
         // free of extra round trips and of cancellation points.
         .test_before_acquire(false)
-}
-
-/// Checks that the database file can exist where configured and creates it,
-/// owner-only, when missing, so nothing is created anywhere else.
-fn prepare_file(path: &Path) -> Result<()> {
-    match std::fs::metadata(path) {
-        Ok(meta) if meta.is_dir() => {
-            return Err(StoreError::config(format!(
-                "database path {} is a directory",
-                path.display()
-            )));
-        }
-        Ok(_) => return Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(StoreError::new(
-                ErrorKind::Connection,
-                format!("cannot access database file {}: {e}", path.display()),
-            ));
-        }
-    }
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            return Err(StoreError::config(format!(
-                "the parent of database path {} is not a directory",
-                path.display()
-            )));
-        }
-        Err(e) => {
-            return Err(StoreError::config(format!(
-                "the directory of database path {} does not exist: {e}",
-                path.display()
-            )));
-        }
-    }
-    create_owner_only(path).or_else(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => Ok(()),
-        _ => Err(StoreError::new(
-            ErrorKind::Connection,
-            format!("cannot create database file {}: {e}", path.display()),
-        )),
-    })
-}
-
-/// Creates an empty file (an empty file is an empty SQLite database) readable and
-/// writable by its owner only. SQLite gives the WAL and shared-memory files the
-/// same permissions.
-fn create_owner_only(path: &Path) -> std::io::Result<()> {
-    let mut open = std::fs::OpenOptions::new();
-    open.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
-    open.open(path).map(drop)
 }
