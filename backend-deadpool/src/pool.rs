@@ -170,6 +170,14 @@ impl ConnPool {
         }
     }
 
+    /// A connection if one is free (or can be opened) right now, without waiting and
+    /// without counting an acquisition: for the store's own background work.
+    pub(crate) async fn try_acquire(self: &Arc<Self>, work: InFlight) -> Option<Lease> {
+        let object = self.pool.timeout_get(&TRY_ONLY).await.ok()?;
+        self.checked_out.fetch_add(1, SeqCst);
+        Some(Lease::new(object, Arc::clone(self), work))
+    }
+
     /// Returns a lease's connection to the pool, or discards it when it is broken,
     /// past `max_lifetime`, or (a safety net: leases reset first) mid-transaction.
     pub(crate) fn give_back(&self, object: PooledConn) {

@@ -6,6 +6,7 @@
 //! SQLite's write lock, and a commit is shared by everyone who was waiting.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,13 @@ use crate::pool::ConnPool;
 /// The most write operations (a batch counts each of its operations) one commit
 /// takes; later writes wait for the next commit.
 const MAX_GROUP_OPS: usize = 1024;
+/// Committed write operations between two checkpoints of the write-ahead log.
+const CHECKPOINT_EVERY_OPS: usize = 512;
+/// Past this many times [`CHECKPOINT_EVERY_OPS`] without a checkpoint, the writer
+/// checkpoints on its own connection.
+const OVERDUE_FACTOR: usize = 8;
+/// SQLite's default `wal_autocheckpoint`, restored when the writer is done.
+const DEFAULT_AUTOCHECKPOINT: &str = "PRAGMA wal_autocheckpoint = 1000";
 
 /// The writer of one store.
 #[derive(Debug)]
@@ -29,6 +37,12 @@ pub(crate) struct Writer {
     ctx: Arc<Ctx>,
     lifecycle: Arc<Lifecycle>,
     acquire_timeout: Duration,
+    /// Spawns checkpoints from the writer's blocking thread.
+    runtime: tokio::runtime::Handle,
+    /// Write operations committed since the last checkpoint started.
+    since_checkpoint: Arc<AtomicUsize>,
+    /// A checkpoint is running.
+    checkpointing: Arc<AtomicBool>,
 }
 
 /// Writes waiting for the next commit, and whether a drain is under way.
@@ -48,7 +62,8 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Writer {
-    /// A writer taking its connection from `pool` within `acquire_timeout`.
+    /// A writer taking its connection from `pool` within `acquire_timeout`. Call
+    /// inside a tokio runtime.
     pub(crate) fn new(
         pool: Arc<ConnPool>,
         ctx: Arc<Ctx>,
@@ -61,6 +76,9 @@ impl Writer {
             ctx,
             lifecycle,
             acquire_timeout,
+            runtime: tokio::runtime::Handle::current(),
+            since_checkpoint: Arc::new(AtomicUsize::new(0)),
+            checkpointing: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -129,19 +147,79 @@ impl Writer {
     }
 
     /// Takes groups off the queue and commits each, until none is waiting.
+    ///
+    /// SQLite's automatic checkpoint would run inside a commit, with every queued
+    /// writer waiting for it: the writer turns it off on its connection and instead
+    /// starts a `PASSIVE` checkpoint on another connection every
+    /// [`CHECKPOINT_EVERY_OPS`] operations, which runs beside the writer.
     fn commit_groups(&self, conn: &mut Connection, mut duty: Duty) {
+        let manual = conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_ok();
         loop {
             let group = {
                 let mut queue = self.lock();
                 if queue.jobs.is_empty() {
                     queue.draining = false;
                     duty.armed = false;
-                    return;
+                    break;
                 }
                 take_group(&mut queue.jobs)
             };
+            let ops = group.iter().map(|job| job.ops()).sum::<usize>();
             self.commit_group(conn, group);
+            if manual {
+                self.count_for_checkpoint(conn, ops);
+            }
         }
+        if manual && conn.execute_batch(DEFAULT_AUTOCHECKPOINT).is_err() {
+            tracing::debug!("could not restore wal_autocheckpoint on the writer connection");
+        }
+    }
+
+    /// Counts `ops` committed operations; starts a checkpoint when enough have been
+    /// and none is running.
+    fn count_for_checkpoint(&self, conn: &Connection, ops: usize) {
+        let since = self.since_checkpoint.fetch_add(ops, SeqCst) + ops;
+        if since >= CHECKPOINT_EVERY_OPS * OVERDUE_FACTOR {
+            // No connection was free for the background checkpoints: do it here
+            // rather than let the log grow without bound.
+            if conn
+                .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                .is_ok()
+            {
+                self.since_checkpoint.store(0, SeqCst);
+            }
+            return;
+        }
+        if since < CHECKPOINT_EVERY_OPS || self.checkpointing.swap(true, SeqCst) {
+            return;
+        }
+        let since_checkpoint = Arc::clone(&self.since_checkpoint);
+        let checkpointing = Arc::clone(&self.checkpointing);
+        let pool = Arc::clone(&self.pool);
+        let work = self.lifecycle.enter();
+        self.runtime.spawn(async move {
+            // No free connection, or closing: the next round tries again.
+            if let Ok(work) = work
+                && let Some(mut lease) = pool.try_acquire(work).await
+            {
+                let done = lease
+                    .run(|conn| {
+                        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+                            .map_err(DbError::from)
+                    })
+                    .await;
+                if done.is_ok() {
+                    since_checkpoint.store(0, SeqCst);
+                }
+                if let Err(e) = done {
+                    tracing::debug!(
+                        error = %crate::errors::map_error("checkpoint", e),
+                        "a background WAL checkpoint failed"
+                    );
+                }
+            }
+            checkpointing.store(false, SeqCst);
+        });
     }
 
     /// Applies `group` in one transaction and answers every job in it.

@@ -176,3 +176,60 @@ async fn cancelled_writers_leave_no_half_batch_and_no_connection_in_use() {
     assert_eq!((metrics.in_use, metrics.pending), (0, 0), "{metrics:?}");
     store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_checkpoints_in_the_background_and_restores_autocheckpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(file_options(dir.path(), "kv.db")).await);
+    let tasks: Vec<_> = (0..16u32)
+        .map(|task| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for i in 0..150u32 {
+                    let key = format!("c/{task}/{i}");
+                    store
+                        .put(key.as_bytes(), &[7u8; 64], PutOptions::default())
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    quiet(&store).await;
+    // Every connection, the writer's included, is back to SQLite's default.
+    let settings = (0..4).map(|_| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .with_connection(|conn| {
+                    conn.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get::<_, i64>(0))
+                })
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    });
+    for setting in futures_join(settings).await {
+        assert_eq!(setting, 1000);
+    }
+    // 2400 writes: at least one checkpoint copied pages into the database file.
+    let db_len = std::fs::metadata(dir.path().join("kv.db")).unwrap().len();
+    assert!(db_len > 64 * 1024, "database file only {db_len} bytes");
+    let found = store.scan(ScanOptions::prefix("c/15/")).await.unwrap();
+    assert_eq!(found.len(), 150);
+    store.close().await;
+}
+
+async fn futures_join<T: Send + 'static>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T> + Send + 'static>,
+) -> Vec<T> {
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
