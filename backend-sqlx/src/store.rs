@@ -62,7 +62,7 @@ impl SqlxStore {
     /// `min_idle` connections (at least one for PostgreSQL, to check the server).
     ///
     /// Fails with `Config` for bad options, a database path whose directory does not
-    /// exist, a PostgreSQL URL that does not parse or names no database the server
+    /// exist, a database file this process may not write, a PostgreSQL URL that does not parse or names no database the server
     /// has, or rejected credentials; `Connection` when the file cannot be created or
     /// opened or the server cannot be reached; `Timeout` when no connection opened
     /// within the acquire timeout; `Corrupt` for a file that is not a SQLite database

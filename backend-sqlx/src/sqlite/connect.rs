@@ -45,7 +45,6 @@ pub(crate) async fn open(
     accounting: &Arc<ConnectionAccounting>,
     instruments: &PoolInstruments,
 ) -> Result<Opened> {
-    let fail = |e| map_error(e, "open", None, instruments);
     let (path, scratch) = match target {
         Target::File(path) => (path.to_path_buf(), None),
         Target::Memory => {
@@ -54,6 +53,7 @@ pub(crate) async fn open(
         }
     };
     prepare_database_file(&path)?;
+    let fail = |e| map_error(e, "open", None, &path, instruments);
     // The private database always uses WAL: it is what lets readers and a writer
     // share it, and nobody else opens the file.
     let wal = options.enable_wal || scratch.is_some();
@@ -78,8 +78,9 @@ pub(crate) async fn open(
         .connect_with(connect)
         .await;
     close_setup(setup).await;
+    let pool = pool.map_err(fail)?;
     Ok(Opened {
-        pool: pool.map_err(fail)?,
+        pool,
         path,
         scratch,
         schema_version,

@@ -1,5 +1,6 @@
 //! The one place sqlx and SQLite errors become [`StoreError`]s.
 
+use std::path::Path;
 use std::time::Duration;
 
 use storage_api::{ErrorKind, PoolInstruments, StoreError};
@@ -11,22 +12,24 @@ use crate::common::errors::map_driver_error;
 mod code {
     pub(super) const BUSY: i32 = 5;
     pub(super) const LOCKED: i32 = 6;
+    pub(super) const READONLY: i32 = 8;
     pub(super) const IOERR: i32 = 10;
     pub(super) const CORRUPT: i32 = 11;
     pub(super) const CANTOPEN: i32 = 14;
     pub(super) const NOTADB: i32 = 26;
 }
 
-/// Turns a sqlx error raised by `operation` into a [`StoreError`] of the right kind,
-/// counting lock contention in `instruments`.
+/// Turns a sqlx error raised by `operation` on the database file at `path` into a
+/// [`StoreError`] of the right kind, counting lock contention in `instruments`.
 ///
 /// `waited` is how long the caller waited for a connection, when the error came from
-/// acquiring one. Messages name the operation and SQLite's own description; they
-/// never carry keys, values or the database URL.
+/// acquiring one. Messages name the operation and SQLite's own description (and the
+/// file, when it cannot be written); they never carry keys, values or the database URL.
 pub(crate) fn map_error(
     error: sqlx::Error,
     operation: &str,
     waited: Option<Duration>,
+    path: &Path,
     instruments: &PoolInstruments,
 ) -> StoreError {
     map_driver_error(error, operation, waited, |db| {
@@ -35,10 +38,16 @@ pub(crate) fn map_error(
         if kind == ErrorKind::Busy {
             instruments.record_busy();
         }
-        (
-            kind,
-            format!("{operation}: {} (SQLite code {extended})", db.message()),
-        )
+        let message = if extended & 0xff == code::READONLY {
+            format!(
+                "{operation}: database file {} is not writable: {} (SQLite code {extended})",
+                path.display(),
+                db.message()
+            )
+        } else {
+            format!("{operation}: {} (SQLite code {extended})", db.message())
+        };
+        (kind, message)
     })
 }
 
@@ -47,7 +56,12 @@ fn sqlite_kind(extended: i32) -> ErrorKind {
     match extended & 0xff {
         code::BUSY | code::LOCKED => ErrorKind::Busy,
         code::CORRUPT | code::NOTADB => ErrorKind::Corrupt,
-        code::IOERR | code::CANTOPEN => ErrorKind::Connection,
+        // A file this process may not write: a deployment mistake no retry mends.
+        code::READONLY => ErrorKind::Config,
+        code::CANTOPEN => ErrorKind::Connection,
+        // I/O errors (a failed write, a file-size cap…) come from the local file, not
+        // from a connection, and recur on retry.
+        code::IOERR => ErrorKind::Backend,
         _ => ErrorKind::Backend,
     }
 }
@@ -64,6 +78,10 @@ mod tests {
         assert_eq!(sqlite_kind(26), ErrorKind::Corrupt);
         assert_eq!(sqlite_kind(11), ErrorKind::Corrupt);
         assert_eq!(sqlite_kind(14), ErrorKind::Connection);
+        assert_eq!(sqlite_kind(8), ErrorKind::Config);
+        assert_eq!(sqlite_kind(1544), ErrorKind::Config); // SQLITE_READONLY_DIRECTORY
+        assert_eq!(sqlite_kind(10), ErrorKind::Backend);
+        assert_eq!(sqlite_kind(778), ErrorKind::Backend); // SQLITE_IOERR_WRITE
         assert_eq!(sqlite_kind(1555), ErrorKind::Backend); // SQLITE_CONSTRAINT_PRIMARYKEY
     }
 
@@ -74,12 +92,19 @@ mod tests {
             sqlx::Error::PoolTimedOut,
             "get",
             Some(Duration::from_millis(500)),
+            Path::new("x.db"),
             &instruments,
         );
         assert_eq!(e.kind(), ErrorKind::Timeout);
         assert!(e.message().contains("acquiring a connection"), "{e}");
         assert!(e.message().contains("0.500 s"), "{e}");
-        let e = map_error(sqlx::Error::PoolClosed, "get", None, &instruments);
+        let e = map_error(
+            sqlx::Error::PoolClosed,
+            "get",
+            None,
+            Path::new("x.db"),
+            &instruments,
+        );
         assert_eq!(e.kind(), ErrorKind::Closed);
     }
 }

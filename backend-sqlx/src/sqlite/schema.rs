@@ -20,7 +20,7 @@ pub(crate) async fn prepare(
     sql: &Statements,
     instruments: &PoolInstruments,
 ) -> Result<i64> {
-    let fail = |e| map_error(e, "open", None, instruments);
+    let fail = |e| map_error(e, "open", None, path, instruments);
     check_journal_mode(conn, wal, path, instruments).await?;
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
     let (create_meta, create_rest) = sql
@@ -70,7 +70,7 @@ async fn check_journal_mode(
     path: &Path,
     instruments: &PoolInstruments,
 ) -> Result<()> {
-    let fail = |e| map_error(e, "open", None, instruments);
+    let fail = |e| map_error(e, "open", None, path, instruments);
     let statement = if enable_wal {
         "PRAGMA journal_mode"
     } else {

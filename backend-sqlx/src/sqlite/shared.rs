@@ -97,7 +97,7 @@ impl Shared {
 
     /// Maps a sqlx error raised by `operation`.
     pub(crate) fn fail(&self, operation: &str, error: sqlx::Error) -> StoreError {
-        map_error(error, operation, None, &self.instruments)
+        map_error(error, operation, None, &self.path, &self.instruments)
     }
 
     /// Acquires a pooled connection for `operation`, feeding the instruments.
@@ -123,7 +123,13 @@ impl Shared {
                 if matches!(error, sqlx::Error::PoolTimedOut) {
                     self.instruments.record_timeout(waited);
                 }
-                Err(map_error(error, operation, Some(waited), &self.instruments))
+                Err(map_error(
+                    error,
+                    operation,
+                    Some(waited),
+                    &self.path,
+                    &self.instruments,
+                ))
             }
         }
     }

@@ -90,10 +90,7 @@ pub(crate) async fn put(store: &dyn PooledStore, key: &[u8], value: &[u8]) {
 /// written: (backend, case, what it does). [`expect`] demands exactly that for these
 /// cases, and prints it on every run so it is not forgotten; once a backend is fixed
 /// the test fails until its entry is removed here.
-pub(crate) const KNOWN_DEVIATIONS: &[(&str, &str, &str)] = &[
-    ("sqlx", "read-only database file", "backend"),
-    ("sqlx", "write I/O error", "connection"),
-];
+pub(crate) const KNOWN_DEVIATIONS: &[(&str, &str, &str)] = &[];
 
 /// Asserts that `backend` does `right` in `case` (an error kind, a file mode…), or
 /// exactly what [`KNOWN_DEVIATIONS`] records for it.
