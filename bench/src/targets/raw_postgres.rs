@@ -1,11 +1,13 @@
 //! PostgreSQL: an sqlx `PgPool` used directly, and pooledstore on the same server. Each
-//! child works on tables of its own (named after its process id), preloaded and
+//! child works on a table of its own (named after its process id), preloaded and
 //! dropped by the child.
 
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Postgres, Row, SqlSafeStr, SqlStr, Transaction};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 
 use crate::drive::{Measured, Target, Window, drive_tasks};
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpGen, OpResult, key, modified, value};
@@ -59,10 +61,17 @@ pub(crate) async fn measure(
         }
         other => Err(format!("{other} is not compiled into this build")),
     };
-    for t in [table.clone(), format!("{table}_meta")] {
-        let drop = AssertSqlSafe(format!("DROP TABLE IF EXISTS {t}"));
-        let _ = sqlx::query(drop).execute(&admin).await;
+    for cleanup in [
+        format!("DROP TABLE IF EXISTS {table}"),
+        format!("DROP SEQUENCE IF EXISTS {table}_version_seq"),
+    ] {
+        let _ = sqlx::query(AssertSqlSafe(cleanup)).execute(&admin).await;
     }
+    // pooledstore registers its tables in its meta table; the raw anchor has none.
+    let _ = sqlx::query("DELETE FROM pooledstore_meta WHERE table_name = $1")
+        .bind(&table)
+        .execute(&admin)
+        .await;
     admin.close().await;
     measured
 }
@@ -107,48 +116,53 @@ fn classify(e: &sqlx::Error) -> &'static str {
     }
 }
 
-/// The anchor's statements, the PostgreSQL counterpart of pooledstore's SQLite layout.
+/// How long a raw write keeps retrying serialization conflicts, and its backoff: the
+/// same policy as backend-sqlx's PostgreSQL store.
+const CONFLICT_BUDGET: Duration = Duration::from_secs(5);
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+const MAX_BACKOFF: Duration = Duration::from_millis(64);
+
+fn is_conflict(e: &sqlx::Error) -> bool {
+    classify(e) == "conflict"
+}
+
+/// The anchor's statements: backend-sqlx's PostgreSQL layout (a `bytea` keyed table,
+/// versions from the table's own sequence) and its statements.
 #[derive(Debug)]
 struct PgStatements {
     create: Vec<String>,
     get: SqlStr,
-    live_version: SqlStr,
-    next_version: SqlStr,
+    current: SqlStr,
     upsert: SqlStr,
     scan_from: SqlStr,
     preload: SqlStr,
-    set_counter: SqlStr,
 }
 
 impl PgStatements {
     fn new(table: &str) -> Self {
-        let meta = format!("{table}_meta");
+        let sequence = format!("{table}_version_seq");
         let sql = |s: String| AssertSqlSafe(Arc::<str>::from(s)).into_sql_str();
-        let live = "(expires_at IS NULL OR expires_at > $2)";
         Self {
             create: vec![
+                format!("CREATE SEQUENCE {sequence} AS bigint MINVALUE 1"),
                 format!(
                     "CREATE TABLE {table} (key bytea PRIMARY KEY, value bytea NOT NULL, \
                      version bigint NOT NULL, expires_at bigint)"
                 ),
-                format!(
-                    "CREATE TABLE {meta} (table_name text PRIMARY KEY, last_version bigint NOT NULL)"
-                ),
-                format!("INSERT INTO {meta} VALUES ('{table}', 0)"),
             ],
             get: sql(format!(
-                "SELECT value, version FROM {table} WHERE key = $1 AND {live}"
+                "SELECT value, version, expires_at FROM {table} \
+                 WHERE key = $1 AND (expires_at IS NULL OR expires_at > $2)"
             )),
-            live_version: sql(format!(
-                "SELECT version FROM {table} WHERE key = $1 AND {live}"
-            )),
-            next_version: sql(format!(
-                "UPDATE {meta} SET last_version = last_version + 1 RETURNING last_version"
+            current: sql(format!(
+                "SELECT version, expires_at FROM {table} WHERE key = $1"
             )),
             upsert: sql(format!(
-                "INSERT INTO {table} (key, value, version, expires_at) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO {table} (key, value, version, expires_at) \
+                 VALUES ($1, $2, nextval('{sequence}'), $3) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                 version = excluded.version, expires_at = excluded.expires_at"
+                 version = excluded.version, expires_at = excluded.expires_at \
+                 RETURNING version"
             )),
             scan_from: sql(format!(
                 "SELECT key, value, version, expires_at FROM {table} \
@@ -156,14 +170,14 @@ impl PgStatements {
             )),
             preload: sql(format!(
                 "INSERT INTO {table} (key, value, version) \
-                 SELECT * FROM UNNEST($1::bytea[], $2::bytea[], $3::bigint[])"
+                 SELECT k, v, nextval('{sequence}') FROM UNNEST($1::bytea[], $2::bytea[]) AS u(k, v)"
             )),
-            set_counter: sql(format!("UPDATE {meta} SET last_version = $1")),
         }
     }
 }
 
-/// An sqlx `PgPool` of [`POOL_SIZE`] connections, otherwise sqlx's defaults.
+/// An sqlx `PgPool` of [`POOL_SIZE`] connections whose sessions default to
+/// `SERIALIZABLE`, as backend-sqlx's do; otherwise sqlx's defaults.
 #[derive(Debug)]
 pub(crate) struct RawPg {
     pool: PgPool,
@@ -172,10 +186,12 @@ pub(crate) struct RawPg {
 
 impl RawPg {
     async fn open(url: &str, table: &str) -> Result<Self, sqlx::Error> {
+        let options = PgConnectOptions::from_str(url)?
+            .options([("default_transaction_isolation", "serializable")]);
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await?;
         let sql = PgStatements::new(table);
         for create in &sql.create {
@@ -193,19 +209,13 @@ impl RawPg {
             let end = (next + PRELOAD_CHUNK).min(keys);
             let ks: Vec<Vec<u8>> = (next..end).map(key).collect();
             let vs: Vec<Vec<u8>> = (next..end).map(|_| value(&mut rng)).collect();
-            let versions: Vec<i64> = (next..end).map(|i| i as i64 + 1).collect();
             sqlx::query(self.sql.preload.clone())
                 .bind(ks)
                 .bind(vs)
-                .bind(versions)
                 .execute(&self.pool)
                 .await?;
             next = end;
         }
-        sqlx::query(self.sql.set_counter.clone())
-            .bind(keys as i64)
-            .execute(&self.pool)
-            .await?;
         Ok(())
     }
 
@@ -218,55 +228,66 @@ impl RawPg {
         row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
     }
 
-    async fn write(
+    /// One serializable write transaction: for each pair, the key's current row is
+    /// read (and, with `expected`, compared), then upserted. `Ok(false)` when the
+    /// expected version did not match (nothing written).
+    async fn try_write(
         &self,
-        tx: &mut Transaction<'static, Postgres>,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<(), sqlx::Error> {
-        let version: i64 = sqlx::query_scalar(self.sql.next_version.clone())
-            .fetch_one(&mut **tx)
+        pairs: &[(Vec<u8>, Vec<u8>)],
+        expected: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL SERIALIZABLE")
             .await?;
-        sqlx::query(self.sql.upsert.clone())
-            .bind(key)
-            .bind(value)
-            .bind(version)
-            .bind(None::<i64>)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
-    }
-
-    async fn batch(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<(), sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
         for (key, value) in pairs {
-            self.write(&mut tx, key, value).await?;
+            let current: Option<(i64, Option<i64>)> = sqlx::query_as(self.sql.current.clone())
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(expected) = expected {
+                let now = now_millis();
+                let live = current.filter(|(_, at)| at.is_none_or(|at| at > now));
+                if live.map(|(v, _)| v) != Some(expected) {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
+            let _: i64 = sqlx::query_scalar(self.sql.upsert.clone())
+                .bind(key)
+                .bind(value)
+                .bind(None::<i64>)
+                .fetch_one(&mut *tx)
+                .await?;
         }
-        tx.commit().await
-    }
-
-    async fn cas_put(&self, key: &[u8], value: &[u8], expected: i64) -> Result<bool, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let live = format!("{} FOR UPDATE", self.sql.live_version.as_str());
-        let current: Option<i64> = sqlx::query_scalar(AssertSqlSafe(live))
-            .bind(key)
-            .bind(now_millis())
-            .fetch_optional(&mut *tx)
-            .await?;
-        if current != Some(expected) {
-            tx.rollback().await?;
-            return Ok(false);
-        }
-        self.write(&mut tx, key, value).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// [`try_write`](Self::try_write), retrying serialization conflicts with backoff.
+    async fn write(
+        &self,
+        pairs: &[(Vec<u8>, Vec<u8>)],
+        expected: Option<i64>,
+    ) -> Result<bool, sqlx::Error> {
+        let started = Instant::now();
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            match self.try_write(pairs, expected).await {
+                Err(e) if is_conflict(&e) && started.elapsed() < CONFLICT_BUDGET => {
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn run_inner(&self, op: Op) -> Result<OpResult, sqlx::Error> {
         Ok(match op {
             Op::Get(key) => self.get(&key).await?.map(|_| 0).ok_or("missing"),
-            Op::Put(key, value) => self.batch(&[(key, value)]).await.map(|()| Ok(0))?,
-            Op::Batch(pairs) => self.batch(&pairs).await.map(|()| Ok(0))?,
+            Op::Put(key, value) => self.write(&[(key, value)], None).await.map(|_| Ok(0))?,
+            Op::Batch(pairs) => self.write(&pairs, None).await.map(|_| Ok(0))?,
             Op::Scan(start) => {
                 let rows = sqlx::query(self.sql.scan_from.clone())
                     .bind(now_millis())
@@ -289,7 +310,8 @@ impl RawPg {
                     let Some((value, version)) = self.get(&key).await? else {
                         return Ok(Err("missing"));
                     };
-                    if self.cas_put(&key, &modified(&value), version).await? {
+                    let pair = [(key.clone(), modified(&value))];
+                    if self.write(&pair, Some(version)).await? {
                         return Ok(Ok(attempt));
                     }
                 }
