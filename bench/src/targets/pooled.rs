@@ -51,12 +51,6 @@ impl Pooled {
         Ok(Self { store })
     }
 
-    /// The store, for preloading.
-    #[cfg(feature = "postgres")]
-    pub(crate) fn store(&self) -> &Store {
-        &self.store
-    }
-
     /// Closes the store.
     pub(crate) async fn close(&self) {
         self.store.close().await;

@@ -40,7 +40,7 @@ pub(crate) async fn measure(
     let measured = match config {
         Config::PgSqlx => {
             let pool = Arc::new(RawPg::open(&url, &table).await.map_err(|e| pg_error(&e))?);
-            let result = match pool.preload(keys).await {
+            let result = match preload(&pool.pool, &pool.sql, keys).await {
                 Ok(()) => Ok(drive_tasks(pool.clone(), generators, window).await),
                 Err(e) => Err(format!("preloading: {}", pg_error(&e))),
             };
@@ -52,9 +52,11 @@ pub(crate) async fn measure(
             let mut opts = options(url.clone());
             opts.table = table.clone();
             let store = Arc::new(Pooled::open("sqlx", opts).await?);
-            let result = match preload_store(&store, keys).await {
+            // The store created its table and sequence with the names the raw anchor
+            // uses; fill them the same way.
+            let result = match preload(&admin, &PgStatements::new(&table), keys).await {
                 Ok(()) => Ok(drive_tasks(store.clone(), generators, window).await),
-                Err(e) => Err(e),
+                Err(e) => Err(format!("preloading: {}", pg_error(&e))),
             };
             store.close().await;
             result
@@ -76,21 +78,19 @@ pub(crate) async fn measure(
     measured
 }
 
-/// Preloads through pooledstore's own `batch`.
-#[cfg(feature = "pooledstore")]
-async fn preload_store(store: &Pooled, keys: u64) -> Result<(), String> {
+/// Fills the table with `keys` rows of random values, versions from its sequence.
+async fn preload(pool: &PgPool, sql: &PgStatements, keys: u64) -> Result<(), sqlx::Error> {
     let mut rng = SplitMix64::new(0x5EED);
     let mut next = 0;
     while next < keys {
         let end = (next + PRELOAD_CHUNK).min(keys);
-        let ops = (next..end)
-            .map(|i| storage_api::WriteOp::put(key(i), value(&mut rng)))
-            .collect();
-        store
-            .store()
-            .batch(ops)
-            .await
-            .map_err(|e| format!("preloading through batch: {e}"))?;
+        let ks: Vec<Vec<u8>> = (next..end).map(key).collect();
+        let vs: Vec<Vec<u8>> = (next..end).map(|_| value(&mut rng)).collect();
+        sqlx::query(sql.preload.clone())
+            .bind(ks)
+            .bind(vs)
+            .execute(pool)
+            .await?;
         next = end;
     }
     Ok(())
@@ -200,23 +200,6 @@ impl RawPg {
                 .await?;
         }
         Ok(Self { pool, sql })
-    }
-
-    async fn preload(&self, keys: u64) -> Result<(), sqlx::Error> {
-        let mut rng = SplitMix64::new(0x5EED);
-        let mut next = 0;
-        while next < keys {
-            let end = (next + PRELOAD_CHUNK).min(keys);
-            let ks: Vec<Vec<u8>> = (next..end).map(key).collect();
-            let vs: Vec<Vec<u8>> = (next..end).map(|_| value(&mut rng)).collect();
-            sqlx::query(self.sql.preload.clone())
-                .bind(ks)
-                .bind(vs)
-                .execute(&self.pool)
-                .await?;
-            next = end;
-        }
-        Ok(())
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<(Vec<u8>, i64)>, sqlx::Error> {
