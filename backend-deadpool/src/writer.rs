@@ -37,8 +37,6 @@ pub(crate) struct Writer {
     ctx: Arc<Ctx>,
     lifecycle: Arc<Lifecycle>,
     acquire_timeout: Duration,
-    /// Spawns checkpoints from the writer's blocking thread.
-    runtime: tokio::runtime::Handle,
     /// Write operations committed since the last checkpoint started.
     since_checkpoint: Arc<AtomicUsize>,
     /// A checkpoint is running.
@@ -62,8 +60,7 @@ impl std::fmt::Debug for Queue {
 }
 
 impl Writer {
-    /// A writer taking its connection from `pool` within `acquire_timeout`. Call
-    /// inside a tokio runtime.
+    /// A writer taking its connection from `pool` within `acquire_timeout`.
     pub(crate) fn new(
         pool: Arc<ConnPool>,
         ctx: Arc<Ctx>,
@@ -76,7 +73,6 @@ impl Writer {
             ctx,
             lifecycle,
             acquire_timeout,
-            runtime: tokio::runtime::Handle::current(),
             since_checkpoint: Arc::new(AtomicUsize::new(0)),
             checkpointing: Arc::new(AtomicBool::new(false)),
         })
@@ -193,11 +189,17 @@ impl Writer {
         if since < CHECKPOINT_EVERY_OPS || self.checkpointing.swap(true, SeqCst) {
             return;
         }
+        // The writer's blocking thread belongs to the runtime of the write that
+        // started the drain.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.checkpointing.store(false, SeqCst);
+            return;
+        };
         let since_checkpoint = Arc::clone(&self.since_checkpoint);
         let checkpointing = Arc::clone(&self.checkpointing);
         let pool = Arc::clone(&self.pool);
         let work = self.lifecycle.enter();
-        self.runtime.spawn(async move {
+        runtime.spawn(async move {
             // No free connection, or closing: the next round tries again.
             if let Ok(work) = work
                 && let Some(mut lease) = pool.try_acquire(work).await
