@@ -1,7 +1,9 @@
-//! Closing a SQLite store: drain, checkpoint, close every connection, report.
+//! Closing a SQLite store: drain, close the pool's connections, checkpoint on the
+//! keeper connection and close it last, report.
 
 use std::time::Duration;
 
+use sqlx::Connection;
 use storage_api::{CloseReason, CloseReport};
 
 use super::shared::Shared;
@@ -17,12 +19,13 @@ const FORCED_BOUND: Duration = Duration::from_millis(100);
 /// The longest `close` waits for one idle connection to close.
 const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
 
-/// The longest `close` waits for a connection to checkpoint with.
-const CHECKPOINT_ACQUIRE_BOUND: Duration = Duration::from_secs(1);
+/// The longest `close` waits for the checkpoint to finish.
+const CHECKPOINT_BOUND: Duration = Duration::from_secs(5);
 
 impl Shared {
-    /// Refuses new work at once, waits up to `close_grace` for in-flight work,
-    /// checkpoints the WAL, closes every connection and reports. Idempotent.
+    /// Refuses new work at once, waits up to `close_grace` for in-flight work, closes
+    /// the pool's connections, checkpoints the WAL on the keeper connection, closes
+    /// the keeper last and reports. Idempotent.
     pub(crate) async fn close(&self) -> CloseReport {
         self.mark_closing();
         let drain = self.lifecycle.close(self.options.close_grace).await;
@@ -41,7 +44,6 @@ impl Shared {
         self.accounting
             .reconcile(|| self.pool.size(), CloseReason::IdleTimeout);
         let size_before = self.pool.size();
-        self.checkpoint(drain.remaining == 0).await;
         let bound = if drain.remaining == 0 {
             RETURN_BOUND
         } else {
@@ -52,6 +54,7 @@ impl Shared {
         // to come back; bounded, so forced work cannot hang `close` (its connections
         // close when it drops them, the pool being closed).
         let _ = tokio::time::timeout(bound, self.pool.close()).await;
+        self.close_keeper(drain.remaining == 0).await;
         if let Some(scratch) = &self.scratch {
             scratch.remove();
         }
@@ -68,33 +71,34 @@ impl Shared {
     }
 
     /// Folds the WAL back into the database file and truncates it, so a closed store
-    /// leaves one self-contained file. Best effort: skipped when no connection is free.
-    /// When work was forced (`drained` is false) a writer may still hold the lock, so
-    /// the checkpoint is passive instead of waiting out the busy timeout.
-    async fn checkpoint(&self, drained: bool) {
-        if !self.persistent || !self.options.enable_wal {
-            return;
-        }
-        let bound = self.options.acquire_timeout.min(CHECKPOINT_ACQUIRE_BOUND);
-        let Ok(Ok(mut conn)) = tokio::time::timeout(bound, self.pool.acquire()).await else {
-            tracing::debug!(backend = "sqlx", "close: no connection free to checkpoint");
+    /// leaves one self-contained file, then closes the keeper connection: the pool's
+    /// connections are closed by now (unless work was forced), so it is normally the
+    /// last. Best effort. When work was forced (`drained` is false) a writer may still
+    /// hold the lock, so the checkpoint is passive instead of waiting out the busy
+    /// timeout.
+    async fn close_keeper(&self, drained: bool) {
+        let Some(mut keeper) = self.keeper.lock().await.take() else {
             return;
         };
-        let statement = if drained {
-            "PRAGMA wal_checkpoint(TRUNCATE)"
-        } else {
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        };
-        let result: Result<(i64, i64, i64), _> =
-            sqlx::query_as(statement).fetch_one(&mut *conn).await;
-        match result {
-            Ok((0, _, _)) => {}
-            Ok(_) => tracing::debug!(backend = "sqlx", "close: checkpoint was blocked"),
-            Err(error) => tracing::debug!(backend = "sqlx", %error, "close: checkpoint failed"),
+        if self.persistent && self.options.enable_wal {
+            let statement = if drained {
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            } else {
+                "PRAGMA wal_checkpoint(PASSIVE)"
+            };
+            let checkpoint = sqlx::query_as::<_, (i64, i64, i64)>(statement).fetch_one(&mut keeper);
+            match tokio::time::timeout(CHECKPOINT_BOUND, checkpoint).await {
+                Ok(Ok((0, _, _))) => {}
+                Ok(Ok(_)) => tracing::debug!(backend = "sqlx", "close: checkpoint was blocked"),
+                Ok(Err(error)) => {
+                    tracing::debug!(backend = "sqlx", %error, "close: checkpoint failed")
+                }
+                Err(_) => tracing::debug!(backend = "sqlx", "close: checkpoint was slow"),
+            }
         }
-        // Closed here rather than returned: the pool is about to close it anyway.
-        if let Ok(Err(error)) = tokio::time::timeout(CONNECTION_CLOSE_BOUND, conn.close()).await {
-            tracing::debug!(backend = "sqlx", %error, "close: checkpoint connection");
+        // Dropped on timeout: its worker thread finishes closing it.
+        if let Ok(Err(error)) = tokio::time::timeout(CONNECTION_CLOSE_BOUND, keeper.close()).await {
+            tracing::debug!(backend = "sqlx", %error, "close: keeper connection");
         }
     }
 

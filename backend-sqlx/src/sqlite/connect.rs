@@ -34,10 +34,13 @@ pub(crate) struct Opened {
     /// For `sqlite::memory:`: the directory of the private database.
     pub(crate) scratch: Option<ScratchDir>,
     pub(crate) schema_version: i64,
+    /// The connection that prepared the database, kept open outside the pool until
+    /// the store closes (see [`Shared`](super::shared::Shared)'s `keeper`).
+    pub(crate) keeper: SqliteConnection,
 }
 
 /// Prepares the database (file, journal mode, schema) on a dedicated connection,
-/// then opens the pool.
+/// then opens the pool; the dedicated connection stays open as the store's keeper.
 pub(crate) async fn open(
     options: &StoreOptions,
     target: Target<'_>,
@@ -77,13 +80,19 @@ pub(crate) async fn open(
         .install(pool_options_for(options), options.max_lifetime)
         .connect_with(connect)
         .await;
-    close_setup(setup).await;
-    let pool = pool.map_err(fail)?;
+    let pool = match pool {
+        Ok(pool) => pool,
+        Err(error) => {
+            close_setup(setup).await;
+            return Err(fail(error));
+        }
+    };
     Ok(Opened {
         pool,
         path,
         scratch,
         schema_version,
+        keeper: setup,
     })
 }
 

@@ -85,6 +85,7 @@ impl SqliteStore {
                 instruments,
                 accounting,
                 scratch: opened.scratch,
+                keeper: opened.keeper,
             }),
         })
     }

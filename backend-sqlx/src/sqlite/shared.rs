@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::time::{Instant, SystemTime};
 
 use sqlx::pool::PoolConnection;
-use sqlx::{SqlSafeStr, Sqlite, SqlitePool};
+use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
 use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError, StoreOptions};
 use tokio::sync::watch;
 
@@ -41,6 +41,12 @@ pub(crate) struct Shared {
     closing: watch::Sender<bool>,
     /// Set when `close` gave up waiting: transactions still open then get `Closed`.
     forced: AtomicBool,
+    /// A connection outside the pool, open from `open` until `close` ends (after the
+    /// pool's), so the pool never closes the database's last connection while the
+    /// store is open. SQLite 3.51.1 can deadlock when the last connection to a WAL
+    /// database closes (checkpointing on the way) while another thread opens one to
+    /// the same file, which an idle pool reaping and refilling itself would do.
+    pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
 }
 
 impl fmt::Debug for Shared {
@@ -64,6 +70,7 @@ pub(crate) struct Parts {
     pub(crate) instruments: Arc<PoolInstruments>,
     pub(crate) accounting: Arc<ConnectionAccounting>,
     pub(crate) scratch: Option<ScratchDir>,
+    pub(crate) keeper: SqliteConnection,
 }
 
 impl Shared {
@@ -82,6 +89,7 @@ impl Shared {
             scratch: parts.scratch,
             closing: watch::channel(false).0,
             forced: AtomicBool::new(false),
+            keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
         })
     }
 
