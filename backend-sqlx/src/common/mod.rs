@@ -1,6 +1,9 @@
-//! What the database modules share: connection accounting, transaction leak
-//! detection and the mapping of the sqlx errors every database raises alike.
+//! What the database modules share: connection accounting, health checks and
+//! metrics, transaction leak detection, the mapping of the sqlx errors every
+//! database raises alike, and stored rows as contract values.
 
 pub(crate) mod accounting;
 pub(crate) mod errors;
+pub(crate) mod health;
 pub(crate) mod leak;
+pub(crate) mod rows;

@@ -1,17 +1,14 @@
 //! Pool introspection: health check, validation of idle connections, metrics.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use storage_api::{
-    CloseReason, ConnectionValidation, ErrorKind, HealthStatus, PoolGauges, PoolHealth,
-    PoolMetrics, Result,
-};
+use storage_api::{ConnectionValidation, HealthStatus, PoolHealth, PoolMetrics, Result};
 
 use super::retry::{Next, Retry};
 use super::shared::Shared;
-
-/// The longest a health check or a validation round trip may take.
-const CHECK_BOUND: Duration = Duration::from_secs(5);
+use crate::common::health::{
+    CHECK_BOUND, acquired_for_check, healthy, pool_metrics, round_trip_too_slow, validate_idle,
+};
 
 impl Shared {
     /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs
@@ -27,21 +24,9 @@ impl Shared {
             let started = Instant::now();
             let acquired = tokio::time::timeout(bound, self.lease("health_check")).await;
             let acquire_time = started.elapsed();
-            let mut lease = match acquired {
-                Ok(Ok(lease)) => lease,
-                Err(_) => return saturated(acquire_time, bound),
-                Ok(Err(e)) if e.kind() == ErrorKind::Timeout => {
-                    return saturated(acquire_time, bound);
-                }
-                Ok(Err(e)) if e.kind() == ErrorKind::Closed => return PoolHealth::closed(),
-                Ok(Err(e)) => {
-                    return PoolHealth::new(
-                        HealthStatus::Unreachable,
-                        acquire_time,
-                        Duration::ZERO,
-                        format!("cannot open a connection: {e}"),
-                    );
-                }
+            let mut lease = match acquired_for_check(acquired, acquire_time, bound) {
+                Ok(lease) => lease,
+                Err(health) => return health,
             };
             let started = Instant::now();
             let version =
@@ -51,25 +36,10 @@ impl Shared {
             let version = match version {
                 Ok(version) => lease.finish("health_check", version),
                 // The lease is dropped with the statement in flight: it is evicted.
-                Err(_) => {
-                    return PoolHealth::new(
-                        HealthStatus::Unreachable,
-                        acquire_time,
-                        query_time,
-                        format!("round trip took over {:.3} s", bound.as_secs_f64()),
-                    );
-                }
+                Err(_) => return round_trip_too_slow(acquire_time, query_time, bound),
             };
             match version {
-                Ok(version) => {
-                    return PoolHealth::new(
-                        HealthStatus::Healthy,
-                        acquire_time,
-                        query_time,
-                        "acquired a connection and ran a round trip",
-                    )
-                    .with_server_version(version);
-                }
+                Ok(version) => return healthy(acquire_time, query_time, version),
                 Err(e) if retry.next(&e, lease.stale()) == Next::OtherConnection => continue,
                 Err(e) => {
                     return PoolHealth::new(
@@ -88,68 +58,24 @@ impl Shared {
     /// that ended the session, a dropped network path) and returns the rest.
     pub(crate) async fn validate_connections(&self) -> Result<ConnectionValidation> {
         let _work = self.enter()?;
-        let idle = self.pool.num_idle();
-        let mut held = Vec::with_capacity(idle);
-        while held.len() < idle {
-            match self.pool.try_acquire() {
-                Some(conn) => held.push(conn),
-                None => break,
-            }
-        }
-        let (mut valid, mut invalid) = (0u32, 0u32);
-        let mut passed = Vec::with_capacity(held.len());
-        let mut failed = Vec::new();
-        for mut conn in held {
-            let ping = sqlx::query("SELECT 1").execute(&mut *conn);
-            if matches!(tokio::time::timeout(CHECK_BOUND, ping).await, Ok(Ok(_))) {
-                valid += 1;
-                passed.push(conn);
-            } else {
-                invalid += 1;
-                self.accounting.closing(CloseReason::Invalid);
-                failed.push(conn);
-            }
-        }
-        drop(passed);
-        // Closed before returning, so the pool's size already leaves them out. A
-        // close that hangs is abandoned: dropping it still frees the pool slot.
-        let closes = failed
-            .into_iter()
-            .map(|conn| tokio::time::timeout(CHECK_BOUND, conn.close()));
-        futures::future::join_all(closes).await;
-        Ok(ConnectionValidation::new(
-            valid,
-            invalid,
+        let validation = validate_idle(
+            &self.pool,
+            &self.accounting,
             self.options.max_connections,
-        ))
+            |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
+        );
+        Ok(validation.await)
     }
 
     /// The pool's gauges and the shared counters.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
-        let reason = if self.lifecycle.is_closed() {
-            CloseReason::Shutdown
-        } else {
-            CloseReason::IdleTimeout
-        };
-        self.accounting.reconcile(|| self.pool.size(), reason);
-        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        self.instruments.snapshot(PoolGauges {
-            max: self.options.max_connections,
-            min_idle: self.options.min_idle,
-            size: self.pool.size(),
-            idle,
-        })
+        pool_metrics(
+            &self.pool,
+            &self.lifecycle,
+            &self.accounting,
+            &self.instruments,
+            self.options.max_connections,
+            self.options.min_idle,
+        )
     }
-}
-
-fn saturated(acquire_time: Duration, bound: Duration) -> PoolHealth {
-    PoolHealth::new(
-        HealthStatus::Saturated,
-        acquire_time,
-        Duration::ZERO,
-        format!(
-            "no connection became free within {:.3} s",
-            bound.as_secs_f64()
-        ),
-    )
 }

@@ -13,12 +13,13 @@ use std::ops::Bound;
 use std::time::SystemTime;
 
 use storage_api::{
-    Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version, WriteOp,
-    WriteResult, expiry_millis, from_unix_millis, to_unix_millis,
+    Condition, Entry, PutOptions, Result, ScanOptions, Version, WriteOp, WriteResult,
+    expiry_millis, to_unix_millis,
 };
 
 use super::lease::Lease;
 use super::shared::Shared;
+use crate::common::rows::{bound_key, entry, require_condition, version_from};
 
 /// A row as `get` reads it: value, version, expires_at (ms).
 type StoredRow = (Vec<u8>, i64, Option<i64>);
@@ -180,43 +181,10 @@ fn check_condition(
         .filter(|(_, expires_at)| is_live(*expires_at, now))
         .map(|(version, _)| version_from(version))
         .transpose()?;
-    if condition.holds(live) {
-        Ok(())
-    } else {
-        Err(StoreError::new(
-            ErrorKind::ConditionFailed,
-            format!("{operation}: the condition did not hold"),
-        ))
-    }
+    require_condition(condition.holds(live), operation)
 }
 
 /// Whether a row with this expiry is visible at `now`.
 fn is_live(expires_at: Option<i64>, now: SystemTime) -> bool {
     expires_at.is_none_or(|at| at > to_unix_millis(now))
-}
-
-/// The key a bound selects, or `None` for an unbounded side.
-fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
-    match bound {
-        Bound::Included(key) | Bound::Excluded(key) => Some(key),
-        Bound::Unbounded => None,
-    }
-}
-
-/// An entry from its stored columns.
-fn entry(key: Vec<u8>, value: Vec<u8>, version: i64, expires_at: Option<i64>) -> Result<Entry> {
-    Ok(Entry {
-        key,
-        value,
-        version: version_from(version)?,
-        expires_at: expires_at.map(from_unix_millis),
-    })
-}
-
-/// A stored version; anything not positive means the row was not written by us.
-fn version_from(raw: i64) -> Result<Version> {
-    u64::try_from(raw)
-        .ok()
-        .and_then(Version::new)
-        .ok_or_else(|| StoreError::new(ErrorKind::Corrupt, "a stored version is not positive"))
 }

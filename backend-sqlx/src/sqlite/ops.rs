@@ -7,10 +7,11 @@ use std::time::SystemTime;
 use sqlx::SqliteConnection;
 use storage_api::{
     Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version, WriteOp,
-    WriteResult, expiry_millis, from_unix_millis, to_unix_millis,
+    WriteResult, expiry_millis, to_unix_millis,
 };
 
 use super::shared::Shared;
+use crate::common::rows::{bound_key, entry, require_condition, version_from};
 
 /// A row as `get` reads it: value, version, expires_at (ms).
 type StoredRow = (Vec<u8>, i64, Option<i64>);
@@ -167,14 +168,7 @@ async fn check_condition(
         .await
         .map_err(|e| s.fail(operation, e))?;
     let current = current.map(version_from).transpose()?;
-    if condition.holds(current) {
-        Ok(())
-    } else {
-        Err(StoreError::new(
-            ErrorKind::ConditionFailed,
-            format!("{operation}: the condition did not hold"),
-        ))
-    }
+    require_condition(condition.holds(current), operation)
 }
 
 /// Takes the next version from the table's counter in `pooledstore_meta`.
@@ -190,30 +184,4 @@ async fn next_version(s: &Shared, conn: &mut SqliteConnection) -> Result<i64> {
             "put: the table has no version counter in pooledstore_meta",
         )
     })
-}
-
-/// The key a bound selects, or `None` for an unbounded side.
-fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
-    match bound {
-        Bound::Included(key) | Bound::Excluded(key) => Some(key),
-        Bound::Unbounded => None,
-    }
-}
-
-/// An entry from its stored columns.
-fn entry(key: Vec<u8>, value: Vec<u8>, version: i64, expires_at: Option<i64>) -> Result<Entry> {
-    Ok(Entry {
-        key,
-        value,
-        version: version_from(version)?,
-        expires_at: expires_at.map(from_unix_millis),
-    })
-}
-
-/// A stored version; anything not positive means the row was not written by us.
-fn version_from(raw: i64) -> Result<Version> {
-    u64::try_from(raw)
-        .ok()
-        .and_then(Version::new)
-        .ok_or_else(|| StoreError::new(ErrorKind::Corrupt, "a stored version is not positive"))
 }
