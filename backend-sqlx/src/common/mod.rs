@@ -1,9 +1,11 @@
-//! What the database modules share: connection accounting, health checks and
-//! metrics, transaction leak detection, the mapping of the sqlx errors every
+//! What the database modules share: connection accounting, admission and closing,
+//! health checks and metrics, transaction leak detection, the mapping of the sqlx errors every
 //! database raises alike, and stored rows as contract values.
 
 pub(crate) mod accounting;
+pub(crate) mod close;
 pub(crate) mod errors;
+pub(crate) mod gate;
 pub(crate) mod health;
 pub(crate) mod leak;
 pub(crate) mod rows;

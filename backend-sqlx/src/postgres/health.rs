@@ -71,7 +71,7 @@ impl Shared {
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         pool_metrics(
             &self.pool,
-            &self.lifecycle,
+            &self.gate.lifecycle,
             &self.accounting,
             &self.instruments,
             self.options.max_connections,

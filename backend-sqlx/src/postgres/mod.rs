@@ -55,7 +55,7 @@ impl fmt::Debug for PostgresStore {
             .field("url", &redact_url(&self.shared.options.url))
             .field("table", &self.shared.options.table)
             .field("application_name", &self.shared.application_name)
-            .field("closed", &self.shared.lifecycle.is_closed())
+            .field("closed", &self.shared.gate.is_closed())
             .finish_non_exhaustive()
     }
 }

@@ -3,17 +3,16 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use sqlx::PgPool;
-use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError, StoreOptions};
-use tokio::sync::watch;
+use storage_api::{InFlight, PoolInstruments, Result, StoreOptions};
 
 use super::errors::map_error;
 use super::lease::Lease;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::gate::Gate;
 
 /// Everything one open store owns: the pool, its statements, options and instruments.
 pub(crate) struct Shared {
@@ -26,11 +25,8 @@ pub(crate) struct Shared {
     pub(crate) schema_version: i64,
     pub(crate) instruments: Arc<PoolInstruments>,
     pub(crate) accounting: Arc<ConnectionAccounting>,
-    pub(crate) lifecycle: Arc<Lifecycle>,
-    /// Flips to `true` when `close` begins, waking callers waiting for a connection.
-    closing: watch::Sender<bool>,
-    /// Set when `close` gave up waiting: transactions still open then get `Closed`.
-    forced: AtomicBool,
+    /// Admission and closing.
+    pub(crate) gate: Gate,
 }
 
 impl fmt::Debug for Shared {
@@ -38,7 +34,7 @@ impl fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("options", &self.options)
             .field("application_name", &self.application_name)
-            .field("closed", &self.lifecycle.is_closed())
+            .field("closed", &self.gate.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -65,15 +61,13 @@ impl Shared {
             schema_version: parts.schema_version,
             instruments: parts.instruments,
             accounting: parts.accounting,
-            lifecycle: Lifecycle::new(),
-            closing: watch::channel(false).0,
-            forced: AtomicBool::new(false),
+            gate: Gate::new(),
         })
     }
 
     /// Admits one operation, or `Closed`.
     pub(crate) fn enter(&self) -> Result<InFlight> {
-        self.lifecycle.enter()
+        self.gate.enter()
     }
 
     /// The current time from the store's clock (never the server's).
@@ -86,48 +80,20 @@ impl Shared {
     /// Fails with `Timeout` after the acquire timeout (opening a connection included),
     /// and with `Closed` as soon as the store starts closing, even while waiting.
     pub(crate) async fn lease(&self, operation: &str) -> Result<Lease> {
-        let mut closing = self.closing.subscribe();
-        let _waiting = self.instruments.waiting();
-        let started = Instant::now();
-        let acquired = tokio::select! {
-            biased;
-            _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
-            acquired = self.pool.acquire() => acquired,
-        };
-        let waited = started.elapsed();
-        match acquired {
-            Ok(conn) => {
-                self.instruments.record_acquired(waited);
-                Ok(Lease::new(
-                    conn,
-                    Arc::clone(&self.instruments),
-                    Arc::clone(&self.accounting),
-                ))
-            }
-            Err(error) => {
-                if matches!(error, sqlx::Error::PoolTimedOut) {
-                    self.instruments.record_timeout(waited);
-                }
-                Err(map_error(error, operation, Some(waited), &self.instruments))
-            }
-        }
-    }
-
-    /// Tells every caller waiting for a connection that the store is closing.
-    pub(crate) fn mark_closing(&self) {
-        self.closing.send_replace(true);
-    }
-
-    /// Records that `close` stopped waiting for in-flight work.
-    pub(crate) fn mark_forced(&self) {
-        self.forced.store(true, SeqCst);
+        let map = |error, waited| map_error(error, operation, Some(waited), &self.instruments);
+        let conn = self
+            .gate
+            .acquire(&self.pool, &self.instruments, map)
+            .await?;
+        Ok(Lease::new(
+            conn,
+            Arc::clone(&self.instruments),
+            Arc::clone(&self.accounting),
+        ))
     }
 
     /// `Closed` once `close` has given up on in-flight work.
     pub(crate) fn check_not_forced(&self) -> Result<()> {
-        if self.forced.load(SeqCst) {
-            return Err(StoreError::closed());
-        }
-        Ok(())
+        self.gate.check_not_forced()
     }
 }

@@ -4,20 +4,10 @@
 use std::time::Duration;
 
 use sqlx::Connection;
-use storage_api::{CloseReason, CloseReport};
+use storage_api::CloseReport;
 
 use super::shared::Shared;
-
-/// How long `close` waits for connections to come back once no work is in flight
-/// (they return through spawned tasks, so this is normally a few milliseconds).
-const RETURN_BOUND: Duration = Duration::from_secs(5);
-
-/// How long `close` waits for connections still held by work it gave up on; those
-/// close later, when the work drops them.
-const FORCED_BOUND: Duration = Duration::from_millis(100);
-
-/// The longest `close` waits for one idle connection to close.
-const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
+use crate::common::close::{CONNECTION_CLOSE_BOUND, close_pool};
 
 /// The longest `close` waits for the checkpoint to finish.
 const CHECKPOINT_BOUND: Duration = Duration::from_secs(5);
@@ -25,49 +15,22 @@ const CHECKPOINT_BOUND: Duration = Duration::from_secs(5);
 impl Shared {
     /// Refuses new work at once, waits up to `close_grace` for in-flight work, closes
     /// the pool's connections, checkpoints the WAL on the keeper connection, closes
-    /// the keeper last and reports. Idempotent.
+    /// the keeper last, removes a private database and reports. Idempotent.
     pub(crate) async fn close(&self) -> CloseReport {
-        self.mark_closing();
-        let drain = self.lifecycle.close(self.options.close_grace).await;
-        if !drain.first {
-            return CloseReport::new(true, drain.in_flight, drain.remaining, drain.waited, 0);
-        }
-        if drain.remaining > 0 {
-            self.mark_forced();
-            tracing::warn!(
-                backend = "sqlx",
-                remaining = drain.remaining,
-                "close: in-flight work outlived the grace period"
-            );
-        }
-        // Closes sqlx made before this point were its idle reaper's.
-        self.accounting
-            .reconcile(|| self.pool.size(), CloseReason::IdleTimeout);
-        let size_before = self.pool.size();
-        let bound = if drain.remaining == 0 {
-            RETURN_BOUND
-        } else {
-            FORCED_BOUND
+        let after_pool = |drained| async move {
+            self.close_keeper(drained).await;
+            if let Some(scratch) = &self.scratch {
+                scratch.remove();
+            }
         };
-        self.close_idle().await;
-        // `Pool::close` refuses new acquires at once, then waits for every connection
-        // to come back; bounded, so forced work cannot hang `close` (its connections
-        // close when it drops them, the pool being closed).
-        let _ = tokio::time::timeout(bound, self.pool.close()).await;
-        self.close_keeper(drain.remaining == 0).await;
-        if let Some(scratch) = &self.scratch {
-            scratch.remove();
-        }
-        self.accounting
-            .reconcile(|| self.pool.size(), CloseReason::Shutdown);
-        let size_after = self.pool.size();
-        CloseReport::new(
-            false,
-            drain.in_flight,
-            drain.remaining,
-            drain.waited,
-            size_before.saturating_sub(size_after),
+        close_pool(
+            &self.gate,
+            &self.pool,
+            &self.accounting,
+            self.options.close_grace,
+            after_pool,
         )
+        .await
     }
 
     /// Folds the WAL back into the database file and truncates it, so a closed store
@@ -99,23 +62,6 @@ impl Shared {
         // Dropped on timeout: its worker thread finishes closing it.
         if let Ok(Err(error)) = tokio::time::timeout(CONNECTION_CLOSE_BOUND, keeper.close()).await {
             tracing::debug!(backend = "sqlx", %error, "close: keeper connection");
-        }
-    }
-
-    /// Closes the connections sitting idle. `Pool::close` only closes them after
-    /// every connection in use has come back, which forced work may delay.
-    async fn close_idle(&self) {
-        while let Some(conn) = self.pool.try_acquire() {
-            match tokio::time::timeout(CONNECTION_CLOSE_BOUND, conn.close()).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => {
-                    tracing::debug!(backend = "sqlx", %error, "close: idle connection")
-                }
-                // Dropped: the connection's worker finishes closing on its own.
-                Err(_) => {
-                    tracing::debug!(backend = "sqlx", "close: idle connection was slow to close")
-                }
-            }
         }
     }
 }

@@ -50,7 +50,7 @@ impl fmt::Debug for SqliteStore {
             .field("url", &redact_url(&self.shared.options.url))
             .field("table", &self.shared.options.table)
             .field("persistent", &self.shared.persistent)
-            .field("closed", &self.shared.lifecycle.is_closed())
+            .field("closed", &self.shared.gate.is_closed())
             .finish_non_exhaustive()
     }
 }

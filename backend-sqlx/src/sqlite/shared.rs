@@ -4,18 +4,17 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use sqlx::pool::PoolConnection;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
-use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError, StoreOptions};
-use tokio::sync::watch;
+use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::gate::Gate;
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -33,14 +32,11 @@ pub(crate) struct Shared {
     pub(crate) schema_version: i64,
     pub(crate) instruments: Arc<PoolInstruments>,
     pub(crate) accounting: Arc<ConnectionAccounting>,
-    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Admission and closing.
+    pub(crate) gate: Gate,
     /// For `sqlite::memory:`: the private database's directory, removed at close
     /// (or when the last handle drops).
     pub(crate) scratch: Option<ScratchDir>,
-    /// Flips to `true` when `close` begins, waking callers waiting for a connection.
-    closing: watch::Sender<bool>,
-    /// Set when `close` gave up waiting: transactions still open then get `Closed`.
-    forced: AtomicBool,
     /// A connection outside the pool, open from `open` until `close` ends (after the
     /// pool's), so the pool never closes the database's last connection while the
     /// store is open. SQLite 3.51.1 can deadlock when the last connection to a WAL
@@ -54,7 +50,7 @@ impl fmt::Debug for Shared {
         f.debug_struct("Shared")
             .field("options", &self.options)
             .field("persistent", &self.persistent)
-            .field("closed", &self.lifecycle.is_closed())
+            .field("closed", &self.gate.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -85,17 +81,15 @@ impl Shared {
             schema_version: parts.schema_version,
             instruments: parts.instruments,
             accounting: parts.accounting,
-            lifecycle: Lifecycle::new(),
+            gate: Gate::new(),
             scratch: parts.scratch,
-            closing: watch::channel(false).0,
-            forced: AtomicBool::new(false),
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
         })
     }
 
     /// Admits one operation, or `Closed`.
     pub(crate) fn enter(&self) -> Result<InFlight> {
-        self.lifecycle.enter()
+        self.gate.enter()
     }
 
     /// The current time from the store's clock.
@@ -113,33 +107,16 @@ impl Shared {
     /// Fails with `Timeout` after the acquire timeout, and with `Closed` as soon as the
     /// store starts closing, even while waiting.
     pub(crate) async fn acquire(&self, operation: &str) -> Result<PoolConnection<Sqlite>> {
-        let mut closing = self.closing.subscribe();
-        let _waiting = self.instruments.waiting();
-        let started = Instant::now();
-        let acquired = tokio::select! {
-            biased;
-            _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
-            acquired = self.pool.acquire() => acquired,
+        let map = |error, waited| {
+            map_error(
+                error,
+                operation,
+                Some(waited),
+                &self.path,
+                &self.instruments,
+            )
         };
-        let waited = started.elapsed();
-        match acquired {
-            Ok(conn) => {
-                self.instruments.record_acquired(waited);
-                Ok(conn)
-            }
-            Err(error) => {
-                if matches!(error, sqlx::Error::PoolTimedOut) {
-                    self.instruments.record_timeout(waited);
-                }
-                Err(map_error(
-                    error,
-                    operation,
-                    Some(waited),
-                    &self.path,
-                    &self.instruments,
-                ))
-            }
-        }
+        self.gate.acquire(&self.pool, &self.instruments, map).await
     }
 
     /// Acquires a connection and starts a transaction on it: `BEGIN IMMEDIATE` for
@@ -166,21 +143,8 @@ impl Shared {
         tx.commit().await.map_err(|e| self.fail(operation, e))
     }
 
-    /// Tells every caller waiting for a connection that the store is closing.
-    pub(crate) fn mark_closing(&self) {
-        self.closing.send_replace(true);
-    }
-
-    /// Records that `close` stopped waiting for in-flight work.
-    pub(crate) fn mark_forced(&self) {
-        self.forced.store(true, SeqCst);
-    }
-
     /// `Closed` once `close` has given up on in-flight work.
     pub(crate) fn check_not_forced(&self) -> Result<()> {
-        if self.forced.load(SeqCst) {
-            return Err(StoreError::closed());
-        }
-        Ok(())
+        self.gate.check_not_forced()
     }
 }

@@ -1,0 +1,84 @@
+//! Closing a store's pool, the same for every database: drain, close every pooled
+//! connection, report.
+
+use std::time::Duration;
+
+use sqlx::{Database, Pool};
+use storage_api::{CloseReason, CloseReport};
+
+use super::accounting::ConnectionAccounting;
+use super::gate::Gate;
+
+/// How long `close` waits for connections to come back once no work is in flight
+/// (they return through spawned tasks, so this is normally a few milliseconds).
+const RETURN_BOUND: Duration = Duration::from_secs(5);
+
+/// How long `close` waits for connections still held by work it gave up on; those
+/// close later, when the work drops them.
+const FORCED_BOUND: Duration = Duration::from_millis(100);
+
+/// The longest `close` waits for one connection to close.
+pub(crate) const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
+
+/// Refuses new work at once, waits up to `close_grace` for in-flight work, closes
+/// every pooled connection, runs `after_pool` (told whether all work drained) and
+/// reports. Idempotent: a second call reports `already_closed` and does nothing.
+pub(crate) async fn close_pool<DB, F, Fut>(
+    gate: &Gate,
+    pool: &Pool<DB>,
+    accounting: &ConnectionAccounting,
+    close_grace: Duration,
+    after_pool: F,
+) -> CloseReport
+where
+    DB: Database,
+    F: FnOnce(bool) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    gate.mark_closing();
+    let drain = gate.lifecycle.close(close_grace).await;
+    if !drain.first {
+        return CloseReport::new(true, drain.in_flight, drain.remaining, drain.waited, 0);
+    }
+    let drained = drain.remaining == 0;
+    if !drained {
+        gate.mark_forced();
+        tracing::warn!(
+            backend = "sqlx",
+            remaining = drain.remaining,
+            "close: in-flight work outlived the grace period"
+        );
+    }
+    // Closes sqlx made before this point were its idle reaper's.
+    accounting.reconcile(|| pool.size(), CloseReason::IdleTimeout);
+    let size_before = pool.size();
+    let bound = if drained { RETURN_BOUND } else { FORCED_BOUND };
+    close_idle(pool).await;
+    // `Pool::close` refuses new acquires at once, then waits for every connection
+    // to come back; bounded, so forced work cannot hang `close` (its connections
+    // close when it drops them, the pool being closed).
+    let _ = tokio::time::timeout(bound, pool.close()).await;
+    after_pool(drained).await;
+    accounting.reconcile(|| pool.size(), CloseReason::Shutdown);
+    let size_after = pool.size();
+    CloseReport::new(
+        false,
+        drain.in_flight,
+        drain.remaining,
+        drain.waited,
+        size_before.saturating_sub(size_after),
+    )
+}
+
+/// Closes the connections sitting idle. `Pool::close` only closes them after every
+/// connection in use has come back, which forced work may delay.
+async fn close_idle<DB: Database>(pool: &Pool<DB>) {
+    while let Some(conn) = pool.try_acquire() {
+        match tokio::time::timeout(CONNECTION_CLOSE_BOUND, conn.close()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::debug!(backend = "sqlx", %error, "close: idle connection"),
+            // Dropped: the connection finishes closing on its own.
+            Err(_) => tracing::debug!(backend = "sqlx", "close: idle connection was slow to close"),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Admission to a store and its closing: in-flight work, the signal that wakes
+//! callers waiting for a connection when `close` begins, and the record that
+//! `close` gave up on work still running.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, Pool};
+use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError};
+use tokio::sync::watch;
+
+/// Who may use a store, and whether it is closing.
+#[derive(Debug)]
+pub(crate) struct Gate {
+    pub(crate) lifecycle: Arc<Lifecycle>,
+    /// Flips to `true` when `close` begins, waking callers waiting for a connection.
+    closing: watch::Sender<bool>,
+    /// Set when `close` gave up waiting: transactions still open then get `Closed`.
+    forced: AtomicBool,
+}
+
+impl Gate {
+    /// An open gate.
+    pub(crate) fn new() -> Self {
+        Self {
+            lifecycle: Lifecycle::new(),
+            closing: watch::channel(false).0,
+            forced: AtomicBool::new(false),
+        }
+    }
+
+    /// Admits one operation, or `Closed`.
+    pub(crate) fn enter(&self) -> Result<InFlight> {
+        self.lifecycle.enter()
+    }
+
+    /// Whether `close` has begun.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lifecycle.is_closed()
+    }
+
+    /// Acquires a connection from `pool`, feeding `instruments`; `map` turns a sqlx
+    /// failure (and how long the caller waited) into the store's error.
+    ///
+    /// Fails with `Closed` as soon as the store starts closing, even while waiting.
+    pub(crate) async fn acquire<DB: Database>(
+        &self,
+        pool: &Pool<DB>,
+        instruments: &PoolInstruments,
+        map: impl FnOnce(sqlx::Error, Duration) -> StoreError,
+    ) -> Result<PoolConnection<DB>> {
+        let mut closing = self.closing.subscribe();
+        let _waiting = instruments.waiting();
+        let started = Instant::now();
+        let acquired = tokio::select! {
+            biased;
+            _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
+            acquired = pool.acquire() => acquired,
+        };
+        let waited = started.elapsed();
+        match acquired {
+            Ok(conn) => {
+                instruments.record_acquired(waited);
+                Ok(conn)
+            }
+            Err(error) => {
+                if matches!(error, sqlx::Error::PoolTimedOut) {
+                    instruments.record_timeout(waited);
+                }
+                Err(map(error, waited))
+            }
+        }
+    }
+
+    /// Tells every caller waiting for a connection that the store is closing.
+    pub(crate) fn mark_closing(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Records that `close` stopped waiting for in-flight work.
+    pub(crate) fn mark_forced(&self) {
+        self.forced.store(true, SeqCst);
+    }
+
+    /// `Closed` once `close` has given up on in-flight work.
+    pub(crate) fn check_not_forced(&self) -> Result<()> {
+        if self.forced.load(SeqCst) {
+            return Err(StoreError::closed());
+        }
+        Ok(())
+    }
+}
