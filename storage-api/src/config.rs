@@ -39,8 +39,8 @@ pub struct StorageConfig {
     pub db_max_lifetime_secs: u64,
     /// SQLite only: write-ahead logging, so readers never block the writer. Default: true.
     pub db_enable_wal: bool,
-    /// SQLite only: how long a statement waits on a locked database, 0..=600000 ms.
-    /// Default: 5000.
+    /// How long a statement waits on a locked database (SQLite's busy timeout;
+    /// PostgreSQL's `lock_timeout`, at least 1 ms), 0..=600000 ms. Default: 5000.
     pub db_busy_timeout_ms: u64,
     /// SQLite only: `"normal"` (safe against process crashes, with WAL) or `"full"`
     /// (also against power loss). Default: `"normal"`.

@@ -90,7 +90,8 @@ pub struct StoreOptions {
     pub max_lifetime: Option<Duration>,
     /// SQLite: write-ahead logging.
     pub enable_wal: bool,
-    /// SQLite: how long a statement waits on a locked database.
+    /// How long a statement waits on a locked database (SQLite's busy timeout;
+    /// PostgreSQL's `lock_timeout`, at least 1 ms).
     pub busy_timeout: Duration,
     /// SQLite: `PRAGMA synchronous`.
     pub synchronous: Synchronous,
