@@ -86,29 +86,7 @@ pub(crate) async fn put(store: &dyn PooledStore, key: &[u8], value: &[u8]) {
         .expect("put");
 }
 
-/// Where a backend does not do what these tests demand, as found when they were
-/// written: (backend, case, what it does). [`expect`] demands exactly that for these
-/// cases, and prints it on every run so it is not forgotten; once a backend is fixed
-/// the test fails until its entry is removed here.
-pub(crate) const KNOWN_DEVIATIONS: &[(&str, &str, &str)] = &[];
-
-/// Asserts that `backend` does `right` in `case` (an error kind, a file mode…), or
-/// exactly what [`KNOWN_DEVIATIONS`] records for it.
+/// Asserts that `backend` does `right` in `case` (an error kind, a file mode…).
 pub(crate) fn expect(backend: &str, case: &str, found: &str, right: &str, detail: &str) {
-    let known = KNOWN_DEVIATIONS
-        .iter()
-        .find(|(b, c, _)| *b == backend && *c == case);
-    match known {
-        Some((_, _, wrong)) => {
-            assert_eq!(
-                found, *wrong,
-                "{backend}: {case}: the known deviation changed ({detail}); if it is now \
-                 `{right}`, remove it from KNOWN_DEVIATIONS"
-            );
-            println!(
-                "KNOWN DEVIATION: {backend}, {case}: `{found}` where `{right}` is right ({detail})"
-            );
-        }
-        None => assert_eq!(found, right, "{backend}: {case}: {detail}"),
-    }
+    assert_eq!(found, right, "{backend}: {case}: {detail}");
 }
