@@ -3,7 +3,7 @@
 
 use std::ops::Bound;
 
-use storage_api::{Entry, ErrorKind, Result, StoreError, Version, from_unix_millis};
+use storage_api::{Entry, ErrorKind, Result, ScanOptions, StoreError, Version, from_unix_millis};
 
 /// The key a bound selects, or `None` for an unbounded side.
 pub(crate) fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
@@ -11,6 +11,15 @@ pub(crate) fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {
         Bound::Included(key) | Bound::Excluded(key) => Some(key),
         Bound::Unbounded => None,
     }
+}
+
+/// The lower and upper bounds of the keys `options` selects (the end is exclusive).
+pub(crate) fn scan_bounds(options: &ScanOptions) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    let upper = match options.range.end.as_deref() {
+        Some(end) => Bound::Excluded(end),
+        None => Bound::Unbounded,
+    };
+    (options.lower_bound(), upper)
 }
 
 /// An entry from its stored columns.

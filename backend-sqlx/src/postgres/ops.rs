@@ -9,7 +9,6 @@
 //! that drew its version just before another writer's put and delete of the same key
 //! committed could still insert the key afterwards, with the older version.
 
-use std::ops::Bound;
 use std::time::SystemTime;
 
 use storage_api::{
@@ -19,7 +18,7 @@ use storage_api::{
 
 use super::lease::Lease;
 use super::shared::Shared;
-use crate::common::rows::{bound_key, entry, require_condition, version_from};
+use crate::common::rows::{bound_key, entry, require_condition, scan_bounds, version_from};
 
 /// A row as `get` reads it: value, version, expires_at (ms).
 type StoredRow = (Vec<u8>, i64, Option<i64>);
@@ -55,11 +54,7 @@ pub(crate) async fn scan(
     limit: usize,
     now: SystemTime,
 ) -> Result<Vec<Entry>> {
-    let lower = options.lower_bound();
-    let upper = match options.range.end.as_deref() {
-        Some(end) => Bound::Excluded(end),
-        None => Bound::Unbounded,
-    };
+    let (lower, upper) = scan_bounds(options);
     let mut query =
         sqlx::query_as::<_, ScannedRow>(s.sql.scan(lower, upper)).bind(to_unix_millis(now));
     for key in [bound_key(lower), bound_key(upper)].into_iter().flatten() {

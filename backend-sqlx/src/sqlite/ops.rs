@@ -1,7 +1,6 @@
 //! The key-value operations as SQL on one connection. Callers choose the connection
 //! and the transaction around it; every value is a bound parameter.
 
-use std::ops::Bound;
 use std::time::SystemTime;
 
 use sqlx::SqliteConnection;
@@ -11,7 +10,7 @@ use storage_api::{
 };
 
 use super::shared::Shared;
-use crate::common::rows::{bound_key, entry, require_condition, version_from};
+use crate::common::rows::{bound_key, entry, require_condition, scan_bounds, version_from};
 
 /// A row as `get` reads it: value, version, expires_at (ms).
 type StoredRow = (Vec<u8>, i64, Option<i64>);
@@ -90,11 +89,7 @@ pub(crate) async fn scan(
     limit: usize,
     now: SystemTime,
 ) -> Result<Vec<Entry>> {
-    let lower = options.lower_bound();
-    let upper = match options.range.end.as_deref() {
-        Some(end) => Bound::Excluded(end),
-        None => Bound::Unbounded,
-    };
+    let (lower, upper) = scan_bounds(options);
     let rows: Vec<ScannedRow> = sqlx::query_as(s.sql.scan(lower, upper))
         .bind(to_unix_millis(now))
         .bind(bound_key(lower))
