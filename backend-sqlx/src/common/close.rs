@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use sqlx::{Database, Pool};
-use storage_api::{CloseReason, CloseReport};
+use storage_api::{CloseReason, CloseReport, StoreOptions};
 
 use super::accounting::ConnectionAccounting;
 use super::gate::Gate;
@@ -20,14 +20,14 @@ const FORCED_BOUND: Duration = Duration::from_millis(100);
 /// The longest `close` waits for one connection to close.
 pub(crate) const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
 
-/// Refuses new work at once, waits up to `close_grace` for in-flight work, closes
-/// every pooled connection, runs `after_pool` (told whether all work drained) and
-/// reports. Idempotent: a second call reports `already_closed` and does nothing.
+/// Refuses new work at once, waits up to `options.close_grace` for in-flight work,
+/// closes every pooled connection, runs `after_pool` (told whether all work drained)
+/// and reports. Idempotent: a second call reports `already_closed` and does nothing.
 pub(crate) async fn close_pool<DB, F, Fut>(
     gate: &Gate,
     pool: &Pool<DB>,
     accounting: &ConnectionAccounting,
-    close_grace: Duration,
+    options: &StoreOptions,
     after_pool: F,
 ) -> CloseReport
 where
@@ -36,7 +36,7 @@ where
     Fut: Future<Output = ()>,
 {
     gate.mark_closing();
-    let drain = gate.lifecycle.close(close_grace).await;
+    let drain = gate.lifecycle.close(options.close_grace).await;
     if !drain.first {
         return CloseReport::new(true, drain.in_flight, drain.remaining, drain.waited, 0);
     }

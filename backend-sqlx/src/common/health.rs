@@ -6,12 +6,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::{Database, Pool};
 use storage_api::{
-    CloseReason, ConnectionValidation, ErrorKind, HealthStatus, Lifecycle, PoolGauges, PoolHealth,
-    PoolInstruments, PoolMetrics, Result,
+    CloseReason, ConnectionValidation, ErrorKind, HealthStatus, PoolGauges, PoolHealth,
+    PoolInstruments, PoolMetrics, Result, StoreOptions,
 };
 use tokio::time::error::Elapsed;
 
 use super::accounting::ConnectionAccounting;
+use super::gate::Gate;
 
 /// The longest a health check or a validation round trip may take.
 pub(crate) const CHECK_BOUND: Duration = Duration::from_secs(5);
@@ -130,13 +131,12 @@ where
 /// to the idle reaper (or to shutdown once the store is closed).
 pub(crate) fn pool_metrics<DB: Database>(
     pool: &Pool<DB>,
-    lifecycle: &Lifecycle,
+    gate: &Gate,
     accounting: &ConnectionAccounting,
     instruments: &PoolInstruments,
-    max: u32,
-    min_idle: u32,
+    options: &StoreOptions,
 ) -> PoolMetrics {
-    let reason = if lifecycle.is_closed() {
+    let reason = if gate.is_closed() {
         CloseReason::Shutdown
     } else {
         CloseReason::IdleTimeout
@@ -144,8 +144,8 @@ pub(crate) fn pool_metrics<DB: Database>(
     accounting.reconcile(|| pool.size(), reason);
     let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
     instruments.snapshot(PoolGauges {
-        max,
-        min_idle,
+        max: options.max_connections,
+        min_idle: options.min_idle,
         size: pool.size(),
         idle,
     })

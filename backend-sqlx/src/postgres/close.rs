@@ -10,13 +10,7 @@ impl Shared {
     /// every connection and reports. Idempotent.
     pub(crate) async fn close(&self) -> CloseReport {
         let after_pool = |_drained| std::future::ready(());
-        close_pool(
-            &self.gate,
-            &self.pool,
-            &self.accounting,
-            self.options.close_grace,
-            after_pool,
-        )
-        .await
+        let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
+        close_pool(gate, pool, accounting, &self.options, after_pool).await
     }
 }

@@ -69,13 +69,7 @@ impl Shared {
 
     /// The pool's gauges and the shared counters.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
-        pool_metrics(
-            &self.pool,
-            &self.gate.lifecycle,
-            &self.accounting,
-            &self.instruments,
-            self.options.max_connections,
-            self.options.min_idle,
-        )
+        let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
+        pool_metrics(pool, gate, accounting, &self.instruments, &self.options)
     }
 }

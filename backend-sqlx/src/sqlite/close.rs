@@ -23,14 +23,8 @@ impl Shared {
                 scratch.remove();
             }
         };
-        close_pool(
-            &self.gate,
-            &self.pool,
-            &self.accounting,
-            self.options.close_grace,
-            after_pool,
-        )
-        .await
+        let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
+        close_pool(gate, pool, accounting, &self.options, after_pool).await
     }
 
     /// Folds the WAL back into the database file and truncates it, so a closed store
