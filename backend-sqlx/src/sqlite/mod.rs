@@ -5,8 +5,9 @@
 //! their acquire path; [`ops`] holds the SQL of each operation, [`tx`] the
 //! transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
 //! the one error mapping, and [`scratch`] the private database behind
-//! `sqlite::memory:`. Connection accounting and leak detection live in
-//! [`crate::common`], shared with the PostgreSQL backend.
+//! `sqlite::memory:`. Connection accounting, admission and the acquire path, the
+//! pool's close, health-check outcomes, idle validation, metrics, row conversion
+//! and leak detection live in [`crate::common`], shared with the PostgreSQL backend.
 
 mod close;
 mod connect;
