@@ -19,15 +19,20 @@ pub(crate) const CHECK_BOUND: Duration = Duration::from_secs(5);
 
 /// The connection a health check acquired within `bound`, or the health to report
 /// when it got none: `Saturated` on a timeout, `Closed`, or `Unreachable` with the
-/// error.
+/// error. A check that gave up at its own bound counts as an acquire timeout, as the
+/// pool's own timeout does.
 pub(crate) fn acquired_for_check<T>(
     acquired: std::result::Result<Result<T>, Elapsed>,
     acquire_time: Duration,
     bound: Duration,
+    instruments: &PoolInstruments,
 ) -> std::result::Result<T, PoolHealth> {
     match acquired {
         Ok(Ok(conn)) => Ok(conn),
-        Err(_) => Err(saturated(acquire_time, bound)),
+        Err(_) => {
+            instruments.record_timeout(acquire_time);
+            Err(saturated(acquire_time, bound))
+        }
         Ok(Err(e)) if e.kind() == ErrorKind::Timeout => Err(saturated(acquire_time, bound)),
         Ok(Err(e)) if e.kind() == ErrorKind::Closed => Err(PoolHealth::closed()),
         Ok(Err(e)) => Err(PoolHealth::new(

@@ -24,10 +24,11 @@ impl Shared {
             let started = Instant::now();
             let acquired = tokio::time::timeout(bound, self.lease("health_check")).await;
             let acquire_time = started.elapsed();
-            let mut lease = match acquired_for_check(acquired, acquire_time, bound) {
-                Ok(lease) => lease,
-                Err(health) => return health,
-            };
+            let mut lease =
+                match acquired_for_check(acquired, acquire_time, bound, &self.instruments) {
+                    Ok(lease) => lease,
+                    Err(health) => return health,
+                };
             let started = Instant::now();
             let version =
                 sqlx::query_scalar::<_, String>("SHOW server_version").fetch_one(lease.start());

@@ -20,7 +20,7 @@ impl Shared {
         let started = Instant::now();
         let acquired = tokio::time::timeout(bound, self.acquire("health_check")).await;
         let acquire_time = started.elapsed();
-        let mut conn = match acquired_for_check(acquired, acquire_time, bound) {
+        let mut conn = match acquired_for_check(acquired, acquire_time, bound, &self.instruments) {
             Ok(conn) => conn,
             Err(health) => return health,
         };
