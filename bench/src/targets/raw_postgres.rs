@@ -109,6 +109,8 @@ fn classify(e: &sqlx::Error) -> &'static str {
         sqlx::Error::PoolClosed => "closed",
         sqlx::Error::Database(db) => match db.code().as_deref() {
             Some("40001" | "40P01") => "conflict",
+            // admin_shutdown, crash_shutdown, cannot_connect_now: the server ended it.
+            Some("57P01" | "57P02" | "57P03") => "connection",
             _ => "backend",
         },
         sqlx::Error::Io(_) => "connection",
@@ -176,8 +178,9 @@ impl PgStatements {
     }
 }
 
-/// An sqlx `PgPool` of [`POOL_SIZE`] connections whose sessions default to
-/// `SERIALIZABLE`, as backend-sqlx's do; otherwise sqlx's defaults.
+/// An sqlx `PgPool` of [`POOL_SIZE`] connections set up as backend-sqlx sets up its
+/// own: sessions default to `SERIALIZABLE`, no ping before each checkout; otherwise
+/// sqlx's defaults.
 #[derive(Debug)]
 pub(crate) struct RawPg {
     pool: PgPool,
@@ -191,6 +194,7 @@ impl RawPg {
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let sql = PgStatements::new(table);
