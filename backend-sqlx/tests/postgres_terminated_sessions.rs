@@ -51,6 +51,9 @@ async fn validation_evicts_terminated_sessions_and_the_pool_recovers() {
     assert_eq!(store.get(b"k").await.unwrap().unwrap().version, v);
     let health = store.health_check().await;
     assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
+    // sqlx hands a released connection back to the pool in a task of its own: wait
+    // until one is idle so the second validation has something to check.
+    wait_for_metrics(&store, Duration::from_secs(5), |m| m.idle >= 1).await;
     let again = store.validate_connections().await.unwrap();
     assert!(
         again.passed && again.invalid == 0 && again.checked >= 1,
