@@ -33,6 +33,9 @@ pub struct SqliteSql {
     pub live_version: String,
     /// `?1` table name: increments and returns the version counter.
     pub next_version: String,
+    /// `?1` table name, `?2` a count `n`: raises the version counter by `n` and
+    /// returns it, reserving the `n` versions up to and including the result.
+    pub reserve_versions: String,
     /// `?1` key, `?2` value, `?3` version, `?4` expires_at (ms or NULL).
     pub upsert: String,
     /// `?1` key: deletes the row, returning its expires_at (to tell live from expired).
@@ -75,6 +78,10 @@ impl SqliteSql {
                 "UPDATE {META_TABLE} SET last_version = last_version + 1 WHERE table_name = ?1 \
                  RETURNING last_version"
             ),
+            reserve_versions: format!(
+                "UPDATE {META_TABLE} SET last_version = last_version + ?2 WHERE table_name = ?1 \
+                 RETURNING last_version"
+            ),
             upsert: format!(
                 "INSERT INTO {t} (key, value, version, expires_at) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
@@ -83,6 +90,26 @@ impl SqliteSql {
             delete: format!("DELETE FROM {t} WHERE key = ?1 RETURNING expires_at"),
             purge: format!("DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= ?1"),
         }
+    }
+
+    /// An upsert of `rows` rows in one statement, applied in order (a key that comes
+    /// twice ends with the later row): `?1`–`?4` are the first row's key, value,
+    /// version and expires_at as in [`upsert`](Self::upsert), `?5`–`?8` the second's,
+    /// and so on. `rows` must be at least 1.
+    pub fn upsert_rows(&self, rows: usize) -> String {
+        let values: Vec<String> = (0..rows.max(1))
+            .map(|row| {
+                let p = row * 4;
+                format!("(?{}, ?{}, ?{}, ?{})", p + 1, p + 2, p + 3, p + 4)
+            })
+            .collect();
+        format!(
+            "INSERT INTO {} (key, value, version, expires_at) VALUES {} \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+             version = excluded.version, expires_at = excluded.expires_at",
+            self.table,
+            values.join(", ")
+        )
     }
 
     /// A scan selecting live rows (`?1` now in ms) between the bounds, ascending, with

@@ -2,8 +2,9 @@
 //!
 //! Each file is one concern: [`connect`] opens the database and the pool after
 //! [`schema`] has set up the tables; [`shared`] is the state operations share and
-//! their acquire path; [`ops`] holds the SQL of each operation, [`tx`] the
-//! transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
+//! their acquire path; [`ops`] holds the SQL of each operation, [`writer`] the single
+//! writer with group commit that puts, deletes, batches and purges go through, [`tx`]
+//! the transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
 //! the one error mapping, and [`scratch`] the private database behind
 //! `sqlite::memory:`. Connection accounting, admission and the acquire path, the
 //! pool's close, health-check outcomes, idle validation, metrics, row conversion
@@ -19,6 +20,7 @@ mod scratch;
 mod shared;
 mod statements;
 mod tx;
+mod writer;
 
 use std::fmt;
 use std::path::Path;
@@ -127,20 +129,14 @@ impl PooledStore for SqliteStore {
         let s = &self.shared;
         s.options.limits.check_put(key, value, &options)?;
         let _work = s.enter()?;
-        let mut tx = s.begin("put", false).await?;
-        let version = ops::put(s, &mut tx, key, value, options, s.now()).await?;
-        s.commit("put", tx).await?;
-        Ok(version)
+        writer::put(s, key, value, options).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
         s.options.limits.check_key(key)?;
         let _work = s.enter()?;
-        let mut tx = s.begin("delete", false).await?;
-        let removed = ops::delete(s, &mut tx, key, condition, s.now()).await?;
-        s.commit("delete", tx).await?;
-        Ok(removed)
+        writer::delete(s, key, condition).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
@@ -155,19 +151,16 @@ impl PooledStore for SqliteStore {
         let s = &self.shared;
         s.options.limits.check_batch(&ops)?;
         let _work = s.enter()?;
-        let mut tx = s.begin("batch", false).await?;
-        let results = ops::batch(s, &mut tx, ops, s.now()).await?;
-        s.commit("batch", tx).await?;
-        Ok(results)
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        writer::batch(s, ops).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
         let s = &self.shared;
         let _work = s.enter()?;
-        let mut tx = s.begin("purge_expired", false).await?;
-        let purged = ops::purge_expired(s, &mut tx, s.now()).await?;
-        s.commit("purge_expired", tx).await?;
-        Ok(purged)
+        writer::purge_expired(s).await
     }
 
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {

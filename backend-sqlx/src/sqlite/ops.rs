@@ -5,8 +5,8 @@ use std::time::SystemTime;
 
 use sqlx::SqliteConnection;
 use storage_api::{
-    Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version, WriteOp,
-    WriteResult, expiry_millis, to_unix_millis,
+    Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version,
+    expiry_millis, to_unix_millis,
 };
 
 use super::shared::Shared;
@@ -101,33 +101,6 @@ pub(crate) async fn scan(
     rows.into_iter()
         .map(|(key, value, version, expires_at)| entry(key, value, version, expires_at))
         .collect()
-}
-
-/// Applies `ops` in order; the first failure carries its index and stops the batch
-/// (the caller rolls back). Must run inside a write transaction.
-pub(crate) async fn batch(
-    s: &Shared,
-    conn: &mut SqliteConnection,
-    ops: Vec<WriteOp>,
-    now: SystemTime,
-) -> Result<Vec<WriteResult>> {
-    let mut results = Vec::with_capacity(ops.len());
-    for (index, op) in ops.into_iter().enumerate() {
-        let result = match op {
-            WriteOp::Put {
-                key,
-                value,
-                options,
-            } => put(s, conn, &key, &value, options, now)
-                .await
-                .map(WriteResult::Put),
-            WriteOp::Delete { key, condition } => delete(s, conn, &key, condition, now)
-                .await
-                .map(WriteResult::Delete),
-        };
-        results.push(result.map_err(|e| e.with_batch_index(index))?);
-    }
-    Ok(results)
 }
 
 /// Deletes every entry expired at `now`, returning how many.

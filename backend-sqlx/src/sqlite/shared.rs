@@ -13,6 +13,7 @@ use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 use super::errors::map_error;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
+use super::writer::Writer;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     /// database closes (checkpointing on the way) while another thread opens one to
     /// the same file, which an idle pool reaping and refilling itself would do.
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
+    /// The single writer behind put, delete, batch and purge_expired.
+    pub(crate) writer: Writer,
 }
 
 impl fmt::Debug for Shared {
@@ -84,6 +87,7 @@ impl Shared {
             gate: Gate::new(),
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
+            writer: Writer::default(),
         })
     }
 

@@ -6,6 +6,10 @@ use std::sync::Arc;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 use storage_api::schema::SqliteSql;
 
+/// The row counts of the multi-row upserts a writer sends, largest first: a few
+/// fixed sizes, so each connection's statement cache holds them all.
+pub(crate) const UPSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
+
 /// Every statement this backend runs against the store's table, built once per store.
 ///
 /// The table name was validated as an identifier before it reached [`SqliteSql`];
@@ -20,7 +24,10 @@ pub(crate) struct Statements {
     pub(crate) get: SqlStr,
     pub(crate) live_version: SqlStr,
     pub(crate) next_version: SqlStr,
+    pub(crate) reserve_versions: SqlStr,
     pub(crate) upsert: SqlStr,
+    /// Multi-row upserts, one per size in [`UPSERT_CHUNKS`] (the last is `upsert`).
+    upsert_chunks: Vec<SqlStr>,
     pub(crate) delete: SqlStr,
     pub(crate) purge: SqlStr,
 }
@@ -36,11 +43,26 @@ impl Statements {
             get: sql_str(&sql.get),
             live_version: sql_str(&sql.live_version),
             next_version: sql_str(&sql.next_version),
+            reserve_versions: sql_str(&sql.reserve_versions),
             upsert: sql_str(&sql.upsert),
+            upsert_chunks: UPSERT_CHUNKS
+                .iter()
+                .map(|&rows| sql_str(&sql.upsert_rows(rows)))
+                .collect(),
             delete: sql_str(&sql.delete),
             purge: sql_str(&sql.purge),
             sql,
         }
+    }
+
+    /// The largest multi-row upsert of at most `rows` rows (`rows` >= 1): its
+    /// statement and how many rows it takes.
+    pub(crate) fn upsert_chunk(&self, rows: usize) -> (SqlStr, usize) {
+        let at = UPSERT_CHUNKS
+            .iter()
+            .position(|&size| size <= rows)
+            .unwrap_or(UPSERT_CHUNKS.len() - 1);
+        (self.upsert_chunks[at].clone(), UPSERT_CHUNKS[at])
     }
 
     /// The scan between `lower` and `upper`; see [`SqliteSql::scan`] for its parameters.

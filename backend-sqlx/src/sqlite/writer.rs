@@ -1,0 +1,612 @@
+//! The single writer with group commit. Writes outside transactions (put, delete,
+//! batch, purge) queue here; one task takes every write waiting at that moment and
+//! applies them on one pooled connection in ONE `BEGIN IMMEDIATE` transaction, commits
+//! once and only then answers each caller. Writers of one store therefore never fight
+//! over SQLite's write lock, and a commit is shared by everyone who was waiting.
+//!
+//! Inside a group the statements are few: one `UPDATE … RETURNING` reserves every
+//! version the group needs, unconditional puts are sent as multi-row upserts, and a
+//! batch runs under a savepoint so a failed condition undoes only that batch. A write
+//! whose condition fails writes nothing and the others stay. If a statement fails
+//! (a full disk, say), the group is rolled back and each write is retried alone, so
+//! one caller's failure is never another's.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::SystemTime;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
+use storage_api::{
+    Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
+    expiry_millis, to_unix_millis,
+};
+use tokio::sync::oneshot;
+
+use super::ops;
+use super::shared::Shared;
+use crate::common::rows::version_from;
+
+/// The most write operations (a batch counts each of its operations) one commit
+/// takes; later writes wait for the next commit.
+const MAX_GROUP_OPS: usize = 1024;
+
+/// Buffered rows are sent once they hold this many bytes of keys and values.
+const FLUSH_BYTES: usize = 1 << 20;
+
+/// One write, as a caller hands it to the writer.
+#[derive(Debug)]
+pub(crate) enum Write {
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+        options: PutOptions,
+    },
+    Delete {
+        key: Vec<u8>,
+        condition: Condition,
+    },
+    Batch(Vec<WriteOp>),
+    Purge,
+}
+
+/// What a [`Write`] returned.
+#[derive(Debug)]
+pub(crate) enum Written {
+    Put(Version),
+    Delete(bool),
+    Batch(Vec<WriteResult>),
+    Purged(u64),
+}
+
+impl Write {
+    /// How many versions applying it may take.
+    fn versions_needed(&self) -> i64 {
+        let puts = match self {
+            Write::Put { .. } => 1,
+            Write::Batch(ops) => ops
+                .iter()
+                .filter(|op| matches!(op, WriteOp::Put { .. }))
+                .count(),
+            Write::Delete { .. } | Write::Purge => 0,
+        };
+        i64::try_from(puts).unwrap_or(i64::MAX)
+    }
+
+    /// How many operations it counts as towards [`MAX_GROUP_OPS`].
+    fn ops(&self) -> usize {
+        match self {
+            Write::Batch(ops) => ops.len().max(1),
+            _ => 1,
+        }
+    }
+
+    /// The operation name errors carry.
+    fn operation(&self) -> &'static str {
+        match self {
+            Write::Put { .. } => "put",
+            Write::Delete { .. } => "delete",
+            Write::Batch(_) => "batch",
+            Write::Purge => "purge_expired",
+        }
+    }
+}
+
+/// A queued write and the caller waiting for it.
+struct Job {
+    write: Write,
+    /// The store's clock when the caller asked.
+    now: SystemTime,
+    reply: oneshot::Sender<Result<Written>>,
+}
+
+/// The writer of one store: the queue, and whether a task is draining it.
+#[derive(Debug, Default)]
+pub(crate) struct Writer {
+    queue: Mutex<Queue>,
+}
+
+#[derive(Default)]
+struct Queue {
+    jobs: VecDeque<Job>,
+    draining: bool,
+}
+
+impl std::fmt::Debug for Queue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queue")
+            .field("jobs", &self.jobs.len())
+            .field("draining", &self.draining)
+            .finish()
+    }
+}
+
+impl Writer {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The jobs of the next group, oldest first, up to [`MAX_GROUP_OPS`] operations;
+    /// when none wait, marks the queue as no longer drained and returns none.
+    fn next_group(&self) -> Vec<Job> {
+        let mut queue = self.lock();
+        let mut jobs = Vec::new();
+        let mut ops = 0;
+        while let Some(job) = queue.jobs.front() {
+            let n = job.write.ops();
+            if !jobs.is_empty() && ops + n > MAX_GROUP_OPS {
+                break;
+            }
+            ops += n;
+            jobs.extend(queue.jobs.pop_front());
+        }
+        if jobs.is_empty() {
+            queue.draining = false;
+        }
+        jobs
+    }
+}
+
+/// Queues `write` for the next commit and returns its result once that commit is
+/// done. The caller keeps its own in-flight guard.
+///
+/// If the returned future is dropped before the writer starts the write's group, the
+/// write is skipped; dropped later, it may or may not be applied. It is never applied
+/// in part.
+pub(crate) async fn submit(shared: &Arc<Shared>, write: Write) -> Result<Written> {
+    let operation = write.operation();
+    let (reply, answer) = oneshot::channel();
+    let job = Job {
+        write,
+        now: shared.now(),
+        reply,
+    };
+    let start = {
+        let mut queue = shared.writer.lock();
+        queue.jobs.push_back(job);
+        !std::mem::replace(&mut queue.draining, true)
+    };
+    if start {
+        tokio::spawn(drain(Arc::clone(shared)));
+    }
+    answer.await.unwrap_or_else(|_| {
+        Err(StoreError::new(
+            ErrorKind::Backend,
+            format!("{operation}: the writer stopped before answering"),
+        ))
+    })
+}
+
+/// Puts through the writer; see [`submit`].
+pub(crate) async fn put(
+    shared: &Arc<Shared>,
+    key: &[u8],
+    value: &[u8],
+    options: PutOptions,
+) -> Result<Version> {
+    let write = Write::Put {
+        key: key.to_vec(),
+        value: value.to_vec(),
+        options,
+    };
+    match submit(shared, write).await? {
+        Written::Put(version) => Ok(version),
+        other => Err(mismatch("put", &other)),
+    }
+}
+
+/// Deletes through the writer; see [`submit`].
+pub(crate) async fn delete(shared: &Arc<Shared>, key: &[u8], condition: Condition) -> Result<bool> {
+    let write = Write::Delete {
+        key: key.to_vec(),
+        condition,
+    };
+    match submit(shared, write).await? {
+        Written::Delete(removed) => Ok(removed),
+        other => Err(mismatch("delete", &other)),
+    }
+}
+
+/// Applies a batch through the writer; see [`submit`].
+pub(crate) async fn batch(shared: &Arc<Shared>, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
+    match submit(shared, Write::Batch(ops)).await? {
+        Written::Batch(results) => Ok(results),
+        other => Err(mismatch("batch", &other)),
+    }
+}
+
+/// Purges expired entries through the writer; see [`submit`].
+pub(crate) async fn purge_expired(shared: &Arc<Shared>) -> Result<u64> {
+    match submit(shared, Write::Purge).await? {
+        Written::Purged(purged) => Ok(purged),
+        other => Err(mismatch("purge_expired", &other)),
+    }
+}
+
+/// The error for an answer of the wrong shape (a bug in this module).
+fn mismatch(operation: &str, written: &Written) -> StoreError {
+    StoreError::new(
+        ErrorKind::Backend,
+        format!("{operation}: the writer answered with {written:?}"),
+    )
+}
+
+/// Commits groups until the queue is empty, holding one pooled connection meanwhile.
+async fn drain(s: Arc<Shared>) {
+    let mut duty = Duty { s: &s, armed: true };
+    let mut conn: Option<PoolConnection<Sqlite>> = None;
+    loop {
+        let jobs = s.writer.next_group();
+        if jobs.is_empty() {
+            duty.armed = false;
+            return;
+        }
+        if conn.is_none() {
+            match s.acquire("write").await {
+                Ok(c) => conn = Some(c),
+                Err(e) => {
+                    fail_all(jobs, &e);
+                    continue;
+                }
+            }
+        }
+        if let Some(c) = conn.as_mut() {
+            commit(&s, c, jobs).await;
+        }
+    }
+}
+
+/// If a drain ends early (its task panicked or was dropped with the runtime), fails
+/// whatever is still queued and lets the next write start a new drain.
+struct Duty<'a> {
+    s: &'a Shared,
+    armed: bool,
+}
+
+impl Drop for Duty<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let jobs: Vec<Job> = {
+            let mut queue = self.s.writer.lock();
+            queue.draining = false;
+            queue.jobs.drain(..).collect()
+        };
+        fail_all(
+            jobs,
+            &StoreError::new(ErrorKind::Backend, "the writer stopped"),
+        );
+    }
+}
+
+/// Answers every job with (a copy of) `error`.
+fn fail_all(jobs: Vec<Job>, error: &StoreError) {
+    for job in jobs {
+        let _ = job.reply.send(Err(copy(error)));
+    }
+}
+
+/// The same kind and message (a source cannot be shared).
+fn copy(error: &StoreError) -> StoreError {
+    StoreError::new(error.kind(), error.message())
+}
+
+/// Applies `jobs` in one transaction and answers them; if a statement failed, retries
+/// each job alone so its error reaches only its own caller.
+async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>) {
+    // A caller that gave up before its write started gets nothing written.
+    jobs.retain(|job| !job.reply.is_closed());
+    if jobs.is_empty() {
+        return;
+    }
+    let writes: Vec<(&Write, SystemTime)> = jobs.iter().map(|j| (&j.write, j.now)).collect();
+    let outcome = run_group(s, conn, &writes).await;
+    drop(writes);
+    match outcome {
+        Ok(results) => {
+            for (job, result) in jobs.into_iter().zip(results) {
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(Fault::Failed(e)) if jobs.len() > 1 => {
+            tracing::debug!(backend = "sqlx", error = %e, jobs = jobs.len(),
+                "a write failed inside a group; retrying each write alone");
+            for job in jobs {
+                let result = match run_group(s, conn, &[(&job.write, job.now)]).await {
+                    Ok(mut results) => results.pop().unwrap_or_else(|| Err(copy(&e))),
+                    Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => Err(e),
+                };
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => fail_all(jobs, &e),
+    }
+}
+
+/// Why a write or a group did not complete.
+enum Fault {
+    /// The write was refused (a failed condition, a bad input) and wrote nothing;
+    /// the rest of the group goes on.
+    Refused(StoreError),
+    /// A statement of the write failed: the transaction is suspect.
+    Failed(StoreError),
+    /// Starting or committing the transaction failed: every write of the group fails
+    /// (retrying them one by one would only wait for the same lock again).
+    Whole(StoreError),
+}
+
+/// Runs `writes` in one transaction and commits it: one result per write.
+async fn run_group(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    writes: &[(&Write, SystemTime)],
+) -> std::result::Result<Vec<Result<Written>>, Fault> {
+    let operation = writes.first().map_or("write", |(w, _)| w.operation());
+    let mut tx: sqlx::Transaction<'_, Sqlite> =
+        sqlx::Transaction::begin(&mut *conn, Some("BEGIN IMMEDIATE".into_sql_str()))
+            .await
+            .map_err(|e| Fault::Whole(s.fail(operation, e)))?;
+    let needed: i64 = writes.iter().map(|(w, _)| w.versions_needed()).sum();
+    let mut g = Group {
+        s,
+        versions: reserve(s, &mut tx, needed).await.map_err(Fault::Whole)?,
+        rows: Rows::default(),
+    };
+    let mut results = Vec::with_capacity(writes.len());
+    for &(write, now) in writes {
+        match g.apply(&mut tx, write, now).await {
+            Ok(written) => results.push(Ok(written)),
+            Err(Fault::Refused(e)) => results.push(Err(e)),
+            Err(fault) => return Err(fault),
+        }
+    }
+    g.rows.flush(s, &mut tx).await?;
+    tx.commit()
+        .await
+        .map_err(|e| Fault::Whole(s.fail(operation, e)))?;
+    Ok(results)
+}
+
+/// Takes `n` versions from the table's counter: the range `(first, end]` as `Versions`.
+async fn reserve(s: &Shared, conn: &mut SqliteConnection, n: i64) -> Result<Versions> {
+    if n == 0 {
+        return Ok(Versions { next: 0, last: 0 });
+    }
+    let last: Option<i64> = sqlx::query_scalar(s.sql.reserve_versions.clone())
+        .bind(&s.options.table)
+        .bind(n)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| s.fail("put", e))?;
+    let last = last.ok_or_else(|| {
+        StoreError::new(
+            ErrorKind::Corrupt,
+            "put: the table has no version counter in pooledstore_meta",
+        )
+    })?;
+    Ok(Versions {
+        next: last - n + 1,
+        last,
+    })
+}
+
+/// Versions reserved for a group and not yet used.
+struct Versions {
+    next: i64,
+    last: i64,
+}
+
+impl Versions {
+    fn take(&mut self) -> std::result::Result<i64, Fault> {
+        if self.next > self.last || self.next <= 0 {
+            return Err(Fault::Failed(StoreError::new(
+                ErrorKind::Backend,
+                "put: the writer ran out of reserved versions",
+            )));
+        }
+        self.next += 1;
+        Ok(self.next - 1)
+    }
+}
+
+/// Unconditional puts not yet sent: (key, value, version, expires_at).
+#[derive(Default)]
+struct Rows<'w> {
+    pending: Vec<(&'w [u8], &'w [u8], i64, Option<i64>)>,
+    bytes: usize,
+}
+
+impl<'w> Rows<'w> {
+    /// Sends every pending row, in order, as few multi-row upserts as the chunk
+    /// sizes allow.
+    async fn flush(
+        &mut self,
+        s: &Shared,
+        conn: &mut SqliteConnection,
+    ) -> std::result::Result<(), Fault> {
+        let mut rest = &self.pending[..];
+        while !rest.is_empty() {
+            let (sql, size) = s.sql.upsert_chunk(rest.len());
+            let (chunk, tail) = rest.split_at(size);
+            let mut query = sqlx::query(sql);
+            for &(key, value, version, expires_at) in chunk {
+                query = query.bind(key).bind(value).bind(version).bind(expires_at);
+            }
+            query
+                .execute(&mut *conn)
+                .await
+                .map_err(|e| Fault::Failed(s.fail("put", e)))?;
+            rest = tail;
+        }
+        self.pending.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// One group's transaction state: reserved versions and unsent rows.
+struct Group<'s, 'w> {
+    s: &'s Shared,
+    versions: Versions,
+    rows: Rows<'w>,
+}
+
+impl<'w> Group<'_, 'w> {
+    /// Applies one write, buffering unconditional puts.
+    async fn apply(
+        &mut self,
+        conn: &mut SqliteConnection,
+        write: &'w Write,
+        now: SystemTime,
+    ) -> std::result::Result<Written, Fault> {
+        match write {
+            Write::Put {
+                key,
+                value,
+                options,
+            } => self
+                .put(conn, key, value, *options, now)
+                .await
+                .map(Written::Put),
+            Write::Delete { key, condition } => self
+                .delete(conn, key, *condition, now)
+                .await
+                .map(Written::Delete),
+            Write::Batch(ops) => self.batch(conn, ops, now).await.map(Written::Batch),
+            Write::Purge => {
+                self.rows.flush(self.s, conn).await?;
+                ops::purge_expired(self.s, conn, now)
+                    .await
+                    .map(Written::Purged)
+                    .map_err(Fault::Failed)
+            }
+        }
+    }
+
+    async fn put(
+        &mut self,
+        conn: &mut SqliteConnection,
+        key: &'w [u8],
+        value: &'w [u8],
+        options: PutOptions,
+        now: SystemTime,
+    ) -> std::result::Result<Version, Fault> {
+        if options.condition != Condition::Any {
+            self.rows.flush(self.s, conn).await?;
+            check_condition(self.s, conn, key, options.condition, now, "put").await?;
+        }
+        let raw = self.versions.take()?;
+        let version = version_from(raw).map_err(Fault::Failed)?;
+        self.rows
+            .pending
+            .push((key, value, raw, expiry_millis(now, options.ttl)));
+        self.rows.bytes += key.len() + value.len();
+        if self.rows.bytes >= FLUSH_BYTES {
+            self.rows.flush(self.s, conn).await?;
+        }
+        Ok(version)
+    }
+
+    async fn delete(
+        &mut self,
+        conn: &mut SqliteConnection,
+        key: &[u8],
+        condition: Condition,
+        now: SystemTime,
+    ) -> std::result::Result<bool, Fault> {
+        self.rows.flush(self.s, conn).await?;
+        check_condition(self.s, conn, key, condition, now, "delete").await?;
+        ops::delete(self.s, conn, key, Condition::Any, now)
+            .await
+            .map_err(Fault::Failed)
+    }
+
+    /// Applies a batch under a savepoint: a refused operation undoes the batch alone
+    /// and names its index.
+    async fn batch(
+        &mut self,
+        conn: &mut SqliteConnection,
+        ops: &'w [WriteOp],
+        now: SystemTime,
+    ) -> std::result::Result<Vec<WriteResult>, Fault> {
+        self.rows.flush(self.s, conn).await?;
+        self.statement(conn, "SAVEPOINT pooledstore_batch").await?;
+        let mut results = Vec::with_capacity(ops.len());
+        for (index, op) in ops.iter().enumerate() {
+            let result = match op {
+                WriteOp::Put {
+                    key,
+                    value,
+                    options,
+                } => self
+                    .put(conn, key, value, *options, now)
+                    .await
+                    .map(WriteResult::Put),
+                WriteOp::Delete { key, condition } => self
+                    .delete(conn, key, *condition, now)
+                    .await
+                    .map(WriteResult::Delete),
+            };
+            match result {
+                Ok(r) => results.push(r),
+                Err(Fault::Refused(e)) => {
+                    self.rows.pending.clear();
+                    self.rows.bytes = 0;
+                    self.statement(conn, "ROLLBACK TO pooledstore_batch")
+                        .await?;
+                    self.statement(conn, "RELEASE pooledstore_batch").await?;
+                    return Err(Fault::Refused(e.with_batch_index(index)));
+                }
+                Err(fault) => return Err(fault),
+            }
+        }
+        self.rows.flush(self.s, conn).await?;
+        self.statement(conn, "RELEASE pooledstore_batch").await?;
+        Ok(results)
+    }
+
+    async fn statement(
+        &mut self,
+        conn: &mut SqliteConnection,
+        sql: &'static str,
+    ) -> std::result::Result<(), Fault> {
+        sqlx::raw_sql(sql)
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(|e| Fault::Failed(self.s.fail("batch", e)))
+    }
+}
+
+/// `Refused(ConditionFailed)` unless `condition` holds for the live entry under `key`.
+async fn check_condition(
+    s: &Shared,
+    conn: &mut SqliteConnection,
+    key: &[u8],
+    condition: Condition,
+    now: SystemTime,
+    operation: &str,
+) -> std::result::Result<(), Fault> {
+    if condition == Condition::Any {
+        return Ok(());
+    }
+    let current: Option<i64> = sqlx::query_scalar(s.sql.live_version.clone())
+        .bind(key)
+        .bind(to_unix_millis(now))
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| Fault::Failed(s.fail(operation, e)))?;
+    let current = current
+        .map(version_from)
+        .transpose()
+        .map_err(Fault::Failed)?;
+    if condition.holds(current) {
+        Ok(())
+    } else {
+        Err(Fault::Refused(StoreError::new(
+            ErrorKind::ConditionFailed,
+            format!("{operation}: the condition did not hold"),
+        )))
+    }
+}
