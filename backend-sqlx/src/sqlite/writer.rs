@@ -410,10 +410,13 @@ impl Versions {
     }
 }
 
-/// Unconditional puts not yet sent: (key, value, version, expires_at).
+/// A row to upsert: key, value, version, expires_at (ms).
+type Row<'w> = (&'w [u8], &'w [u8], i64, Option<i64>);
+
+/// Unconditional puts not yet sent.
 #[derive(Default)]
 struct Rows<'w> {
-    pending: Vec<(&'w [u8], &'w [u8], i64, Option<i64>)>,
+    pending: Vec<Row<'w>>,
     bytes: usize,
 }
 
