@@ -47,11 +47,7 @@ async fn a_long_batch_with_repeated_keys_ends_with_the_last_write_of_each() {
         for (key, (value, index)) in &expected {
             let entry = store.get(key).await.unwrap().expect("a written key");
             assert_eq!(&entry.value, value, "{kind:?}");
-            assert_eq!(
-                WriteResult::Put(entry.version),
-                results[*index],
-                "{kind:?}"
-            );
+            assert_eq!(WriteResult::Put(entry.version), results[*index], "{kind:?}");
         }
         assert_eq!(store.get(b"k34").await.unwrap(), None, "deleted at op 145");
         assert_eq!(store.get(b"k35").await.unwrap(), None, "deleted at op 146");
@@ -64,7 +60,10 @@ async fn refused_writes_leave_the_rest_of_their_group_applied() {
     for kind in KINDS {
         let dir = temp_dir();
         let store = Arc::new(open(options(kind, &dir)).await);
-        let taken = store.put(b"taken", b"0", PutOptions::default()).await.unwrap();
+        let taken = store
+            .put(b"taken", b"0", PutOptions::default())
+            .await
+            .unwrap();
         let tasks: Vec<_> = (0..64)
             .map(|i| {
                 let store = Arc::clone(&store);
@@ -125,7 +124,10 @@ async fn a_write_whose_statement_fails_takes_no_other_write_with_it() {
                     } else {
                         format!("good/{round}/{i}")
                     };
-                    (key.clone(), store.put(key.as_bytes(), b"v", PutOptions::default()).await)
+                    (
+                        key.clone(),
+                        store.put(key.as_bytes(), b"v", PutOptions::default()).await,
+                    )
                 })
             })
             .collect();

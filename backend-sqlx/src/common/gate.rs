@@ -74,6 +74,11 @@ impl Gate {
         }
     }
 
+    /// Whether `close` has begun signalling (callers get `Closed` from here on).
+    pub(crate) fn is_closing(&self) -> bool {
+        *self.closing.borrow()
+    }
+
     /// Tells every caller waiting for a connection that the store is closing.
     pub(crate) fn mark_closing(&self) {
         self.closing.send_replace(true);

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use storage_api::{
     CloseReason, ConnectionValidation, ErrorKind, HealthStatus, PoolGauges, PoolHealth,
@@ -85,11 +86,13 @@ fn saturated(acquire_time: Duration, bound: Duration) -> PoolHealth {
     )
 }
 
-/// Takes every idle connection of `pool` (without waiting for those in use), runs
-/// `ping` on each within [`CHECK_BOUND`] while holding them all, closes the ones
-/// that fail (recording them as invalid) and returns the rest.
+/// Takes every idle connection of `pool` (without waiting for those in use), adds
+/// `parked` (idle connections held outside the pool), runs `ping` on each within
+/// [`CHECK_BOUND`] while holding them all, closes the ones that fail (recording them
+/// as invalid) and returns the rest to the pool.
 pub(crate) async fn validate_idle<DB, F>(
     pool: &Pool<DB>,
+    parked: Vec<PoolConnection<DB>>,
     accounting: &ConnectionAccounting,
     max_connections: u32,
     ping: F,
@@ -98,8 +101,9 @@ where
     DB: Database,
     F: for<'c> Fn(&'c mut DB::Connection) -> BoxFuture<'c, bool>,
 {
-    let idle = pool.num_idle();
-    let mut held = Vec::with_capacity(idle);
+    let idle = pool.num_idle() + parked.len();
+    let mut held = parked;
+    held.reserve(idle);
     while held.len() < idle {
         match pool.try_acquire() {
             Some(conn) => held.push(conn),
@@ -133,9 +137,11 @@ where
 }
 
 /// The pool's gauges and the shared counters, attributing closes nobody recorded
-/// to the idle reaper (or to shutdown once the store is closed).
+/// to the idle reaper (or to shutdown once the store is closed). `parked` idle
+/// connections are held outside the pool (the pool counts them in use).
 pub(crate) fn pool_metrics<DB: Database>(
     pool: &Pool<DB>,
+    parked: usize,
     gate: &Gate,
     accounting: &ConnectionAccounting,
     instruments: &PoolInstruments,
@@ -147,7 +153,7 @@ pub(crate) fn pool_metrics<DB: Database>(
         CloseReason::IdleTimeout
     };
     accounting.reconcile(|| pool.size(), reason);
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+    let idle = u32::try_from(pool.num_idle() + parked).unwrap_or(u32::MAX);
     instruments.snapshot(PoolGauges {
         max: options.max_connections,
         min_idle: options.min_idle,

@@ -1,6 +1,7 @@
 //! What the database modules share: connection accounting, admission and closing,
 //! health checks and metrics, transaction leak detection, the mapping of the sqlx errors every
-//! database raises alike, and stored rows as contract values.
+//! database raises alike, stored rows as contract values, and the stash that lends a
+//! connection from one operation to the next.
 
 pub(crate) mod accounting;
 pub(crate) mod close;
@@ -9,3 +10,4 @@ pub(crate) mod gate;
 pub(crate) mod health;
 pub(crate) mod leak;
 pub(crate) mod rows;
+pub(crate) mod stash;

@@ -61,6 +61,7 @@ impl Shared {
         let _work = self.enter()?;
         let validation = validate_idle(
             &self.pool,
+            Vec::new(),
             &self.accounting,
             self.options.max_connections,
             |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
@@ -71,6 +72,6 @@ impl Shared {
     /// The pool's gauges and the shared counters.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
-        pool_metrics(pool, gate, accounting, &self.instruments, &self.options)
+        pool_metrics(pool, 0, gate, accounting, &self.instruments, &self.options)
     }
 }

@@ -26,7 +26,7 @@ impl Shared {
         };
         let started = Instant::now();
         let version =
-            sqlx::query_scalar::<_, String>("SELECT sqlite_version()").fetch_one(&mut *conn);
+            sqlx::query_scalar::<_, String>("SELECT sqlite_version()").fetch_one(&mut **conn);
         let version = tokio::time::timeout(bound, version).await;
         let query_time = started.elapsed();
         match version {
@@ -44,13 +44,15 @@ impl Shared {
         }
     }
 
-    /// Takes every idle connection (without waiting for those in use), runs
+    /// Takes every idle connection, parked ones included (without waiting for those
+    /// in use), runs
     /// `SELECT 1` on each while holding them all, closes the ones that fail and
     /// returns the rest.
     pub(crate) async fn validate_connections(&self) -> Result<ConnectionValidation> {
         let _work = self.enter()?;
         let validation = validate_idle(
             &self.pool,
+            self.stash.take_all(),
             &self.accounting,
             self.options.max_connections,
             |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
@@ -61,6 +63,14 @@ impl Shared {
     /// The pool's gauges and the shared counters.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
-        pool_metrics(pool, gate, accounting, &self.instruments, &self.options)
+        let parked = self.stash.len();
+        pool_metrics(
+            pool,
+            parked,
+            gate,
+            accounting,
+            &self.instruments,
+            &self.options,
+        )
     }
 }

@@ -122,7 +122,9 @@ impl PooledStore for SqliteStore {
         s.options.limits.check_key(key)?;
         let _work = s.enter()?;
         let mut conn = s.acquire("get").await?;
-        ops::get(s, &mut conn, key, s.now()).await
+        let entry = ops::get(s, &mut conn, key, s.now()).await?;
+        s.release(conn);
+        Ok(entry)
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
@@ -144,7 +146,9 @@ impl PooledStore for SqliteStore {
         let limit = s.options.limits.scan_limit(&options)?;
         let _work = s.enter()?;
         let mut conn = s.acquire("scan").await?;
-        ops::scan(s, &mut conn, &options, limit, s.now()).await
+        let entries = ops::scan(s, &mut conn, &options, limit, s.now()).await?;
+        s.release(conn);
+        Ok(entries)
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sqlx::pool::PoolConnection;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
 use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
@@ -16,6 +15,7 @@ use super::statements::Statements;
 use super::writer::Writer;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
+use crate::common::stash::{Lent, Stash};
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
     /// The single writer behind put, delete, batch and purge_expired.
     pub(crate) writer: Writer,
+    /// Connections lent from one operation to the next without a pool round trip.
+    pub(crate) stash: Arc<Stash<Sqlite>>,
 }
 
 impl fmt::Debug for Shared {
@@ -75,6 +77,8 @@ pub(crate) struct Parts {
 impl Shared {
     /// An open store from its parts.
     pub(crate) fn new(parts: Parts) -> Arc<Self> {
+        let capacity = usize::try_from(parts.options.max_connections).unwrap_or(usize::MAX);
+        let stash = Stash::new(capacity, parts.options.idle_timeout);
         Arc::new(Self {
             pool: parts.pool,
             sql: parts.sql,
@@ -88,6 +92,7 @@ impl Shared {
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
             writer: Writer::default(),
+            stash,
         })
     }
 
@@ -106,11 +111,25 @@ impl Shared {
         map_error(error, operation, None, &self.path, &self.instruments)
     }
 
-    /// Acquires a pooled connection for `operation`, feeding the instruments.
+    /// Acquires a connection for `operation`, feeding the instruments: the one an
+    /// operation parked last (see [`Stash`]), or one from the pool.
     ///
     /// Fails with `Timeout` after the acquire timeout, and with `Closed` as soon as the
     /// store starts closing, even while waiting.
-    pub(crate) async fn acquire(&self, operation: &str) -> Result<PoolConnection<Sqlite>> {
+    pub(crate) async fn acquire(&self, operation: &str) -> Result<Lent<Sqlite>> {
+        let started = std::time::Instant::now();
+        if self.gate.is_closing() {
+            return Err(StoreError::closed());
+        }
+        if let Some(lent) = self.stash.take() {
+            self.instruments.record_acquired(started.elapsed());
+            return Ok(lent);
+        }
+        let _waiting = self.stash.waiting();
+        if let Some(lent) = self.stash.take() {
+            self.instruments.record_acquired(started.elapsed());
+            return Ok(lent);
+        }
         let map = |error, waited| {
             map_error(
                 error,
@@ -120,7 +139,18 @@ impl Shared {
                 &self.instruments,
             )
         };
-        self.gate.acquire(&self.pool, &self.instruments, map).await
+        let conn = self
+            .gate
+            .acquire(&self.pool, &self.instruments, map)
+            .await?;
+        Ok(Lent::new(conn))
+    }
+
+    /// Hands back a connection whose operation ended cleanly, for the next operation.
+    /// A connection whose operation failed or was cut off is dropped instead, so it
+    /// goes back through the pool's checks.
+    pub(crate) fn release(&self, conn: Lent<Sqlite>) {
+        self.stash.park(conn);
     }
 
     /// Acquires a connection and starts a transaction on it: `BEGIN IMMEDIATE` for
@@ -129,7 +159,7 @@ impl Shared {
     ///
     /// Dropping the result at any point rolls back and returns the connection.
     pub(crate) async fn begin(&self, operation: &str, read_only: bool) -> Result<PooledTx> {
-        let conn = self.acquire(operation).await?;
+        let conn = self.acquire(operation).await?.into_inner();
         let statement = if read_only {
             "BEGIN"
         } else {

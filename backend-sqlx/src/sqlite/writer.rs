@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use sqlx::pool::PoolConnection;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
 use storage_api::{
     Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
@@ -26,6 +25,7 @@ use tokio::sync::oneshot;
 use super::ops;
 use super::shared::Shared;
 use crate::common::rows::version_from;
+use crate::common::stash::Lent;
 
 /// The most write operations (a batch counts each of its operations) one commit
 /// takes; later writes wait for the next commit.
@@ -234,12 +234,19 @@ fn mismatch(operation: &str, written: &Written) -> StoreError {
 /// Commits groups until the queue is empty, holding one pooled connection meanwhile.
 async fn drain(s: Arc<Shared>) {
     let mut duty = Duty { s: &s, armed: true };
-    let mut conn: Option<PoolConnection<Sqlite>> = None;
+    let mut conn: Option<Lent<Sqlite>> = None;
     loop {
         let jobs = s.writer.next_group();
         if jobs.is_empty() {
             duty.armed = false;
+            if let Some(conn) = conn {
+                s.release(conn);
+            }
             return;
+        }
+        if conn.as_ref().is_some_and(Lent::is_due) {
+            // Back to the pool now and then, which enforces `max_lifetime`.
+            conn = None;
         }
         if conn.is_none() {
             match s.acquire("write").await {
@@ -250,8 +257,11 @@ async fn drain(s: Arc<Shared>) {
                 }
             }
         }
-        if let Some(c) = conn.as_mut() {
-            commit(&s, c, jobs).await;
+        if let Some(c) = conn.as_mut()
+            && !commit(&s, c, jobs).await
+        {
+            // A statement failed on it: back through the pool's checks.
+            conn = None;
         }
     }
 }
@@ -293,12 +303,13 @@ fn copy(error: &StoreError) -> StoreError {
 }
 
 /// Applies `jobs` in one transaction and answers them; if a statement failed, retries
-/// each job alone so its error reaches only its own caller.
-async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>) {
+/// each job alone so its error reaches only its own caller. `false` when anything
+/// failed beyond a refused write.
+async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>) -> bool {
     // A caller that gave up before its write started gets nothing written.
     jobs.retain(|job| !job.reply.is_closed());
     if jobs.is_empty() {
-        return;
+        return true;
     }
     let writes: Vec<(&Write, SystemTime)> = jobs.iter().map(|j| (&j.write, j.now)).collect();
     let outcome = run_group(s, conn, &writes).await;
@@ -308,6 +319,7 @@ async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>) {
             for (job, result) in jobs.into_iter().zip(results) {
                 let _ = job.reply.send(result);
             }
+            true
         }
         Err(Fault::Failed(e)) if jobs.len() > 1 => {
             tracing::debug!(backend = "sqlx", error = %e, jobs = jobs.len(),
@@ -319,8 +331,12 @@ async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>) {
                 };
                 let _ = job.reply.send(result);
             }
+            false
         }
-        Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => fail_all(jobs, &e),
+        Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => {
+            fail_all(jobs, &e);
+            false
+        }
     }
 }
 
