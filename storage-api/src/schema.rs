@@ -112,6 +112,19 @@ impl SqliteSql {
         )
     }
 
+    /// A read of up to `keys` keys in one statement: `?1` now (ms), `?2`… the keys.
+    /// Returns key, value, version, expires_at of each live entry among them (a key
+    /// passed twice is returned once). `keys` must be at least 1.
+    pub fn get_many(&self, keys: usize) -> String {
+        let params: Vec<String> = (0..keys.max(1)).map(|k| format!("?{}", k + 2)).collect();
+        format!(
+            "SELECT key, value, version, expires_at FROM {} \
+             WHERE key IN ({}) AND (expires_at IS NULL OR expires_at > ?1)",
+            self.table,
+            params.join(", ")
+        )
+    }
+
     /// A scan selecting live rows (`?1` now in ms) between the bounds, ascending, with
     /// `LIMIT ?4`. Bind `?2` to the lower bound's key and `?3` to the upper bound's key
     /// when they are bounded (unbounded ones are left out of the SQL, but their

@@ -89,14 +89,15 @@ fn saturated(acquire_time: Duration, bound: Duration) -> PoolHealth {
 /// Takes every idle connection of `pool` (without waiting for those in use), adds
 /// `parked` (idle connections held outside the pool), runs `ping` on each within
 /// [`CHECK_BOUND`] while holding them all, closes the ones that fail (recording them
-/// as invalid) and returns the rest to the pool.
+/// as invalid) and hands back the good ones with the report (dropping them returns
+/// them to the pool).
 pub(crate) async fn validate_idle<DB, F>(
     pool: &Pool<DB>,
     parked: Vec<PoolConnection<DB>>,
     accounting: &ConnectionAccounting,
     max_connections: u32,
     ping: F,
-) -> ConnectionValidation
+) -> (ConnectionValidation, Vec<PoolConnection<DB>>)
 where
     DB: Database,
     F: for<'c> Fn(&'c mut DB::Connection) -> BoxFuture<'c, bool>,
@@ -126,14 +127,16 @@ where
             failed.push(conn);
         }
     }
-    drop(passed);
     // Closed before returning, so the pool's size already leaves them out. A close
     // that hangs is abandoned: dropping it still frees the pool slot.
     let closes = failed
         .into_iter()
         .map(|conn| tokio::time::timeout(CHECK_BOUND, conn.close()));
     futures::future::join_all(closes).await;
-    ConnectionValidation::new(valid, invalid, max_connections)
+    (
+        ConnectionValidation::new(valid, invalid, max_connections),
+        passed,
+    )
 }
 
 /// The pool's gauges and the shared counters, attributing closes nobody recorded

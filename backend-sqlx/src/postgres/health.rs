@@ -66,7 +66,8 @@ impl Shared {
             self.options.max_connections,
             |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
         );
-        Ok(validation.await)
+        let (report, _back_to_the_pool) = validation.await;
+        Ok(report)
     }
 
     /// The pool's gauges and the shared counters.

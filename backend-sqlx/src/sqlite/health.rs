@@ -8,6 +8,7 @@ use super::shared::Shared;
 use crate::common::health::{
     CHECK_BOUND, acquired_for_check, healthy, pool_metrics, round_trip_too_slow, validate_idle,
 };
+use crate::common::stash::Lent;
 
 impl Shared {
     /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs
@@ -45,9 +46,9 @@ impl Shared {
     }
 
     /// Takes every idle connection, parked ones included (without waiting for those
-    /// in use), runs
-    /// `SELECT 1` on each while holding them all, closes the ones that fail and
-    /// returns the rest.
+    /// in use), runs `SELECT 1` on each while holding them all, closes the ones that
+    /// fail and lends the rest to the next operations (see
+    /// [`Stash`](crate::common::stash::Stash)).
     pub(crate) async fn validate_connections(&self) -> Result<ConnectionValidation> {
         let _work = self.enter()?;
         let validation = validate_idle(
@@ -57,7 +58,13 @@ impl Shared {
             self.options.max_connections,
             |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
         );
-        Ok(validation.await)
+        // Parked rather than dropped: dropped, they would count as in use until sqlx's
+        // tasks had put them back.
+        let (report, passed) = validation.await;
+        for conn in passed {
+            self.release(Lent::new(conn));
+        }
+        Ok(report)
     }
 
     /// The pool's gauges and the shared counters.

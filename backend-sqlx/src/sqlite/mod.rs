@@ -2,7 +2,8 @@
 //!
 //! Each file is one concern: [`connect`] opens the database and the pool after
 //! [`schema`] has set up the tables; [`shared`] is the state operations share and
-//! their acquire path; [`ops`] holds the SQL of each operation, [`writer`] the single
+//! their acquire path; [`ops`] holds the SQL of each operation, [`reader`] coalesces
+//! concurrent point reads, [`writer`] is the single
 //! writer with group commit that puts, deletes, batches and purges go through, [`tx`]
 //! the transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
 //! the one error mapping, and [`scratch`] the private database behind
@@ -15,6 +16,7 @@ mod connect;
 mod errors;
 mod health;
 mod ops;
+mod reader;
 mod schema;
 mod scratch;
 mod shared;
@@ -121,10 +123,7 @@ impl PooledStore for SqliteStore {
         let s = &self.shared;
         s.options.limits.check_key(key)?;
         let _work = s.enter()?;
-        let mut conn = s.acquire("get").await?;
-        let entry = ops::get(s, &mut conn, key, s.now()).await?;
-        s.release(conn);
-        Ok(entry)
+        reader::get(s, key).await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {

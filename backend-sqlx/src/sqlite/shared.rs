@@ -10,6 +10,7 @@ use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
 use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
+use super::reader::Reader;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
 use super::writer::Writer;
@@ -46,6 +47,8 @@ pub(crate) struct Shared {
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
     /// The single writer behind put, delete, batch and purge_expired.
     pub(crate) writer: Writer,
+    /// Coalesces concurrent point reads.
+    pub(crate) reader: Reader,
     /// Connections lent from one operation to the next without a pool round trip.
     pub(crate) stash: Arc<Stash<Sqlite>>,
 }
@@ -92,6 +95,7 @@ impl Shared {
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
             writer: Writer::default(),
+            reader: Reader::default(),
             stash,
         })
     }

@@ -10,6 +10,10 @@ use storage_api::schema::SqliteSql;
 /// fixed sizes, so each connection's statement cache holds them all.
 pub(crate) const UPSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
 
+/// The key counts of the multi-key reads the reader sends, smallest first (fewer
+/// keys are padded up to the next size by repeating one).
+pub(crate) const GET_CHUNKS: [usize; 4] = [1, 4, 16, 64];
+
 /// Every statement this backend runs against the store's table, built once per store.
 ///
 /// The table name was validated as an identifier before it reached [`SqliteSql`];
@@ -28,6 +32,8 @@ pub(crate) struct Statements {
     pub(crate) upsert: SqlStr,
     /// Multi-row upserts, one per size in [`UPSERT_CHUNKS`] (the last is `upsert`).
     upsert_chunks: Vec<SqlStr>,
+    /// Multi-key reads, one per size in [`GET_CHUNKS`].
+    get_chunks: Vec<SqlStr>,
     pub(crate) delete: SqlStr,
     pub(crate) purge: SqlStr,
 }
@@ -49,6 +55,10 @@ impl Statements {
                 .iter()
                 .map(|&rows| sql_str(&sql.upsert_rows(rows)))
                 .collect(),
+            get_chunks: GET_CHUNKS
+                .iter()
+                .map(|&keys| sql_str(&sql.get_many(keys)))
+                .collect(),
             delete: sql_str(&sql.delete),
             purge: sql_str(&sql.purge),
             sql,
@@ -63,6 +73,16 @@ impl Statements {
             .position(|&size| size <= rows)
             .unwrap_or(UPSERT_CHUNKS.len() - 1);
         (self.upsert_chunks[at].clone(), UPSERT_CHUNKS[at])
+    }
+
+    /// The smallest multi-key read that takes `keys` keys, or the largest there is:
+    /// its statement and how many keys it takes.
+    pub(crate) fn get_chunk(&self, keys: usize) -> (SqlStr, usize) {
+        let at = GET_CHUNKS
+            .iter()
+            .position(|&size| size >= keys)
+            .unwrap_or(GET_CHUNKS.len() - 1);
+        (self.get_chunks[at].clone(), GET_CHUNKS[at])
     }
 
     /// The scan between `lower` and `upper`; see [`SqliteSql::scan`] for its parameters.

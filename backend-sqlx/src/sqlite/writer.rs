@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
 use storage_api::{
@@ -97,6 +97,7 @@ struct Job {
     write: Write,
     /// The store's clock when the caller asked.
     now: SystemTime,
+    queued: Instant,
     reply: oneshot::Sender<Result<Written>>,
 }
 
@@ -159,6 +160,7 @@ pub(crate) async fn submit(shared: &Arc<Shared>, write: Write) -> Result<Written
     let job = Job {
         write,
         now: shared.now(),
+        queued: Instant::now(),
         reply,
     };
     let start = {
@@ -248,7 +250,9 @@ async fn drain(s: Arc<Shared>) {
             // Back to the pool now and then, which enforces `max_lifetime`.
             conn = None;
         }
-        if conn.is_none() {
+        // The checkout itself counts as the first write's acquisition.
+        let fresh = conn.is_none();
+        if fresh {
             match s.acquire("write").await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
@@ -258,7 +262,7 @@ async fn drain(s: Arc<Shared>) {
             }
         }
         if let Some(c) = conn.as_mut()
-            && !commit(&s, c, jobs).await
+            && !commit(&s, c, jobs, fresh).await
         {
             // A statement failed on it: back through the pool's checks.
             conn = None;
@@ -305,11 +309,17 @@ fn copy(error: &StoreError) -> StoreError {
 /// Applies `jobs` in one transaction and answers them; if a statement failed, retries
 /// each job alone so its error reaches only its own caller. `false` when anything
 /// failed beyond a refused write.
-async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>) -> bool {
+///
+/// Each write counts as one acquisition in the pool's instruments, waiting as long as
+/// it queued (`fresh`: the first one's was counted by the checkout).
+async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>, fresh: bool) -> bool {
     // A caller that gave up before its write started gets nothing written.
     jobs.retain(|job| !job.reply.is_closed());
     if jobs.is_empty() {
         return true;
+    }
+    for job in jobs.iter().skip(usize::from(fresh)) {
+        s.instruments.record_acquired(job.queued.elapsed());
     }
     let writes: Vec<(&Write, SystemTime)> = jobs.iter().map(|j| (&j.write, j.now)).collect();
     let outcome = run_group(s, conn, &writes).await;
