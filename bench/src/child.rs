@@ -26,6 +26,7 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
     if cli.keys < 2 {
         return Err("--keys must be at least 2".into());
     }
+    crate::plan::set_pool_size(cli.connections);
     let window = Window {
         warmup: cli.warmup(),
         measure: cli.measure(),

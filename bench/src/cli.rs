@@ -50,6 +50,11 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub(crate) keys: u64,
 
+    /// Connections in every pool under test.
+    #[arg(long, value_name = "N", default_value_t = crate::plan::DEFAULT_POOL_SIZE,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) connections: u32,
+
     /// Seed of the data and of every worker's key choice.
     #[arg(long, default_value_t = 0x5EED)]
     pub(crate) seed: u64,

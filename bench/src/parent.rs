@@ -155,6 +155,8 @@ fn run_child(cli: &Cli, template: &Path, job: &Job) -> Result<RunResult, String>
         .arg(template)
         .arg("--keys")
         .arg(cli.keys.to_string())
+        .arg("--connections")
+        .arg(cli.connections.to_string())
         .arg("--seed")
         .arg(cli.seed.wrapping_add(u64::from(job.rep)).to_string())
         .arg("--duration")

@@ -2,8 +2,20 @@
 
 use std::fmt;
 
+/// Connections in every pool under test unless `--connections` says otherwise.
+pub(crate) const DEFAULT_POOL_SIZE: u32 = 8;
+
+static POOL_SIZE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Sets the pool size of this process (once, from `--connections`).
+pub(crate) fn set_pool_size(size: u32) {
+    let _ = POOL_SIZE.set(size);
+}
+
 /// Connections in every pool under test.
-pub(crate) const POOL_SIZE: u32 = 8;
+pub(crate) fn pool_size() -> u32 {
+    *POOL_SIZE.get().unwrap_or(&DEFAULT_POOL_SIZE)
+}
 /// Concurrent tasks (or, for raw rusqlite, threads) per measurement.
 pub(crate) const CONCURRENCY: [u32; 2] = [1, 16];
 /// OS threads raw rusqlite uses when asked for more than one task (one per core).

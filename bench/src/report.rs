@@ -27,6 +27,8 @@ pub(crate) struct Meta {
     pub(crate) load_average_end: String,
     /// Preloaded keys.
     pub(crate) keys: u64,
+    /// Connections in every pool under test.
+    pub(crate) connections: u32,
     /// Measured seconds per measurement.
     pub(crate) duration_s: f64,
     /// Warm-up seconds per measurement.
@@ -47,6 +49,7 @@ impl Meta {
             load_average_start,
             load_average_end: load_average().unwrap_or_default(),
             keys: cli.keys,
+            connections: cli.connections,
             duration_s: cli.measure().as_secs_f64(),
             warmup_s: cli.warmup().as_secs_f64(),
             reps: cli.reps(),
@@ -213,10 +216,11 @@ impl Report {
         let m = &self.meta;
         let _ = writeln!(
             out,
-            "pooledstore-bench {}: {} keys, {} s measured after {} s warm-up, median of {} rep(s), \
+            "pooledstore-bench {}: {} keys, pools of {} connections, {} s measured after {} s warm-up, median of {} rep(s), \
              {} cores, load {} at start and {} at end, {:.0} s in all",
             m.date,
             m.keys,
+            m.connections,
             m.duration_s,
             m.warmup_s,
             m.reps,
@@ -479,6 +483,7 @@ mod tests {
             load_average_start: "0.1 0.1 0.1".into(),
             load_average_end: "0.2 0.1 0.1".into(),
             keys: 100,
+            connections: 8,
             duration_s: 1.0,
             warmup_s: 0.1,
             reps: 3,

@@ -9,7 +9,7 @@ use pooledstore::{
 
 use crate::drive::Target;
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpResult, modified};
-use crate::plan::{POOL_SIZE, SCAN_ROWS};
+use crate::plan::{SCAN_ROWS, pool_size};
 use crate::sql::TABLE;
 use crate::targets::{ACQUIRE_TIMEOUT, BUSY_TIMEOUT};
 
@@ -23,7 +23,7 @@ pub(crate) struct Pooled {
 /// timeouts and SQLite settings, otherwise pooledstore's defaults.
 pub(crate) fn options(url: String) -> StoreOptions {
     let mut options = StoreOptions::new(url);
-    options.max_connections = POOL_SIZE;
+    options.max_connections = pool_size();
     options.acquire_timeout = ACQUIRE_TIMEOUT;
     options.busy_timeout = BUSY_TIMEOUT;
     options.enable_wal = true;

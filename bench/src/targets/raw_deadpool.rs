@@ -8,11 +8,11 @@ use deadpool_sqlite::{Config, Hook, HookError, Pool, PoolError, Runtime, rusqlit
 
 use crate::drive::Target;
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpResult, modified};
-use crate::plan::POOL_SIZE;
+use crate::plan::pool_size;
 use crate::sql::Statements;
 use crate::targets::{ACQUIRE_TIMEOUT, raw_rusqlite as raw};
 
-/// A deadpool-sqlite pool of [`POOL_SIZE`] connections.
+/// A deadpool-sqlite pool of [`pool_size`] connections.
 #[derive(Debug)]
 pub(crate) struct RawDeadpool {
     pool: Pool,
@@ -33,7 +33,7 @@ impl RawDeadpool {
         let pool = Config::new(path)
             .builder(Runtime::Tokio1)
             .map_err(|e| e.to_string())?
-            .max_size(POOL_SIZE as usize)
+            .max_size(pool_size() as usize)
             .wait_timeout(Some(ACQUIRE_TIMEOUT))
             .post_create(configure)
             .build()

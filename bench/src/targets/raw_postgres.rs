@@ -12,7 +12,7 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
 use crate::drive::{Measured, Target, Window, drive_tasks};
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpGen, OpResult, key, modified, value};
 use crate::parent::POSTGRES_URL_VAR;
-use crate::plan::{Config, POOL_SIZE, SCAN_ROWS};
+use crate::plan::{Config, SCAN_ROWS, pool_size};
 use crate::rng::SplitMix64;
 use crate::sql::now_millis;
 use crate::targets::ACQUIRE_TIMEOUT;
@@ -178,7 +178,7 @@ impl PgStatements {
     }
 }
 
-/// An sqlx `PgPool` of [`POOL_SIZE`] connections set up as backend-sqlx sets up its
+/// An sqlx `PgPool` of [`pool_size`] connections set up as backend-sqlx sets up its
 /// own: sessions default to `SERIALIZABLE`, no ping before each checkout; otherwise
 /// sqlx's defaults.
 #[derive(Debug)]
@@ -192,7 +192,7 @@ impl RawPg {
         let options = PgConnectOptions::from_str(url)?
             .options([("default_transaction_isolation", "serializable")]);
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(pool_size())
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .connect_with(options)

@@ -9,7 +9,7 @@ use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr, Sqlite, Transaction};
 
 use crate::drive::Target;
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpResult, modified};
-use crate::plan::{POOL_SIZE, SCAN_ROWS};
+use crate::plan::{SCAN_ROWS, pool_size};
 use crate::sql::{Statements, TABLE, now_millis};
 use crate::targets::{ACQUIRE_TIMEOUT, BUSY_TIMEOUT};
 
@@ -37,7 +37,7 @@ impl SqlxStatements {
     }
 }
 
-/// An sqlx SQLite pool of [`POOL_SIZE`] connections, set up as backend-sqlx sets up
+/// An sqlx SQLite pool of [`pool_size`] connections, set up as backend-sqlx sets up
 /// its own: no ping before each acquire (sqlx's default pings, one more round trip
 /// to the connection's worker thread per checkout), otherwise sqlx's defaults.
 #[derive(Debug)]
@@ -69,7 +69,7 @@ impl RawSqlx {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal);
         let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(pool_size())
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
             .connect_with(options)
