@@ -41,6 +41,9 @@ pub(crate) struct Writer {
     since_checkpoint: Arc<AtomicUsize>,
     /// A checkpoint is running.
     checkpointing: Arc<AtomicBool>,
+    /// A background checkpoint finished: the writer checkpoints what was committed
+    /// since before its next group, so that group rewinds the log.
+    rewind_due: Arc<AtomicBool>,
 }
 
 /// Writes waiting for the next commit, and whether a drain is under way.
@@ -75,6 +78,7 @@ impl Writer {
             acquire_timeout,
             since_checkpoint: Arc::new(AtomicUsize::new(0)),
             checkpointing: Arc::new(AtomicBool::new(false)),
+            rewind_due: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -148,6 +152,12 @@ impl Writer {
     /// writer waiting for it: the writer turns it off on its connection and instead
     /// starts a `PASSIVE` checkpoint on another connection every
     /// [`CHECKPOINT_EVERY_OPS`] operations, which runs beside the writer.
+    ///
+    /// A checkpoint does not shorten the log: SQLite rewinds it when a write
+    /// transaction starts while every frame is checkpointed, which writes committed
+    /// during a background checkpoint prevent. So once one is done, the writer
+    /// checkpoints the little committed since on its own connection before its next
+    /// group, and that group rewinds the log.
     fn commit_groups(&self, conn: &mut Connection, mut duty: Duty) {
         let manual = conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_ok();
         loop {
@@ -160,6 +170,9 @@ impl Writer {
                 }
                 take_group(&mut queue.jobs)
             };
+            if manual && self.rewind_due.swap(false, SeqCst) {
+                let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+            }
             let ops = group.iter().map(|job| job.ops()).sum::<usize>();
             self.commit_group(conn, group);
             if manual {
@@ -197,6 +210,7 @@ impl Writer {
         };
         let since_checkpoint = Arc::clone(&self.since_checkpoint);
         let checkpointing = Arc::clone(&self.checkpointing);
+        let rewind_due = Arc::clone(&self.rewind_due);
         let pool = Arc::clone(&self.pool);
         let work = self.lifecycle.enter();
         runtime.spawn(async move {
@@ -212,6 +226,7 @@ impl Writer {
                     .await;
                 if done.is_ok() {
                     since_checkpoint.store(0, SeqCst);
+                    rewind_due.store(true, SeqCst);
                 }
                 if let Err(e) = done {
                     tracing::debug!(

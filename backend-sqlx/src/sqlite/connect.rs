@@ -10,6 +10,7 @@ use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
 use storage_api::schema::prepare_database_file;
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
 
+use super::checkpoint::AUTOCHECKPOINT_OFF;
 use super::errors::map_error;
 use super::schema;
 use super::scratch::ScratchDir;
@@ -37,6 +38,8 @@ pub(crate) struct Opened {
     /// The connection that prepared the database, kept open outside the pool until
     /// the store closes (see [`Shared`](super::shared::Shared)'s `keeper`).
     pub(crate) keeper: SqliteConnection,
+    /// Whether the database is in WAL mode (with automatic checkpoints off).
+    pub(crate) wal: bool,
 }
 
 /// Prepares the database (file, journal mode, schema) on a dedicated connection,
@@ -62,7 +65,10 @@ pub(crate) async fn open(
     let wal = options.enable_wal || scratch.is_some();
     let mut connect = connect_options(options, scratch.is_some()).filename(&path);
     if wal {
-        connect = connect.journal_mode(SqliteJournalMode::Wal);
+        let (pragma, value) = AUTOCHECKPOINT_OFF;
+        connect = connect
+            .journal_mode(SqliteJournalMode::Wal)
+            .pragma(pragma, value);
     }
     let mut setup = tokio::time::timeout(options.acquire_timeout, connect.clone().connect())
         .await
@@ -93,6 +99,7 @@ pub(crate) async fn open(
         scratch,
         schema_version,
         keeper: setup,
+        wal,
     })
 }
 

@@ -2,15 +2,17 @@
 //!
 //! Each file is one concern: [`connect`] opens the database and the pool after
 //! [`schema`] has set up the tables; [`shared`] is the state operations share and
-//! their acquire path; [`ops`] holds the SQL of each operation, [`reader`] coalesces
-//! concurrent point reads, [`writer`] is the single
-//! writer with group commit that puts, deletes, batches and purges go through, [`tx`]
-//! the transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is
-//! the one error mapping, and [`scratch`] the private database behind
-//! `sqlite::memory:`. Connection accounting, admission and the acquire path, the
-//! pool's close, health-check outcomes, idle validation, metrics, row conversion
-//! and leak detection live in [`crate::common`], shared with the PostgreSQL backend.
+//! their acquire path; [`ops`] holds the SQL of each operation; [`reader`] coalesces
+//! concurrent point reads and [`writer`] is the single writer with group commit that
+//! puts, deletes, batches and purges go through; [`tx`] holds the transactions,
+//! [`checkpoint`] the WAL checkpoints beside the writers, [`health`] and [`close`] the
+//! pool-level operations; [`errors`] is the one error mapping, and [`scratch`] the
+//! private database behind `sqlite::memory:`. Connection accounting, admission and the
+//! acquire path, the pool's close, health-check outcomes, idle validation, metrics, row
+//! conversion, leak detection and the connection stash live in [`crate::common`],
+//! shared with the PostgreSQL backend (which does not use the stash yet).
 
+mod checkpoint;
 mod close;
 mod connect;
 mod errors;
@@ -91,6 +93,7 @@ impl SqliteStore {
                 accounting,
                 scratch: opened.scratch,
                 keeper: opened.keeper,
+                manual_checkpoints: opened.wal,
             }),
         })
     }

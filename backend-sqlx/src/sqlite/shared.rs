@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
 use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
+use super::checkpoint::Checkpoints;
 use super::errors::map_error;
 use super::reader::Reader;
 use super::scratch::ScratchDir;
@@ -47,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
     /// The single writer behind put, delete, batch and purge_expired.
     pub(crate) writer: Writer,
+    /// When the next WAL checkpoint is due.
+    pub(crate) checkpoints: Checkpoints,
     /// Coalesces concurrent point reads.
     pub(crate) reader: Reader,
     /// Connections lent from one operation to the next without a pool round trip.
@@ -75,6 +78,8 @@ pub(crate) struct Parts {
     pub(crate) accounting: Arc<ConnectionAccounting>,
     pub(crate) scratch: Option<ScratchDir>,
     pub(crate) keeper: SqliteConnection,
+    /// Whether the store runs the WAL checkpoints itself (see [`checkpoint`](super::checkpoint)).
+    pub(crate) manual_checkpoints: bool,
 }
 
 impl Shared {
@@ -96,6 +101,7 @@ impl Shared {
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
             writer: Writer::default(),
             reader: Reader::default(),
+            checkpoints: Checkpoints::new(parts.manual_checkpoints),
             stash,
         })
     }

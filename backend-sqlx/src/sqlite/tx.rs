@@ -93,9 +93,17 @@ impl Transaction for SqliteTx {
     async fn commit(self: Box<Self>) -> Result<()> {
         self.shared.check_not_forced()?;
         let Self {
-            shared, tx, _work, ..
+            shared,
+            tx,
+            _work,
+            read_only,
+            ..
         } = *self;
-        shared.commit("commit", tx).await
+        shared.commit("commit", tx).await?;
+        if !read_only {
+            shared.committed(1);
+        }
+        Ok(())
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {

@@ -261,6 +261,9 @@ async fn drain(s: Arc<Shared>) {
                 }
             }
         }
+        if let Some(c) = conn.as_mut() {
+            s.finish_checkpoint(c).await;
+        }
         if let Some(c) = conn.as_mut()
             && !commit(&s, c, jobs, fresh).await
         {
@@ -312,7 +315,12 @@ fn copy(error: &StoreError) -> StoreError {
 ///
 /// Each write counts as one acquisition in the pool's instruments, waiting as long as
 /// it queued (`fresh`: the first one's was counted by the checkout).
-async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>, fresh: bool) -> bool {
+async fn commit(
+    s: &Arc<Shared>,
+    conn: &mut SqliteConnection,
+    mut jobs: Vec<Job>,
+    fresh: bool,
+) -> bool {
     // A caller that gave up before its write started gets nothing written.
     jobs.retain(|job| !job.reply.is_closed());
     if jobs.is_empty() {
@@ -326,6 +334,7 @@ async fn commit(s: &Shared, conn: &mut SqliteConnection, mut jobs: Vec<Job>, fre
     drop(writes);
     match outcome {
         Ok(results) => {
+            s.committed(jobs.iter().map(|job| job.write.ops()).sum());
             for (job, result) in jobs.into_iter().zip(results) {
                 let _ = job.reply.send(result);
             }
