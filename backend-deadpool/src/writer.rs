@@ -6,11 +6,11 @@
 //! SQLite's write lock, and a commit is shared by everyone who was waiting.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
+use storage_api::wal::{CHECKPOINT_EVERY_OPS, CheckpointSchedule};
 use storage_api::{ErrorKind, Lifecycle, StoreError};
 use tokio::sync::oneshot;
 
@@ -21,8 +21,6 @@ use crate::pool::ConnPool;
 /// The most write operations (a batch counts each of its operations) one commit
 /// takes; later writes wait for the next commit.
 const MAX_GROUP_OPS: usize = 1024;
-/// Committed write operations between two checkpoints of the write-ahead log.
-const CHECKPOINT_EVERY_OPS: usize = 512;
 /// Past this many times [`CHECKPOINT_EVERY_OPS`] without a checkpoint, the writer
 /// checkpoints on its own connection.
 const OVERDUE_FACTOR: usize = 8;
@@ -37,13 +35,8 @@ pub(crate) struct Writer {
     ctx: Arc<Ctx>,
     lifecycle: Arc<Lifecycle>,
     acquire_timeout: Duration,
-    /// Write operations committed since the last checkpoint started.
-    since_checkpoint: Arc<AtomicUsize>,
-    /// A checkpoint is running.
-    checkpointing: Arc<AtomicBool>,
-    /// A background checkpoint finished: the writer checkpoints what was committed
-    /// since before its next group, so that group rewinds the log.
-    rewind_due: Arc<AtomicBool>,
+    /// When the next checkpoint of the write-ahead log is due.
+    checkpoints: Arc<CheckpointSchedule>,
 }
 
 /// Writes waiting for the next commit, and whether a drain is under way.
@@ -76,9 +69,7 @@ impl Writer {
             ctx,
             lifecycle,
             acquire_timeout,
-            since_checkpoint: Arc::new(AtomicUsize::new(0)),
-            checkpointing: Arc::new(AtomicBool::new(false)),
-            rewind_due: Arc::new(AtomicBool::new(false)),
+            checkpoints: Arc::new(CheckpointSchedule::default()),
         })
     }
 
@@ -149,15 +140,9 @@ impl Writer {
     /// Takes groups off the queue and commits each, until none is waiting.
     ///
     /// SQLite's automatic checkpoint would run inside a commit, with every queued
-    /// writer waiting for it: the writer turns it off on its connection and instead
-    /// starts a `PASSIVE` checkpoint on another connection every
-    /// [`CHECKPOINT_EVERY_OPS`] operations, which runs beside the writer.
-    ///
-    /// A checkpoint does not shorten the log: SQLite rewinds it when a write
-    /// transaction starts while every frame is checkpointed, which writes committed
-    /// during a background checkpoint prevent. So once one is done, the writer
-    /// checkpoints the little committed since on its own connection before its next
-    /// group, and that group rewinds the log.
+    /// writer waiting for it: the writer turns it off on its connection and follows
+    /// the schedule of [`storage_api::wal`] instead (`PASSIVE` checkpoints on another
+    /// connection, beside the writer, and now and then a rewind of the log).
     fn commit_groups(&self, conn: &mut Connection, mut duty: Duty) {
         let manual = conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_ok();
         loop {
@@ -170,7 +155,7 @@ impl Writer {
                 }
                 take_group(&mut queue.jobs)
             };
-            if manual && self.rewind_due.swap(false, SeqCst) {
+            if manual && self.checkpoints.take_rewind() {
                 let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
             }
             let ops = group.iter().map(|job| job.ops()).sum::<usize>();
@@ -187,33 +172,35 @@ impl Writer {
     /// Counts `ops` committed operations; starts a checkpoint when enough have been
     /// and none is running.
     fn count_for_checkpoint(&self, conn: &Connection, ops: usize) {
-        let since = self.since_checkpoint.fetch_add(ops, SeqCst) + ops;
-        if since >= CHECKPOINT_EVERY_OPS * OVERDUE_FACTOR {
+        let start = self.checkpoints.committed(ops);
+        if self.checkpoints.since_checkpoint() >= CHECKPOINT_EVERY_OPS * OVERDUE_FACTOR {
             // No connection was free for the background checkpoints: do it here
             // rather than let the log grow without bound.
             if conn
                 .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
                 .is_ok()
             {
-                self.since_checkpoint.store(0, SeqCst);
+                self.checkpoints.checkpointed_inline();
+            }
+            if start {
+                self.checkpoints.finished(false);
             }
             return;
         }
-        if since < CHECKPOINT_EVERY_OPS || self.checkpointing.swap(true, SeqCst) {
+        if !start {
             return;
         }
         // The writer's blocking thread belongs to the runtime of the write that
         // started the drain.
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.checkpointing.store(false, SeqCst);
+            self.checkpoints.finished(false);
             return;
         };
-        let since_checkpoint = Arc::clone(&self.since_checkpoint);
-        let checkpointing = Arc::clone(&self.checkpointing);
-        let rewind_due = Arc::clone(&self.rewind_due);
+        let checkpoints = Arc::clone(&self.checkpoints);
         let pool = Arc::clone(&self.pool);
         let work = self.lifecycle.enter();
         runtime.spawn(async move {
+            let mut ran = false;
             // No free connection, or closing: the next round tries again.
             if let Ok(work) = work
                 && let Some(mut lease) = pool.try_acquire(work).await
@@ -224,18 +211,15 @@ impl Writer {
                             .map_err(DbError::from)
                     })
                     .await;
-                if done.is_ok() {
-                    since_checkpoint.store(0, SeqCst);
-                    rewind_due.store(true, SeqCst);
-                }
-                if let Err(e) = done {
-                    tracing::debug!(
+                match done {
+                    Ok(()) => ran = true,
+                    Err(e) => tracing::debug!(
                         error = %crate::errors::map_error("checkpoint", e),
                         "a background WAL checkpoint failed"
-                    );
+                    ),
                 }
             }
-            checkpointing.store(false, SeqCst);
+            checkpoints.finished(ran);
         });
     }
 

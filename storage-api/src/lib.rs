@@ -30,6 +30,7 @@ mod redact;
 pub mod schema;
 mod store;
 mod types;
+pub mod wal;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, ManualClock, SystemClock, expiry_millis, from_unix_millis, to_unix_millis};
