@@ -31,7 +31,10 @@ impl Shared {
         let version = tokio::time::timeout(bound, version).await;
         let query_time = started.elapsed();
         match version {
-            Ok(Ok(version)) => healthy(acquire_time, query_time, version),
+            Ok(Ok(version)) => {
+                self.release(conn);
+                healthy(acquire_time, query_time, version)
+            }
             Ok(Err(e)) => PoolHealth::new(
                 HealthStatus::Unreachable,
                 acquire_time,
