@@ -20,7 +20,6 @@ pub(crate) const GET_CHUNKS: [usize; 4] = [1, 4, 16, 64];
 /// every value is bound as a parameter.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
-    sql: SqliteSql,
     /// The `CREATE` statements, in order; the first creates the meta table.
     pub(crate) create: Vec<SqlStr>,
     pub(crate) register: SqlStr,
@@ -34,6 +33,8 @@ pub(crate) struct Statements {
     upsert_chunks: Vec<SqlStr>,
     /// Multi-key reads, one per size in [`GET_CHUNKS`].
     get_chunks: Vec<SqlStr>,
+    /// The scans, one per kind of lower bound and of upper bound (see [`bound_kind`]).
+    scans: [[SqlStr; 3]; 3],
     pub(crate) delete: SqlStr,
     pub(crate) purge: SqlStr,
 }
@@ -55,13 +56,15 @@ impl Statements {
                 .iter()
                 .map(|&rows| sql_str(&sql.upsert_rows(rows)))
                 .collect(),
+            scans: [0, 1, 2].map(|lower| {
+                [0, 1, 2].map(|upper| sql_str(&sql.scan(BOUNDS[lower], BOUNDS[upper])))
+            }),
             get_chunks: GET_CHUNKS
                 .iter()
                 .map(|&keys| sql_str(&sql.get_many(keys)))
                 .collect(),
             delete: sql_str(&sql.delete),
             purge: sql_str(&sql.purge),
-            sql,
         }
     }
 
@@ -87,7 +90,20 @@ impl Statements {
 
     /// The scan between `lower` and `upper`; see [`SqliteSql::scan`] for its parameters.
     pub(crate) fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> SqlStr {
-        AssertSqlSafe(self.sql.scan(lower, upper)).into_sql_str()
+        self.scans[bound_kind(lower)][bound_kind(upper)].clone()
+    }
+}
+
+/// One bound of each kind, in the order [`bound_kind`] numbers them (the SQL of a scan
+/// depends on the kinds of its bounds, never on their keys).
+const BOUNDS: [Bound<&[u8]>; 3] = [Bound::Included(&[]), Bound::Excluded(&[]), Bound::Unbounded];
+
+/// The index of `bound`'s kind in [`BOUNDS`].
+fn bound_kind(bound: Bound<&[u8]>) -> usize {
+    match bound {
+        Bound::Included(_) => 0,
+        Bound::Excluded(_) => 1,
+        Bound::Unbounded => 2,
     }
 }
 
