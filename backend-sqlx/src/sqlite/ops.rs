@@ -118,7 +118,7 @@ pub(crate) async fn purge_expired(
 }
 
 /// `ConditionFailed` unless `condition` holds for the live entry under `key`.
-async fn check_condition(
+pub(crate) async fn check_condition(
     s: &Shared,
     conn: &mut SqliteConnection,
     key: &[u8],

@@ -8,18 +8,16 @@
 //! answer (the statement runs then, on the store's clock read then), so coalescing
 //! changes no result a caller could observe.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use sqlx::SqliteConnection;
-use storage_api::{Entry, ErrorKind, Result, StoreError, to_unix_millis};
-use tokio::sync::oneshot;
+use storage_api::{Entry, Result, to_unix_millis};
 
 use super::ops;
+use super::queue::{self, Call, Queue, Server};
 use super::shared::Shared;
 use crate::common::rows::entry;
-use crate::common::stash::Lent;
 
 /// The most reads one statement group answers; later ones wait for the next.
 const MAX_GROUP: usize = 128;
@@ -27,190 +25,49 @@ const MAX_GROUP: usize = 128;
 /// A row as the multi-key read returns it: key, value, version, expires_at (ms).
 type Row = (Vec<u8>, Vec<u8>, i64, Option<i64>);
 
-/// The reads of one store: how many run alone, and the queue of the others.
-#[derive(Debug, Default)]
-pub(crate) struct Reader {
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    /// Reads running alone right now.
-    alone: usize,
-    jobs: VecDeque<Job>,
-    draining: bool,
-}
-
-impl std::fmt::Debug for State {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("State")
-            .field("alone", &self.alone)
-            .field("jobs", &self.jobs.len())
-            .field("draining", &self.draining)
-            .finish()
-    }
-}
-
 /// A queued read and the caller waiting for it.
-struct Job {
-    key: Vec<u8>,
-    queued: Instant,
-    reply: oneshot::Sender<Result<Option<Entry>>>,
-}
+type Job = Call<Vec<u8>, Option<Entry>>;
 
-impl Reader {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+/// The reader: serves the queue of point reads (see [`queue`](super::queue)).
+#[derive(Debug)]
+pub(crate) struct Reads;
+
+impl Server for Reads {
+    type Request = Vec<u8>;
+    type Answer = Option<Entry>;
+    const OPERATION: &'static str = "get";
+    const MAX_GROUP: usize = MAX_GROUP;
+
+    fn queue(shared: &Shared) -> &Queue<Self> {
+        &shared.reader
     }
 
-    /// The reads of the next group whose callers still wait; when none wait, marks
-    /// the queue as no longer drained and returns none.
-    fn next_group(&self) -> Vec<Job> {
-        let mut state = self.lock();
-        let mut jobs = Vec::new();
-        while jobs.len() < MAX_GROUP {
-            match state.jobs.pop_front() {
-                Some(job) if job.reply.is_closed() => {}
-                Some(job) => jobs.push(job),
-                None => break,
-            }
-        }
-        if jobs.is_empty() {
-            state.draining = false;
-        }
-        jobs
+    async fn serve(shared: &Arc<Shared>, conn: &mut SqliteConnection, calls: Vec<Job>) -> bool {
+        answer(shared, conn, calls).await
     }
 }
 
 /// Reads the live entry under `key`: alone when no other read is under way, else
 /// with the reads queued beside it. The caller keeps its own in-flight guard.
 pub(crate) async fn get(s: &Arc<Shared>, key: &[u8]) -> Result<Option<Entry>> {
-    let alone = {
-        let mut state = s.reader.lock();
-        let alone = state.alone == 0 && !state.draining;
-        if alone {
-            state.alone += 1;
-        }
-        alone
-    };
-    if alone {
-        let _alone = Alone { s };
+    if let Some(_alone) = s.reader.alone() {
         let mut conn = s.acquire("get").await?;
         let entry = ops::get(s, &mut conn, key, s.now()).await?;
         s.release(conn);
         return Ok(entry);
     }
-    let (reply, answer) = oneshot::channel();
-    let job = Job {
-        key: key.to_vec(),
-        queued: Instant::now(),
-        reply,
-    };
-    let start = {
-        let mut state = s.reader.lock();
-        state.jobs.push_back(job);
-        !std::mem::replace(&mut state.draining, true)
-    };
-    if start {
-        tokio::spawn(drain(Arc::clone(s)));
-    }
-    answer.await.unwrap_or_else(|_| {
-        Err(StoreError::new(
-            ErrorKind::Backend,
-            "get: the reader stopped before answering",
-        ))
-    })
-}
-
-/// Counts a read running alone until it ends, however it ends.
-struct Alone<'a> {
-    s: &'a Shared,
-}
-
-impl Drop for Alone<'_> {
-    fn drop(&mut self) {
-        self.s.reader.lock().alone -= 1;
-    }
-}
-
-/// Answers queued reads, group after group, until none is queued.
-async fn drain(s: Arc<Shared>) {
-    let mut duty = Duty { s: &s, armed: true };
-    let mut conn: Option<Lent<sqlx::Sqlite>> = None;
-    loop {
-        let jobs = s.reader.next_group();
-        if jobs.is_empty() {
-            duty.armed = false;
-            if let Some(conn) = conn {
-                s.release(conn);
-            }
-            return;
-        }
-        if conn.as_ref().is_some_and(Lent::is_due) {
-            conn = None;
-        }
-        // The checkout itself counts as the first read's acquisition.
-        let fresh = conn.is_none();
-        if fresh {
-            match s.acquire("get").await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    for job in jobs {
-                        let _ = job.reply.send(Err(StoreError::new(e.kind(), e.message())));
-                    }
-                    continue;
-                }
-            }
-        }
-        if let Some(c) = conn.as_mut()
-            && !answer(&s, c, jobs, fresh).await
-        {
-            conn = None;
-        }
-    }
-}
-
-/// If a drain ends early (its task panicked or was dropped with the runtime), fails
-/// what is still queued and lets the next read start a new drain.
-struct Duty<'a> {
-    s: &'a Shared,
-    armed: bool,
-}
-
-impl Drop for Duty<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let jobs: Vec<Job> = {
-            let mut state = self.s.reader.lock();
-            state.draining = false;
-            state.jobs.drain(..).collect()
-        };
-        for job in jobs {
-            let _ = job.reply.send(Err(StoreError::new(
-                ErrorKind::Backend,
-                "get: the reader stopped",
-            )));
-        }
-    }
+    queue::call::<Reads>(s, key.to_vec()).await
 }
 
 /// Reads every key of `jobs` and answers each job; `false` if the reads failed.
-///
-/// Each read counts as one acquisition in the pool's instruments, waiting as long as
-/// it queued (`fresh`: the first one's was counted by the checkout).
-async fn answer(s: &Shared, conn: &mut SqliteConnection, jobs: Vec<Job>, fresh: bool) -> bool {
-    for job in jobs.iter().skip(usize::from(fresh)) {
-        s.instruments.record_acquired(job.queued.elapsed());
-    }
+async fn answer(s: &Shared, conn: &mut SqliteConnection, jobs: Vec<Job>) -> bool {
     // Each distinct key is read once; its last reader takes the entry, earlier
     // ones get copies.
     let mut seen: HashSet<&[u8]> = HashSet::with_capacity(jobs.len());
     let mut last: Vec<bool> = jobs
         .iter()
         .rev()
-        .map(|job| seen.insert(job.key.as_slice()))
+        .map(|job| seen.insert(job.request.as_slice()))
         .collect();
     last.reverse();
     let keys: Vec<&[u8]> = seen.into_iter().collect();
@@ -219,19 +76,17 @@ async fn answer(s: &Shared, conn: &mut SqliteConnection, jobs: Vec<Job>, fresh: 
     let mut found = match found {
         Ok(found) => found,
         Err(e) => {
-            for job in jobs {
-                let _ = job.reply.send(Err(StoreError::new(e.kind(), e.message())));
-            }
+            jobs.into_iter().for_each(|job| job.fail(&e));
             return false;
         }
     };
     for (job, last) in jobs.into_iter().zip(last) {
         let entry = if last {
-            found.remove(&job.key)
+            found.remove(&job.request)
         } else {
-            found.get(&job.key).cloned()
+            found.get(&job.request).cloned()
         };
-        let _ = job.reply.send(Ok(entry));
+        job.answer(Ok(entry));
     }
     true
 }

@@ -11,10 +11,11 @@ use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
 use super::checkpoint::Checkpoints;
 use super::errors::map_error;
-use super::reader::Reader;
+use super::queue::Queue;
+use super::reader::Reads;
 use super::scratch::ScratchDir;
 use super::statements::Statements;
-use super::writer::Writer;
+use super::writer::Writes;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 use crate::common::stash::{Lent, Stash};
@@ -47,11 +48,11 @@ pub(crate) struct Shared {
     /// the same file, which an idle pool reaping and refilling itself would do.
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
     /// The single writer behind put, delete, batch and purge_expired.
-    pub(crate) writer: Writer,
+    pub(crate) writer: Queue<Writes>,
     /// When the next WAL checkpoint is due.
     pub(crate) checkpoints: Checkpoints,
     /// Coalesces concurrent point reads.
-    pub(crate) reader: Reader,
+    pub(crate) reader: Queue<Reads>,
     /// Connections lent from one operation to the next without a pool round trip.
     pub(crate) stash: Arc<Stash<Sqlite>>,
 }
@@ -99,8 +100,8 @@ impl Shared {
             gate: Gate::new(),
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
-            writer: Writer::default(),
-            reader: Reader::default(),
+            writer: Queue::default(),
+            reader: Queue::default(),
             checkpoints: Checkpoints::new(parts.manual_checkpoints),
             stash,
         })

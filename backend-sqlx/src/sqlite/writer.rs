@@ -11,21 +11,19 @@
 //! (a full disk, say), the group is rolled back and each write is retried alone, so
 //! one caller's failure is never another's.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::sync::Arc;
+use std::time::SystemTime;
 
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
 use storage_api::{
     Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
-    expiry_millis, to_unix_millis,
+    expiry_millis,
 };
-use tokio::sync::oneshot;
 
 use super::ops;
+use super::queue::{self, Call, Queue, Server, copy};
 use super::shared::Shared;
 use crate::common::rows::version_from;
-use crate::common::stash::Lent;
 
 /// The most write operations (a batch counts each of its operations) one commit
 /// takes; later writes wait for the next commit.
@@ -37,15 +35,8 @@ const FLUSH_BYTES: usize = 1 << 20;
 /// One write, as a caller hands it to the writer.
 #[derive(Debug)]
 pub(crate) enum Write {
-    Put {
-        key: Vec<u8>,
-        value: Vec<u8>,
-        options: PutOptions,
-    },
-    Delete {
-        key: Vec<u8>,
-        condition: Condition,
-    },
+    /// A single put or delete.
+    Op(WriteOp),
     Batch(Vec<WriteOp>),
     Purge,
 }
@@ -53,8 +44,7 @@ pub(crate) enum Write {
 /// What a [`Write`] returned.
 #[derive(Debug)]
 pub(crate) enum Written {
-    Put(Version),
-    Delete(bool),
+    Op(WriteResult),
     Batch(Vec<WriteResult>),
     Purged(u64),
 }
@@ -62,13 +52,11 @@ pub(crate) enum Written {
 impl Write {
     /// How many versions applying it may take.
     fn versions_needed(&self) -> i64 {
+        let is_put = |op: &WriteOp| matches!(op, WriteOp::Put { .. });
         let puts = match self {
-            Write::Put { .. } => 1,
-            Write::Batch(ops) => ops
-                .iter()
-                .filter(|op| matches!(op, WriteOp::Put { .. }))
-                .count(),
-            Write::Delete { .. } | Write::Purge => 0,
+            Write::Op(op) => usize::from(is_put(op)),
+            Write::Batch(ops) => ops.iter().filter(|op| is_put(op)).count(),
+            Write::Purge => 0,
         };
         i64::try_from(puts).unwrap_or(i64::MAX)
     }
@@ -84,67 +72,45 @@ impl Write {
     /// The operation name errors carry.
     fn operation(&self) -> &'static str {
         match self {
-            Write::Put { .. } => "put",
-            Write::Delete { .. } => "delete",
+            Write::Op(WriteOp::Put { .. }) => "put",
+            Write::Op(WriteOp::Delete { .. }) => "delete",
             Write::Batch(_) => "batch",
             Write::Purge => "purge_expired",
         }
     }
 }
 
-/// A queued write and the caller waiting for it.
-struct Job {
+/// A queued write and the store's clock when its caller asked.
+#[derive(Debug)]
+pub(crate) struct Request {
     write: Write,
-    /// The store's clock when the caller asked.
     now: SystemTime,
-    queued: Instant,
-    reply: oneshot::Sender<Result<Written>>,
 }
 
-/// The writer of one store: the queue, and whether a task is draining it.
-#[derive(Debug, Default)]
-pub(crate) struct Writer {
-    queue: Mutex<Queue>,
-}
+/// A queued write and the caller waiting for it.
+type Job = Call<Request, Written>;
 
-#[derive(Default)]
-struct Queue {
-    jobs: VecDeque<Job>,
-    draining: bool,
-}
+/// The single writer: serves the queue of writes (see [`queue`](super::queue)).
+#[derive(Debug)]
+pub(crate) struct Writes;
 
-impl std::fmt::Debug for Queue {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Queue")
-            .field("jobs", &self.jobs.len())
-            .field("draining", &self.draining)
-            .finish()
-    }
-}
+impl Server for Writes {
+    type Request = Request;
+    type Answer = Written;
+    const OPERATION: &'static str = "write";
+    const MAX_GROUP: usize = MAX_GROUP_OPS;
 
-impl Writer {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    fn weight(request: &Request) -> usize {
+        request.write.ops()
     }
 
-    /// The jobs of the next group, oldest first, up to [`MAX_GROUP_OPS`] operations;
-    /// when none wait, marks the queue as no longer drained and returns none.
-    fn next_group(&self) -> Vec<Job> {
-        let mut queue = self.lock();
-        let mut jobs = Vec::new();
-        let mut ops = 0;
-        while let Some(job) = queue.jobs.front() {
-            let n = job.write.ops();
-            if !jobs.is_empty() && ops + n > MAX_GROUP_OPS {
-                break;
-            }
-            ops += n;
-            jobs.extend(queue.jobs.pop_front());
-        }
-        if jobs.is_empty() {
-            queue.draining = false;
-        }
-        jobs
+    fn queue(shared: &Shared) -> &Queue<Self> {
+        &shared.writer
+    }
+
+    async fn serve(shared: &Arc<Shared>, conn: &mut SqliteConnection, calls: Vec<Job>) -> bool {
+        shared.finish_checkpoint(conn).await;
+        commit(shared, conn, calls).await
     }
 }
 
@@ -155,28 +121,8 @@ impl Writer {
 /// write is skipped; dropped later, it may or may not be applied. It is never applied
 /// in part.
 pub(crate) async fn submit(shared: &Arc<Shared>, write: Write) -> Result<Written> {
-    let operation = write.operation();
-    let (reply, answer) = oneshot::channel();
-    let job = Job {
-        write,
-        now: shared.now(),
-        queued: Instant::now(),
-        reply,
-    };
-    let start = {
-        let mut queue = shared.writer.lock();
-        queue.jobs.push_back(job);
-        !std::mem::replace(&mut queue.draining, true)
-    };
-    if start {
-        tokio::spawn(drain(Arc::clone(shared)));
-    }
-    answer.await.unwrap_or_else(|_| {
-        Err(StoreError::new(
-            ErrorKind::Backend,
-            format!("{operation}: the writer stopped before answering"),
-        ))
-    })
+    let now = shared.now();
+    queue::call::<Writes>(shared, Request { write, now }).await
 }
 
 /// Puts through the writer; see [`submit`].
@@ -186,25 +132,25 @@ pub(crate) async fn put(
     value: &[u8],
     options: PutOptions,
 ) -> Result<Version> {
-    let write = Write::Put {
+    let op = WriteOp::Put {
         key: key.to_vec(),
         value: value.to_vec(),
         options,
     };
-    match submit(shared, write).await? {
-        Written::Put(version) => Ok(version),
+    match submit(shared, Write::Op(op)).await? {
+        Written::Op(WriteResult::Put(version)) => Ok(version),
         other => Err(mismatch("put", &other)),
     }
 }
 
 /// Deletes through the writer; see [`submit`].
 pub(crate) async fn delete(shared: &Arc<Shared>, key: &[u8], condition: Condition) -> Result<bool> {
-    let write = Write::Delete {
+    let op = WriteOp::Delete {
         key: key.to_vec(),
         condition,
     };
-    match submit(shared, write).await? {
-        Written::Delete(removed) => Ok(removed),
+    match submit(shared, Write::Op(op)).await? {
+        Written::Op(WriteResult::Delete(removed)) => Ok(removed),
         other => Err(mismatch("delete", &other)),
     }
 }
@@ -233,110 +179,21 @@ fn mismatch(operation: &str, written: &Written) -> StoreError {
     )
 }
 
-/// Commits groups until the queue is empty, holding one pooled connection meanwhile.
-async fn drain(s: Arc<Shared>) {
-    let mut duty = Duty { s: &s, armed: true };
-    let mut conn: Option<Lent<Sqlite>> = None;
-    loop {
-        let jobs = s.writer.next_group();
-        if jobs.is_empty() {
-            duty.armed = false;
-            if let Some(conn) = conn {
-                s.release(conn);
-            }
-            return;
-        }
-        if conn.as_ref().is_some_and(Lent::is_due) {
-            // Back to the pool now and then, which enforces `max_lifetime`.
-            conn = None;
-        }
-        // The checkout itself counts as the first write's acquisition.
-        let fresh = conn.is_none();
-        if fresh {
-            match s.acquire("write").await {
-                Ok(c) => conn = Some(c),
-                Err(e) => {
-                    fail_all(jobs, &e);
-                    continue;
-                }
-            }
-        }
-        if let Some(c) = conn.as_mut() {
-            s.finish_checkpoint(c).await;
-        }
-        if let Some(c) = conn.as_mut()
-            && !commit(&s, c, jobs, fresh).await
-        {
-            // A statement failed on it: back through the pool's checks.
-            conn = None;
-        }
-    }
-}
-
-/// If a drain ends early (its task panicked or was dropped with the runtime), fails
-/// whatever is still queued and lets the next write start a new drain.
-struct Duty<'a> {
-    s: &'a Shared,
-    armed: bool,
-}
-
-impl Drop for Duty<'_> {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let jobs: Vec<Job> = {
-            let mut queue = self.s.writer.lock();
-            queue.draining = false;
-            queue.jobs.drain(..).collect()
-        };
-        fail_all(
-            jobs,
-            &StoreError::new(ErrorKind::Backend, "the writer stopped"),
-        );
-    }
-}
-
-/// Answers every job with (a copy of) `error`.
-fn fail_all(jobs: Vec<Job>, error: &StoreError) {
-    for job in jobs {
-        let _ = job.reply.send(Err(copy(error)));
-    }
-}
-
-/// The same kind and message (a source cannot be shared).
-fn copy(error: &StoreError) -> StoreError {
-    StoreError::new(error.kind(), error.message())
-}
-
 /// Applies `jobs` in one transaction and answers them; if a statement failed, retries
 /// each job alone so its error reaches only its own caller. `false` when anything
 /// failed beyond a refused write.
-///
-/// Each write counts as one acquisition in the pool's instruments, waiting as long as
-/// it queued (`fresh`: the first one's was counted by the checkout).
-async fn commit(
-    s: &Arc<Shared>,
-    conn: &mut SqliteConnection,
-    mut jobs: Vec<Job>,
-    fresh: bool,
-) -> bool {
-    // A caller that gave up before its write started gets nothing written.
-    jobs.retain(|job| !job.reply.is_closed());
-    if jobs.is_empty() {
-        return true;
-    }
-    for job in jobs.iter().skip(usize::from(fresh)) {
-        s.instruments.record_acquired(job.queued.elapsed());
-    }
-    let writes: Vec<(&Write, SystemTime)> = jobs.iter().map(|j| (&j.write, j.now)).collect();
+async fn commit(s: &Arc<Shared>, conn: &mut SqliteConnection, jobs: Vec<Job>) -> bool {
+    let writes: Vec<(&Write, SystemTime)> = jobs
+        .iter()
+        .map(|j| (&j.request.write, j.request.now))
+        .collect();
     let outcome = run_group(s, conn, &writes).await;
     drop(writes);
     match outcome {
         Ok(results) => {
-            s.committed(jobs.iter().map(|job| job.write.ops()).sum());
+            s.committed(jobs.iter().map(|job| job.request.write.ops()).sum());
             for (job, result) in jobs.into_iter().zip(results) {
-                let _ = job.reply.send(result);
+                job.answer(result);
             }
             true
         }
@@ -344,16 +201,17 @@ async fn commit(
             tracing::debug!(backend = "sqlx", error = %e, jobs = jobs.len(),
                 "a write failed inside a group; retrying each write alone");
             for job in jobs {
-                let result = match run_group(s, conn, &[(&job.write, job.now)]).await {
+                let single = [(&job.request.write, job.request.now)];
+                let result = match run_group(s, conn, &single).await {
                     Ok(mut results) => results.pop().unwrap_or_else(|| Err(copy(&e))),
                     Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => Err(e),
                 };
-                let _ = job.reply.send(result);
+                job.answer(result);
             }
             false
         }
         Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => {
-            fail_all(jobs, &e);
+            jobs.into_iter().for_each(|job| job.fail(&e));
             false
         }
     }
@@ -499,18 +357,7 @@ impl<'w> Group<'_, 'w> {
         now: SystemTime,
     ) -> std::result::Result<Written, Fault> {
         match write {
-            Write::Put {
-                key,
-                value,
-                options,
-            } => self
-                .put(conn, key, value, *options, now)
-                .await
-                .map(Written::Put),
-            Write::Delete { key, condition } => self
-                .delete(conn, key, *condition, now)
-                .await
-                .map(Written::Delete),
+            Write::Op(op) => self.op(conn, op, now).await.map(Written::Op),
             Write::Batch(ops) => self.batch(conn, ops, now).await.map(Written::Batch),
             Write::Purge => {
                 self.rows.flush(self.s, conn).await?;
@@ -519,6 +366,29 @@ impl<'w> Group<'_, 'w> {
                     .map(Written::Purged)
                     .map_err(Fault::Failed)
             }
+        }
+    }
+
+    /// Applies one put or delete.
+    async fn op(
+        &mut self,
+        conn: &mut SqliteConnection,
+        op: &'w WriteOp,
+        now: SystemTime,
+    ) -> std::result::Result<WriteResult, Fault> {
+        match op {
+            WriteOp::Put {
+                key,
+                value,
+                options,
+            } => self
+                .put(conn, key, value, *options, now)
+                .await
+                .map(WriteResult::Put),
+            WriteOp::Delete { key, condition } => self
+                .delete(conn, key, *condition, now)
+                .await
+                .map(WriteResult::Delete),
         }
     }
 
@@ -572,20 +442,7 @@ impl<'w> Group<'_, 'w> {
         self.statement(conn, "SAVEPOINT pooledstore_batch").await?;
         let mut results = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
-            let result = match op {
-                WriteOp::Put {
-                    key,
-                    value,
-                    options,
-                } => self
-                    .put(conn, key, value, *options, now)
-                    .await
-                    .map(WriteResult::Put),
-                WriteOp::Delete { key, condition } => self
-                    .delete(conn, key, *condition, now)
-                    .await
-                    .map(WriteResult::Delete),
-            };
+            let result = self.op(conn, op, now).await;
             match result {
                 Ok(r) => results.push(r),
                 Err(Fault::Refused(e)) => {
@@ -617,7 +474,8 @@ impl<'w> Group<'_, 'w> {
     }
 }
 
-/// `Refused(ConditionFailed)` unless `condition` holds for the live entry under `key`.
+/// `Refused(ConditionFailed)` unless `condition` holds for the live entry under `key`;
+/// `Failed` if the check itself failed.
 async fn check_condition(
     s: &Shared,
     conn: &mut SqliteConnection,
@@ -626,25 +484,10 @@ async fn check_condition(
     now: SystemTime,
     operation: &str,
 ) -> std::result::Result<(), Fault> {
-    if condition == Condition::Any {
-        return Ok(());
-    }
-    let current: Option<i64> = sqlx::query_scalar(s.sql.live_version.clone())
-        .bind(key)
-        .bind(to_unix_millis(now))
-        .fetch_optional(&mut *conn)
+    ops::check_condition(s, conn, key, condition, now, operation)
         .await
-        .map_err(|e| Fault::Failed(s.fail(operation, e)))?;
-    let current = current
-        .map(version_from)
-        .transpose()
-        .map_err(Fault::Failed)?;
-    if condition.holds(current) {
-        Ok(())
-    } else {
-        Err(Fault::Refused(StoreError::new(
-            ErrorKind::ConditionFailed,
-            format!("{operation}: the condition did not hold"),
-        )))
-    }
+        .map_err(|e| match e.kind() {
+            ErrorKind::ConditionFailed => Fault::Refused(e),
+            _ => Fault::Failed(e),
+        })
 }
