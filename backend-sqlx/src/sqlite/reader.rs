@@ -17,13 +17,9 @@ use storage_api::{Entry, Result, to_unix_millis};
 use super::ops;
 use super::queue::{self, Call, Queue, Server};
 use super::shared::Shared;
-use crate::common::rows::entry;
 
 /// The most reads one statement group answers; later ones wait for the next.
 const MAX_GROUP: usize = 128;
-
-/// A row as the multi-key read returns it: key, value, version, expires_at (ms).
-type Row = (Vec<u8>, Vec<u8>, i64, Option<i64>);
 
 /// A queued read and the caller waiting for it.
 type Job = Call<Vec<u8>, Option<Entry>>;
@@ -103,7 +99,7 @@ async fn read(
     while let Some(&pad) = rest.last() {
         let (sql, size) = s.sql.get_chunk(rest.len());
         let (chunk, tail) = rest.split_at(size.min(rest.len()));
-        let mut query = sqlx::query_as::<_, Row>(sql).bind(now);
+        let mut query = sqlx::query(sql).bind(now);
         // Short of the statement's size, the last key is repeated (read once).
         for key in chunk
             .iter()
@@ -115,8 +111,9 @@ async fn read(
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| s.fail("get", e))?;
-        for (key, value, version, expires_at) in rows {
-            found.insert(key.clone(), entry(key, value, version, expires_at)?);
+        for row in &rows {
+            let entry = ops::scanned(s, "get", row)?;
+            found.insert(entry.key.clone(), entry);
         }
         rest = tail;
     }
