@@ -189,6 +189,68 @@ pub(crate) async fn call<S: Server>(
     })
 }
 
+/// Like [`call`], but a caller that finds nothing queued or being served serves its
+/// own request on its own task, sparing a lone caller the hand-offs to and from a
+/// drain task. Calls that arrive meanwhile queue behind it and go to a drain once it
+/// is done, however it ends.
+pub(crate) async fn call_or_lead<S: Server>(
+    shared: &Arc<Shared>,
+    request: S::Request,
+) -> Result<S::Answer> {
+    let lead = {
+        let mut state = S::queue(shared).lock();
+        let free = !state.draining && state.alone == 0 && state.calls.is_empty();
+        if free {
+            state.draining = true;
+        }
+        free
+    };
+    if !lead {
+        return call::<S>(shared, request).await;
+    }
+    let _handover = Handover::<S> {
+        s: shared,
+        server: std::marker::PhantomData,
+    };
+    let (reply, answer) = oneshot::channel();
+    let call = Call {
+        request,
+        queued: Instant::now(),
+        reply,
+    };
+    let mut conn = shared.acquire(S::OPERATION).await?;
+    if S::serve(shared, &mut conn, vec![call]).await {
+        shared.release(conn);
+    }
+    answer.await.unwrap_or_else(|_| {
+        Err(StoreError::new(
+            ErrorKind::Backend,
+            format!("{}: the store stopped before answering", S::OPERATION),
+        ))
+    })
+}
+
+/// Ends a caller's turn at serving its own call (see [`call_or_lead`]): hands the
+/// calls queued meanwhile to a new drain, or marks the queue idle.
+struct Handover<'a, S: Server> {
+    s: &'a Arc<Shared>,
+    server: std::marker::PhantomData<S>,
+}
+
+impl<S: Server> Drop for Handover<'_, S> {
+    fn drop(&mut self) {
+        let waiting = {
+            let mut state = S::queue(self.s).lock();
+            let waiting = !state.calls.is_empty();
+            state.draining = waiting;
+            waiting
+        };
+        if waiting {
+            tokio::spawn(drain::<S>(Arc::clone(self.s)));
+        }
+    }
+}
+
 /// Serves groups until the queue is empty, on one lent connection.
 ///
 /// Each call counts as one acquisition in the pool's instruments, waiting as long as

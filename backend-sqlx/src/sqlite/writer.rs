@@ -117,12 +117,15 @@ impl Server for Writes {
 /// Queues `write` for the next commit and returns its result once that commit is
 /// done. The caller keeps its own in-flight guard.
 ///
+/// A write that finds the writer idle is applied on the caller's own task (see
+/// [`queue::call_or_lead`]).
+///
 /// If the returned future is dropped before the writer starts the write's group, the
 /// write is skipped; dropped later, it may or may not be applied. It is never applied
 /// in part.
 pub(crate) async fn submit(shared: &Arc<Shared>, write: Write) -> Result<Written> {
     let now = shared.now();
-    queue::call::<Writes>(shared, Request { write, now }).await
+    queue::call_or_lead::<Writes>(shared, Request { write, now }).await
 }
 
 /// Puts through the writer; see [`submit`].
