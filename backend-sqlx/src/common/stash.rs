@@ -90,7 +90,9 @@ impl<DB: Database> Stash<DB> {
         Arc::new(Self {
             parked: Mutex::new(Vec::new()),
             capacity,
-            linger: idle_timeout.map_or(LINGER, |idle| idle.min(LINGER)),
+            // At least 1 ms, so the sweeper never spins on a zero idle timeout.
+            linger: idle_timeout
+                .map_or(LINGER, |idle| idle.clamp(Duration::from_millis(1), LINGER)),
             waiters: AtomicUsize::new(0),
             closing: AtomicBool::new(false),
             sweeping: AtomicBool::new(false),
