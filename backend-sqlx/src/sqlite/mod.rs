@@ -4,7 +4,8 @@
 //! [`schema`] has set up the tables; [`shared`] is the state operations share and
 //! their acquire path; [`ops`] holds the SQL of each operation; [`reader`] coalesces
 //! concurrent point reads and [`writer`] is the single writer with group commit that
-//! puts, deletes, batches and purges go through, both served from a [`queue`]; [`tx`] holds the transactions,
+//! puts, deletes, batches and purges go through ([`group`] applies one group of
+//! writes), both served from a [`queue`]; [`tx`] holds the transactions,
 //! [`checkpoint`] the WAL checkpoints beside the writers, [`health`] and [`close`] the
 //! pool-level operations; [`errors`] is the one error mapping, and [`scratch`] the
 //! private database behind `sqlite::memory:`. Connection accounting, admission and the
@@ -16,6 +17,7 @@ mod checkpoint;
 mod close;
 mod connect;
 mod errors;
+mod group;
 mod health;
 mod ops;
 mod queue;

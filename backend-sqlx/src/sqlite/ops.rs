@@ -163,10 +163,13 @@ async fn next_version(s: &Shared, conn: &mut SqliteConnection) -> Result<i64> {
         .fetch_optional(&mut *conn)
         .await
         .map_err(|e| s.fail("put", e))?;
-    raw.ok_or_else(|| {
-        StoreError::new(
-            ErrorKind::Corrupt,
-            "put: the table has no version counter in pooledstore_meta",
-        )
-    })
+    raw.ok_or_else(no_version_counter)
+}
+
+/// The error for a table with no version counter in `pooledstore_meta`.
+pub(crate) fn no_version_counter() -> StoreError {
+    StoreError::new(
+        ErrorKind::Corrupt,
+        "put: the table has no version counter in pooledstore_meta",
+    )
 }
