@@ -1,6 +1,6 @@
-//! The whole kit against the sqlx backend on PostgreSQL, when
-//! `POOLEDSTORE_TEST_POSTGRES_URL` names a scratch database (`.ci/run` sets it); each
-//! test says it did not run otherwise.
+//! The whole kit against the sqlx backend on PostgreSQL, on the scratch database
+//! `POOLEDSTORE_TEST_POSTGRES_URL` names (`.ci/run` sets it); each test fails, saying
+//! how to set it, otherwise.
 //!
 //! Each case gets its own harness, and each harness its own schema
 //! (`conformance_<pid>_<n>_<nanos>`), reached through `search_path`; every store the
@@ -18,21 +18,8 @@ use backend_sqlx::SqlxStore;
 use conformance::{Faults, Harness};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use storage_api::{ErrorKind, PooledStore, StoreError, StoreOptions, async_trait};
+use server_tests::{postgres_unreachable, postgres_url};
 use tokio::sync::OnceCell;
-
-/// The variable naming the scratch database.
-const URL_ENV: &str = "POOLEDSTORE_TEST_POSTGRES_URL";
-
-/// The scratch database's URL, or `None` after saying the tests did not run.
-fn postgres_url() -> Option<String> {
-    match std::env::var(URL_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            eprintln!("{URL_ENV} is not set: PostgreSQL tests did NOT run");
-            None
-        }
-    }
-}
 
 /// Opens sqlx stores on PostgreSQL, each on a fresh table in the harness's own schema.
 struct PostgresHarness {
@@ -95,11 +82,13 @@ impl PostgresHarness {
     }
 }
 
-/// A plain connection for setting up and breaking things.
+/// A plain connection for setting up and breaking things; fails the test, saying how
+/// to start the server, when the scratch database cannot be reached.
 async fn admin(url: &str) -> Result<PgConnection, StoreError> {
-    PgConnection::connect(url)
-        .await
-        .map_err(|e| admin_error("connecting to the scratch database", e))
+    match PgConnection::connect(url).await {
+        Ok(conn) => Ok(conn),
+        Err(e) => postgres_unreachable("connecting to the scratch database", e),
+    }
 }
 
 fn admin_error(what: &str, error: sqlx::Error) -> StoreError {
@@ -203,16 +192,14 @@ impl Drop for PostgresHarness {
     }
 }
 
-/// One `#[test]` per case of the kit (the list `suite!` uses), each returning early
-/// with a message when no database is configured.
+/// One `#[test]` per case of the kit (the list `suite!` uses), each failing when no
+/// database is configured.
 macro_rules! postgres_suite {
     (; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                let Some(url) = postgres_url() else {
-                    return;
-                };
+                let url = postgres_url();
                 conformance::__private::run_test(stringify!($case), || PostgresHarness::new(url));
             }
         )*

@@ -1,20 +1,16 @@
 //! The pool on PostgreSQL: health reports the server version, every connection is
 //! tagged with the store's own `application_name`, the acquire timeout holds, and
 //! `close` ends every server session.
-#![cfg(feature = "postgres")]
 
-mod postgres_support;
 
 use std::time::{Duration, Instant};
 
-use postgres_support::{Scratch, open, settle};
+use server_tests::postgres::{Scratch, open, settle};
 use storage_api::{ErrorKind, HealthStatus, PooledStore, PutOptions, TxOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_reports_the_server_version_and_timings() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
     let health = store.health_check().await;
     assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
@@ -31,9 +27,7 @@ async fn health_reports_the_server_version_and_timings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_carry_the_stores_application_name_until_close() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let mut options = scratch.options("kv");
     options.min_idle = 2;
     options.max_connections = 4;
@@ -61,9 +55,7 @@ async fn sessions_carry_the_stores_application_name_until_close() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operation_that_cannot_get_a_connection_times_out() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let mut options = scratch.options("kv");
     options.max_connections = 1;
     options.acquire_timeout = Duration::from_millis(400);

@@ -2,21 +2,17 @@
 //! `Conflict`), a failed statement keeps the transaction failed until rolled back,
 //! lock waits bounded by the busy timeout, and connections returned or evicted
 //! correctly when a transaction or a statement is dropped.
-#![cfg(feature = "postgres")]
 
-mod postgres_support;
 
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use postgres_support::{Scratch, open, settle};
+use server_tests::postgres::{Scratch, open, settle};
 use storage_api::{Condition, ErrorKind, PooledStore, PutOptions, ScanOptions, TxOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn write_skew_is_refused_with_a_conflict() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
     store.put(b"x", b"1", PutOptions::default()).await.unwrap();
     store.put(b"y", b"1", PutOptions::default()).await.unwrap();
@@ -43,9 +39,7 @@ async fn write_skew_is_refused_with_a_conflict() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_statement_keeps_the_transaction_failed() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let mut options = scratch.options("kv");
     options.busy_timeout = Duration::from_millis(300);
     let store = open(options).await;
@@ -100,9 +94,7 @@ async fn a_failed_statement_keeps_the_transaction_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_writes_wait_for_locks_only_up_to_the_busy_timeout() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let mut options = scratch.options("kv");
     options.busy_timeout = Duration::from_millis(300);
     let store = open(options).await;
@@ -134,9 +126,7 @@ async fn single_writes_wait_for_locks_only_up_to_the_busy_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropped_transactions_return_their_connection_and_cut_off_statements_evict_it() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let mut options = scratch.options("kv");
     options.max_connections = 1;
     options.acquire_timeout = Duration::from_secs(3);
@@ -181,9 +171,7 @@ async fn dropped_transactions_return_their_connection_and_cut_off_statements_evi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_transactions_refuse_writes_and_read_a_snapshot() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
     let v1 = store.put(b"k", b"1", PutOptions::default()).await.unwrap();
     let mut reader = store.begin(TxOptions { read_only: true }).await.unwrap();

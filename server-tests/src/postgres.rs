@@ -1,7 +1,6 @@
 //! Helpers the PostgreSQL tests share: a scratch schema per test on the database
 //! `POOLEDSTORE_TEST_POSTGRES_URL` names, dropped (tables, sequences and roles the
 //! test created included) when the test ends, pass or fail.
-#![allow(dead_code, unreachable_pub)]
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,8 +10,7 @@ use backend_sqlx::SqlxStore;
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use storage_api::{PoolMetrics, PooledStore, StoreOptions};
 
-/// The variable naming the scratch database.
-pub const URL_ENV: &str = "POOLEDSTORE_TEST_POSTGRES_URL";
+use crate::{postgres_unreachable, postgres_url};
 
 /// A unique suffix for names this process creates: `<pid>_<n>_<nanos>`.
 pub fn unique(prefix: &str) -> String {
@@ -29,31 +27,30 @@ pub fn unique(prefix: &str) -> String {
 }
 
 /// One test's schema on the scratch database.
+#[derive(Debug)]
 pub struct Scratch {
+    /// The scratch database, as `POOLEDSTORE_TEST_POSTGRES_URL` names it.
     pub base_url: String,
+    /// This test's schema on it.
     pub schema: String,
     roles: Mutex<Vec<String>>,
 }
 
 impl Scratch {
-    /// A fresh schema, or `None` (after saying so) when no database is configured.
-    pub async fn new() -> Option<Self> {
-        let base_url = match std::env::var(URL_ENV) {
-            Ok(url) if !url.is_empty() => url,
-            _ => {
-                eprintln!("{URL_ENV} is not set: PostgreSQL tests did NOT run");
-                return None;
-            }
-        };
+    /// A fresh schema on the database [`postgres_url`] names.
+    ///
+    /// # Panics
+    /// When no database is configured or it cannot be reached, saying how to fix that.
+    pub async fn new() -> Self {
         let scratch = Self {
-            base_url,
+            base_url: postgres_url(),
             schema: unique("sqlx_test"),
             roles: Mutex::new(Vec::new()),
         };
         let mut admin = scratch.admin_plain().await;
         execute(&mut admin, &format!("CREATE SCHEMA \"{}\"", scratch.schema)).await;
         let _ = admin.close().await;
-        Some(scratch)
+        scratch
     }
 
     /// The scratch database's URL with `search_path` set to this schema.
@@ -80,7 +77,7 @@ impl Scratch {
     async fn admin_plain(&self) -> PgConnection {
         match PgConnection::connect(&self.base_url).await {
             Ok(conn) => conn,
-            Err(e) => panic!("admin connection: {e}"),
+            Err(e) => postgres_unreachable("connecting to the scratch database", e),
         }
     }
 

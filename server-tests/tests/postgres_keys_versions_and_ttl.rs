@@ -1,24 +1,20 @@
 //! Data semantics on PostgreSQL: bytewise key order whatever the collation, versions
 //! that only grow (across deletes, under concurrent writers), TTLs on the store's
 //! clock rather than the server's, atomic batches.
-#![cfg(feature = "postgres")]
 
-mod postgres_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, UNIX_EPOCH};
 
-use postgres_support::{Scratch, open};
+use server_tests::postgres::{Scratch, open};
 use storage_api::{
     Condition, ErrorKind, KeyRange, ManualClock, PooledStore, PutOptions, ScanOptions, WriteOp,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scans_are_bytewise_whatever_the_collation() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
     // Under a linguistic collation "a" < "B" and case or accents would reorder these.
     let keys: [&[u8]; 9] = [
@@ -63,9 +59,7 @@ async fn scans_are_bytewise_whatever_the_collation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_never_repeat_across_deletes_and_reopens() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
     let v1 = store.put(b"k", b"1", PutOptions::default()).await.unwrap();
     assert!(store.delete(b"k", Condition::Version(v1)).await.unwrap());
@@ -93,9 +87,7 @@ async fn versions_never_repeat_across_deletes_and_reopens() {
 /// re-create. No operation fails: conflicts are retried inside the store.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_and_deleters_never_see_a_version_go_back() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let mut options = scratch.options("kv");
     options.max_connections = 7;
     let store = Arc::new(open(options).await);
@@ -150,9 +142,7 @@ async fn concurrent_writers_and_deleters_never_see_a_version_go_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ttls_follow_the_store_clock_not_the_server_clock() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     // Far from the server's own time in both directions.
     for start_secs in [86_400u64, 4_102_444_800] {
         let clock = ManualClock::new(UNIX_EPOCH + Duration::from_secs(start_secs));
@@ -196,9 +186,7 @@ async fn ttls_follow_the_store_clock_not_the_server_clock() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_with_a_failing_condition_applies_nothing() {
-    let Some(scratch) = Scratch::new().await else {
-        return;
-    };
+    let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
     let v = store.put(b"a", b"1", PutOptions::default()).await.unwrap();
     let ops = vec![

@@ -1,0 +1,49 @@
+//! Tests that need a running server, kept out of the embedded suite.
+//!
+//! `cargo test --workspace --all-features --exclude pooledstore-server-tests` runs
+//! everything that needs no server; `cargo test -p pooledstore-server-tests` runs what
+//! is here. Every test here fails, never passes, when its server is not configured or
+//! cannot be reached, and the failure names the variable to set and how to start the
+//! server.
+
+pub mod postgres;
+
+/// The variable naming a scratch PostgreSQL database.
+pub const POSTGRES_URL_VAR: &str = "POOLEDSTORE_TEST_POSTGRES_URL";
+
+/// How to get a PostgreSQL server these tests can use.
+pub const POSTGRES_HOW_TO: &str = "start PostgreSQL (on Debian: `pg_ctlcluster --skip-systemctl-redirect \
+     $(ls /etc/postgresql) main start`), create a scratch database (`createdb -h 127.0.0.1 -U \
+     postgres pooledstore_test`) and set \
+     POOLEDSTORE_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/pooledstore_test \
+     (`.ci/run` does all three)";
+
+/// The scratch database's URL from [`POSTGRES_URL_VAR`].
+///
+/// # Panics
+/// When the variable is unset, empty or not UTF-8: a test that needs the server must
+/// fail without it, saying what to do.
+pub fn postgres_url() -> String {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            panic!("{POSTGRES_URL_VAR} is not set, so this PostgreSQL test cannot run: {POSTGRES_HOW_TO}")
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            panic!("{POSTGRES_URL_VAR} is not valid UTF-8: {POSTGRES_HOW_TO}")
+        }
+    }
+}
+
+/// Fails the test because the server named by [`POSTGRES_URL_VAR`] could not be
+/// reached or used for `what`, quoting the driver's `error` (which never carries the
+/// password).
+///
+/// # Panics
+/// Always.
+pub fn postgres_unreachable(what: &str, error: impl std::fmt::Display) -> ! {
+    panic!(
+        "{what}: the PostgreSQL server named by {POSTGRES_URL_VAR} could not be used ({error}); \
+         {POSTGRES_HOW_TO}"
+    )
+}
