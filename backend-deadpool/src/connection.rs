@@ -47,8 +47,12 @@ impl ConnectSpec {
                 self.path.display()
             )));
         }
-        self.setup(&conn)
-            .map_err(|e| map_error("setting up a connection", e))?;
+        self.setup(&conn).map_err(|e| {
+            map_error(
+                &format!("setting up a connection to {}", self.path.display()),
+                e,
+            )
+        })?;
         Ok(conn)
     }
 

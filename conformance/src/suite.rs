@@ -48,6 +48,7 @@ macro_rules! __cases {
             close_while_busy,
             close_grace_bounded,
             persistence_reopen,
+            open_close_churn,
         }
     };
 }

@@ -27,7 +27,9 @@ pub fn postgres_url() -> String {
     match std::env::var(POSTGRES_URL_VAR) {
         Ok(url) if !url.trim().is_empty() => url,
         Ok(_) | Err(std::env::VarError::NotPresent) => {
-            panic!("{POSTGRES_URL_VAR} is not set, so this PostgreSQL test cannot run: {POSTGRES_HOW_TO}")
+            panic!(
+                "{POSTGRES_URL_VAR} is not set, so this PostgreSQL test cannot run: {POSTGRES_HOW_TO}"
+            )
         }
         Err(std::env::VarError::NotUnicode(_)) => {
             panic!("{POSTGRES_URL_VAR} is not valid UTF-8: {POSTGRES_HOW_TO}")

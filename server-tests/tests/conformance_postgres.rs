@@ -16,9 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use backend_sqlx::SqlxStore;
 use conformance::{Faults, Harness};
+use server_tests::{postgres_unreachable, postgres_url};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 use storage_api::{ErrorKind, PooledStore, StoreError, StoreOptions, async_trait};
-use server_tests::{postgres_unreachable, postgres_url};
 use tokio::sync::OnceCell;
 
 /// Opens sqlx stores on PostgreSQL, each on a fresh table in the harness's own schema.

@@ -32,7 +32,11 @@ async fn copy_moves_a_sqlite_store_to_postgres() {
     );
     let entry = target.get(b"key07").await.unwrap().expect("key07 copied");
     assert_eq!(entry.value, b"value 7");
-    let session = target.get(b"session").await.unwrap().expect("session copied");
+    let session = target
+        .get(b"session")
+        .await
+        .unwrap()
+        .expect("session copied");
     assert!(session.expires_at.is_some(), "the expiry is kept");
 
     let mut dump = Vec::new();

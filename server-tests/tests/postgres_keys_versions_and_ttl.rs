@@ -2,7 +2,6 @@
 //! that only grow (across deletes, under concurrent writers), TTLs on the store's
 //! clock rather than the server's, atomic batches.
 
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, UNIX_EPOCH};

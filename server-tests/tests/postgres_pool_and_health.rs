@@ -2,7 +2,6 @@
 //! tagged with the store's own `application_name`, the acquire timeout holds, and
 //! `close` ends every server session.
 
-
 use std::time::{Duration, Instant};
 
 use server_tests::postgres::{Scratch, open, settle};

@@ -2,7 +2,6 @@
 //! `bytea`; derived names kept within 63 bytes; a newer schema version, or a table
 //! that is not a store's, refused.
 
-
 use backend_sqlx::SqlxStore;
 use server_tests::postgres::{Scratch, execute, open};
 use storage_api::{ErrorKind, PooledStore, PutOptions};

@@ -2,7 +2,6 @@
 //! in errors from a URL that cannot be reached or names no database, not in health
 //! reports or metrics.
 
-
 use std::time::{Duration, Instant};
 
 use backend_sqlx::SqlxStore;

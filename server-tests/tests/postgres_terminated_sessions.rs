@@ -3,7 +3,6 @@
 //! `validate_connections`, by operations that find their connection dead on its first
 //! statement, and inside a transaction.
 
-
 use std::time::Duration;
 
 use server_tests::postgres::{Scratch, open, settle, wait_for_metrics};

@@ -3,7 +3,6 @@
 //! lock waits bounded by the busy timeout, and connections returned or evicted
 //! correctly when a transaction or a statement is dropped.
 
-
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;

@@ -25,14 +25,21 @@ pub(super) async fn migrate(store: &Store) -> Result<ExitCode, StoreError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `health`: one round trip; exit 1 when unhealthy.
-pub(super) async fn health(store: &Store, as_json: bool) -> Result<ExitCode, StoreError> {
+/// `health`: one round trip; exit 1 when unhealthy. Names the engine behind `url` and
+/// the version the backend reported.
+pub(super) async fn health(
+    store: &Store,
+    url: &str,
+    as_json: bool,
+) -> Result<ExitCode, StoreError> {
     let h = store.health_check().await;
+    let engine = engine_name(url);
     if as_json {
         let body = json!({
             "healthy": h.healthy,
             "status": h.status.as_str(),
             "backend": store.backend_name(),
+            "engine": engine,
             "acquire_time_us": h.acquire_time.as_micros() as u64,
             "query_time_us": h.query_time.as_micros() as u64,
             "server_version": h.server_version,
@@ -40,8 +47,9 @@ pub(super) async fn health(store: &Store, as_json: bool) -> Result<ExitCode, Sto
         });
         println!("{body}");
     } else {
+        let version = h.server_version.as_deref().unwrap_or("version unknown");
         println!(
-            "{} ({} backend): acquire {:.1} µs, query {:.1} µs{}",
+            "{} ({} backend, {engine} {version}): acquire {:.1} µs, query {:.1} µs{}",
             h.status.as_str(),
             store.backend_name(),
             micros(h.acquire_time),
@@ -54,6 +62,16 @@ pub(super) async fn health(store: &Store, as_json: bool) -> Result<ExitCode, Sto
         );
     }
     Ok(exit_if(h.healthy))
+}
+
+/// The database engine a store URL names, for people.
+fn engine_name(url: &str) -> &'static str {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme.to_ascii_lowercase().as_str() {
+        "sqlite" => "SQLite",
+        "postgres" | "postgresql" => "PostgreSQL",
+        _ => "engine",
+    }
 }
 
 /// `validate`: check every idle connection; exit 1 when any was broken.

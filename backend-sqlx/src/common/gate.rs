@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
-use storage_api::{InFlight, Lifecycle, PoolInstruments, Result, StoreError};
+use storage_api::{ErrorKind, InFlight, Lifecycle, PoolInstruments, Result, StoreError};
 use tokio::sync::watch;
+
+use super::connect_check::ConnectCheck;
 
 /// Who may use a store, and whether it is closing.
 #[derive(Debug)]
@@ -19,15 +21,19 @@ pub(crate) struct Gate {
     closing: watch::Sender<bool>,
     /// Set when `close` gave up waiting: transactions still open then get `Closed`.
     forced: AtomicBool,
+    /// Whether the pool can connect at all, and why not.
+    connects: ConnectCheck,
 }
 
 impl Gate {
-    /// An open gate.
-    pub(crate) fn new() -> Self {
+    /// An open gate for a pool whose connections go to `endpoint` (`host:port` or a
+    /// file), which connection errors name.
+    pub(crate) fn new(endpoint: impl Into<String>) -> Self {
         Self {
             lifecycle: Lifecycle::new(),
             closing: watch::channel(false).0,
             forced: AtomicBool::new(false),
+            connects: ConnectCheck::new(endpoint),
         }
     }
 
@@ -44,7 +50,10 @@ impl Gate {
     /// Acquires a connection from `pool`, feeding `instruments`; `map` turns a sqlx
     /// failure (and how long the caller waited) into the store's error.
     ///
-    /// Fails with `Closed` as soon as the store starts closing, even while waiting.
+    /// Fails with `Closed` as soon as the store starts closing, even while waiting, and
+    /// with `Connection`, naming the cause and the address, as soon as the store finds
+    /// it cannot connect (see [`ConnectCheck`]). A timeout names the last connection
+    /// failure seen, if any.
     pub(crate) async fn acquire<DB: Database>(
         &self,
         pool: &Pool<DB>,
@@ -54,24 +63,61 @@ impl Gate {
         let mut closing = self.closing.subscribe();
         let _waiting = instruments.waiting();
         let started = Instant::now();
+        let progress = self.connects.progress();
         let acquired = tokio::select! {
             biased;
             _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
             acquired = pool.acquire() => acquired,
+            cause = self.connects.until_hopeless(pool, progress) => {
+                return Err(self.cannot_connect(&cause));
+            }
         };
         let waited = started.elapsed();
         match acquired {
             Ok(conn) => {
+                self.connects.handed_out();
                 instruments.record_acquired(waited);
                 Ok(conn)
             }
-            Err(error) => {
-                if matches!(error, sqlx::Error::PoolTimedOut) {
-                    instruments.record_timeout(waited);
+            Err(sqlx::Error::PoolTimedOut) => {
+                instruments.record_timeout(waited);
+                let error = map(sqlx::Error::PoolTimedOut, waited);
+                match self.connects.last_failure().await {
+                    Some(cause) => Err(StoreError::new(
+                        error.kind(),
+                        format!(
+                            "{}; last connect error ({}): {cause}",
+                            error.message(),
+                            self.connects.endpoint()
+                        ),
+                    )
+                    .with_source(error)),
+                    None => Err(error),
                 }
-                Err(map(error, waited))
+            }
+            Err(sqlx::Error::PoolClosed) => Err(map(sqlx::Error::PoolClosed, waited)),
+            // Anything else came from opening a connection.
+            Err(error) => {
+                let error = map(error, waited);
+                Err(StoreError::new(
+                    error.kind(),
+                    format!(
+                        "{} (connecting to {})",
+                        error.message(),
+                        self.connects.endpoint()
+                    ),
+                )
+                .with_source(error))
             }
         }
+    }
+
+    /// The error for a pool that cannot connect because of `cause`.
+    pub(crate) fn cannot_connect(&self, cause: &str) -> StoreError {
+        StoreError::new(
+            ErrorKind::Connection,
+            format!("cannot connect to {}: {cause}", self.connects.endpoint()),
+        )
     }
 
     /// Whether `close` has begun signalling (callers get `Closed` from here on).

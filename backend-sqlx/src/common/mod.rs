@@ -5,6 +5,7 @@
 
 pub(crate) mod accounting;
 pub(crate) mod close;
+pub(crate) mod connect_check;
 pub(crate) mod errors;
 pub(crate) mod gate;
 pub(crate) mod health;

@@ -4,15 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::PgPool;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions};
 
-use super::connect_options::{SESSION_SETUP, Target, lock_timeout_millis};
+use super::connect_options::{SESSION_SETUP, Target, endpoint, lock_timeout_millis};
 use super::errors::map_error;
 use super::names::Names;
 use super::schema;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::connect_check::cause;
 
 /// The longest `open` waits for the pool to close after a failed schema setup.
 const CLOSE_BOUND: Duration = Duration::from_secs(5);
@@ -34,6 +35,7 @@ pub(crate) async fn open(
     accounting: &Arc<ConnectionAccounting>,
     instruments: &PoolInstruments,
 ) -> Result<Opened> {
+    first_connection(options, target, instruments).await?;
     let pool = accounting
         .install_with_setup(
             pool_options_for(options),
@@ -71,6 +73,42 @@ pub(crate) async fn open(
             let _ = tokio::time::timeout(CLOSE_BOUND, pool.close()).await;
             Err(error)
         }
+    }
+}
+
+/// Connects once outside the pool, so a server that cannot be used is named at once
+/// with the cause (sqlx's pool retries a refused connection until the acquire
+/// timeout and then reports only the timeout).
+async fn first_connection(
+    options: &StoreOptions,
+    target: &Target,
+    instruments: &PoolInstruments,
+) -> Result<()> {
+    let address = endpoint(&target.connect);
+    match tokio::time::timeout(options.acquire_timeout, target.connect.connect()).await {
+        Ok(Ok(conn)) => {
+            let _ = tokio::time::timeout(CLOSE_BOUND, conn.close()).await;
+            Ok(())
+        }
+        Ok(Err(error)) => {
+            let cause = cause(&error);
+            let mapped = map_error(error, "open", None, instruments);
+            let kind = match mapped.kind() {
+                ErrorKind::Config => ErrorKind::Config,
+                _ => ErrorKind::Connection,
+            };
+            Err(
+                StoreError::new(kind, format!("open: cannot connect to {address}: {cause}"))
+                    .with_source(mapped),
+            )
+        }
+        Err(_) => Err(StoreError::new(
+            ErrorKind::Connection,
+            format!(
+                "open: cannot connect to {address}: no answer within {:.3} s",
+                options.acquire_timeout.as_secs_f64()
+            ),
+        )),
     }
 }
 

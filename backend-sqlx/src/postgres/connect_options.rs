@@ -194,3 +194,16 @@ mod tests {
         assert_eq!(lock_timeout_millis(Duration::from_secs(5)), 5000);
     }
 }
+
+/// Where `options` connect, for messages: `host:port`, or the socket file for a Unix
+/// socket directory. Never the user or the password.
+pub(crate) fn endpoint(options: &PgConnectOptions) -> String {
+    let (host, port) = (options.get_host(), options.get_port());
+    if host.starts_with('/') {
+        format!("{host}/.s.PGSQL.{port}")
+    } else if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}

@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use sqlx::PgPool;
 use storage_api::{InFlight, PoolInstruments, Result, StoreOptions};
 
+use super::connect_options::endpoint;
 use super::errors::map_error;
 use super::lease::Lease;
 use super::statements::Statements;
@@ -53,6 +54,7 @@ pub(crate) struct Parts {
 impl Shared {
     /// An open store from its parts.
     pub(crate) fn new(parts: Parts) -> Arc<Self> {
+        let gate = Gate::new(endpoint(&parts.pool.connect_options()));
         Arc::new(Self {
             pool: parts.pool,
             sql: parts.sql,
@@ -61,7 +63,7 @@ impl Shared {
             schema_version: parts.schema_version,
             instruments: parts.instruments,
             accounting: parts.accounting,
-            gate: Gate::new(),
+            gate,
         })
     }
 

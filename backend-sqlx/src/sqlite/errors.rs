@@ -44,6 +44,15 @@ pub(crate) fn map_error(
                 path.display(),
                 db.message()
             )
+        } else if matches!(
+            extended & 0xff,
+            code::CANTOPEN | code::NOTADB | code::CORRUPT
+        ) {
+            format!(
+                "{operation}: database file {}: {} (SQLite code {extended})",
+                path.display(),
+                db.message()
+            )
         } else {
             format!("{operation}: {} (SQLite code {extended})", db.message())
         };

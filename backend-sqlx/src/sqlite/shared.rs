@@ -88,6 +88,7 @@ impl Shared {
     pub(crate) fn new(parts: Parts) -> Arc<Self> {
         let capacity = usize::try_from(parts.options.max_connections).unwrap_or(usize::MAX);
         let stash = Stash::new(capacity, parts.options.idle_timeout);
+        let gate = Gate::new(parts.path.display().to_string());
         Arc::new(Self {
             pool: parts.pool,
             sql: parts.sql,
@@ -97,7 +98,7 @@ impl Shared {
             schema_version: parts.schema_version,
             instruments: parts.instruments,
             accounting: parts.accounting,
-            gate: Gate::new(),
+            gate,
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
             writer: Queue::default(),

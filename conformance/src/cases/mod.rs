@@ -7,6 +7,7 @@ mod support;
 mod basic;
 mod batch;
 mod cancel;
+mod churn;
 mod close;
 mod concurrency;
 mod input;
@@ -27,6 +28,7 @@ pub(crate) use basic::{
 };
 pub(crate) use batch::{batch_atomic, batch_in_order};
 pub(crate) use cancel::{cancel_mid_batch, cancel_mid_transaction, cancel_operations};
+pub(crate) use churn::open_close_churn;
 pub(crate) use close::{close_grace_bounded, close_semantics, close_while_busy};
 pub(crate) use concurrency::cas_counter;
 pub(crate) use input::invalid_input;
