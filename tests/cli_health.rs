@@ -51,6 +51,9 @@ fn health_on_a_refused_port_fails_fast_naming_it() {
     assert_ne!(code, 0, "{out}{err}");
     assert!(err.contains("refused"), "{err}");
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
-    assert!(!out.contains("hunter2") && !err.contains("hunter2"), "{out}{err}");
+    assert!(
+        !out.contains("hunter2") && !err.contains("hunter2"),
+        "{out}{err}"
+    );
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }

@@ -7,6 +7,7 @@
 //! server.
 
 pub mod postgres;
+pub mod proxy;
 
 /// The variable naming a scratch PostgreSQL database.
 pub const POSTGRES_URL_VAR: &str = "POOLEDSTORE_TEST_POSTGRES_URL";
