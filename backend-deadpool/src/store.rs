@@ -362,8 +362,13 @@ impl PooledStore for DeadpoolStore {
         self.pool.validate().await
     }
 
+    /// The pool's gauges and counters; `pending` counts the writes queued for the
+    /// writer too, which wait for its connection as callers of the pool do.
     fn pool_metrics(&self) -> PoolMetrics {
-        self.pool.metrics()
+        let mut metrics = self.pool.metrics();
+        let queued = u32::try_from(self.writer.queued()).unwrap_or(u32::MAX);
+        metrics.pending = metrics.pending.saturating_add(queued);
+        metrics
     }
 
     async fn close(&self) -> CloseReport {

@@ -101,6 +101,12 @@ impl Writer {
         answer.await.unwrap_or(Err(DbError::Lost))
     }
 
+    /// Writes queued and not yet taken into a group: callers waiting for the writer's
+    /// connection.
+    pub(crate) fn queued(&self) -> usize {
+        self.lock().jobs.len()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -308,6 +308,9 @@ mod child {
         let store = common::open(backend, &path)
             .await
             .unwrap_or_else(|e| panic!("open with room to spare: {e}"));
+        // Space to give back once the disk is full, to see the store recover in place.
+        let ballast = path.with_extension("ballast");
+        let _ = std::fs::write(&ballast, vec![0u8; 96 << 10]);
         let mut acked = Vec::new();
         let failure = loop {
             if acked.len() == 2000 {
@@ -328,11 +331,27 @@ mod child {
             None => say("never full"),
         }
         // A second failing write must fail the same way, not hang or panic.
-        if let Err(e) = store
+        match store
             .put(b"big/again", &[7u8; 16 << 10], PutOptions::default())
             .await
         {
-            say(&format!("again {}", describe(&e)));
+            Err(e) => say(&format!("again {}", describe(&e))),
+            Ok(_) => {
+                acked.push(b"big/again".to_vec());
+                say("again ok");
+            }
+        }
+        // With room again, the same store writes again, without a reopen.
+        let _ = std::fs::remove_file(&ballast);
+        match store
+            .put(b"room/again", b"small", PutOptions::default())
+            .await
+        {
+            Ok(_) => {
+                acked.push(b"room/again".to_vec());
+                say("room ok");
+            }
+            Err(e) => say(&format!("room {}", describe(&e))),
         }
         say(if earlier_data_intact(&*store).await {
             "earlier ok"
@@ -620,6 +639,17 @@ mod full_disk {
         let found = full.split(' ').nth(1).unwrap_or("none");
         common::expect(backend_name(backend), case, found, "backend", &full);
         assert!(full.contains(says), "{backend:?}: unclear: {full}");
+        // The next write after a failure names the same cause, not a generic failure.
+        let again = line("again ");
+        assert!(
+            again.contains(says),
+            "{backend:?}: the next write said: {again}"
+        );
+        assert_eq!(
+            line("room "),
+            "room ok",
+            "{backend:?}: after space came back"
+        );
         assert_eq!(line("earlier "), "earlier ok", "{backend:?}");
         assert_eq!(
             line("reopened: "),

@@ -70,17 +70,24 @@ impl Shared {
         Ok(report)
     }
 
-    /// The pool's gauges and the shared counters.
+    /// The pool's gauges and the shared counters. `pending` counts the calls queued for
+    /// the writer and the reader too: they wait for a connection just as callers of
+    /// the pool do, only behind the queue's task.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
         let parked = self.stash.len();
-        pool_metrics(
+        let mut metrics = pool_metrics(
             pool,
             parked,
             gate,
             accounting,
             &self.instruments,
             &self.options,
-        )
+        );
+        let queued = self.writer.queued() + self.reader.queued();
+        metrics.pending = metrics
+            .pending
+            .saturating_add(u32::try_from(queued).unwrap_or(u32::MAX));
+        metrics
     }
 }

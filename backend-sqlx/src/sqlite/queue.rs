@@ -112,6 +112,12 @@ impl<S: Server + ?Sized> Queue<S> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Calls queued and not yet taken by a drain: callers waiting for the connection
+    /// this queue's task holds or is getting.
+    pub(crate) fn queued(&self) -> usize {
+        self.lock().calls.len()
+    }
+
     /// Lets the caller run alone when nothing is queued, being drained or running
     /// alone; the returned guard counts it until dropped.
     pub(crate) fn alone(&self) -> Option<Alone<'_, S>> {
