@@ -65,10 +65,10 @@ impl ConnectSpec {
                 tracing::warn!(journal_mode = %mode, "SQLite refused write-ahead logging");
             }
         }
-        // SQLite 3.51.0-3.51.1 (the bundled version) can deadlock when one thread
-        // closes a WAL connection (the close takes an EXCLUSIVE lock to checkpoint)
-        // while another opens the same file; fixed in 3.51.2. Without checkpoint on
-        // close our closes never take that lock; `close` checkpoints explicitly.
+        // A connection that retires (idle, lifetime, eviction) closes without
+        // checkpointing: the last one to close would otherwise run a checkpoint on
+        // whichever thread drops it, perhaps an async worker. `close` checkpoints
+        // explicitly, and the writer checkpoints beside its groups.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         conn.execute_batch(&format!("PRAGMA synchronous = {}", self.synchronous))?;
         // The writer runs each write of a group under a savepoint; its statement

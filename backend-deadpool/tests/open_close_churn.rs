@@ -1,6 +1,6 @@
 //! Connections opening while others close on the same WAL file must never deadlock.
-//! (The bundled SQLite 3.51.1 can deadlock inside its unix VFS when a closing
-//! connection checkpoints the WAL while another thread opens the same file.)
+//! (SQLite 3.51.1 could, inside its unix VFS; a guard against that coming back. The
+//! kit's `open_close_churn` case covers whole stores.)
 
 mod common;
 

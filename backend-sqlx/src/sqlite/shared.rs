@@ -42,10 +42,10 @@ pub(crate) struct Shared {
     /// (or when the last handle drops).
     pub(crate) scratch: Option<ScratchDir>,
     /// A connection outside the pool, open from `open` until `close` ends (after the
-    /// pool's), so the pool never closes the database's last connection while the
-    /// store is open. SQLite 3.51.1 can deadlock when the last connection to a WAL
-    /// database closes (checkpointing on the way) while another thread opens one to
-    /// the same file, which an idle pool reaping and refilling itself would do.
+    /// pool's): background checkpoints and the final one run on it, and the pool
+    /// never closes the database's last connection while the store is open, which
+    /// would checkpoint and delete the WAL on a pool thread each time an idle pool
+    /// empties, and rebuild it on the next open.
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
     /// The single writer behind put, delete, batch and purge_expired.
     pub(crate) writer: Queue<Writes>,
