@@ -70,10 +70,10 @@ async fn errors_from_unusable_urls_do_not_show_the_password() {
             format!("postgres://app:{PASSWORD}@no-such-host.invalid:5432/db"),
             ErrorKind::Connection,
         ),
-        // Nothing listening: sqlx retries until the acquire timeout.
+        // Nothing listening: refused, and said so at once.
         (
             format!("postgres://app:{PASSWORD}@127.0.0.1:1/db"),
-            ErrorKind::Timeout,
+            ErrorKind::Connection,
         ),
         // TLS required, but this build has none.
         (

@@ -118,7 +118,14 @@ async fn single_writes_wait_for_locks_only_up_to_the_busy_timeout() {
         .put(b"free", b"v", PutOptions::default())
         .await
         .unwrap();
-    holder.commit().await.unwrap();
+    // The holder may commit, or fail with the retryable `Conflict`: on a table this
+    // small, PostgreSQL's serializable isolation tracks reads by index page, so the
+    // write of "free" beside "k" can count as a read-write conflict with the holder
+    // (a false positive the contract allows; a retry would succeed).
+    match holder.commit().await {
+        Ok(()) => {}
+        Err(e) => assert_eq!(e.kind(), ErrorKind::Conflict, "{e}"),
+    }
     store.put(b"k", b"v", PutOptions::default()).await.unwrap();
     store.close().await;
 }

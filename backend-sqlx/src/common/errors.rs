@@ -6,6 +6,8 @@ use std::time::Duration;
 use sqlx::error::DatabaseError;
 use storage_api::{ErrorKind, StoreError};
 
+use super::connect_check::cause;
+
 /// Turns a sqlx error raised by `operation` into a [`StoreError`], asking `database`
 /// for the kind and message of errors the database itself reported.
 ///
@@ -33,7 +35,10 @@ pub(crate) fn map_driver_error(
         | sqlx::Error::WorkerCrashed
         | sqlx::Error::Protocol(_) => (
             ErrorKind::Connection,
-            format!("{operation}: the database connection failed"),
+            format!(
+                "{operation}: the database connection failed: {}",
+                cause(&error)
+            ),
         ),
         sqlx::Error::Configuration(_) => (
             ErrorKind::Config,
