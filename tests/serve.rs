@@ -45,7 +45,7 @@ async fn health_ready_and_metrics_answer() {
     let scrape = parse_metrics(&metrics.body);
     assert_eq!(sample(&scrape, "db_client_connection_max", &[]), 2.0);
     for family in [
-        "db_client_connection_count",
+        "db_client_connections",
         "db_client_connection_max",
         "db_client_connection_idle_min",
         "db_client_connection_pending_requests",
