@@ -221,15 +221,16 @@ fn encode_operations(e: &mut DescriptorEncoder<'_>, ops: &OperationsSnapshot) ->
     }
     let mut duration = e.encode_descriptor(
         "pooledstore_operation_duration_seconds",
-        "Time store operations took, in seconds.",
+        "Time store operations took, in seconds, by operation and outcome.",
         None,
         MetricType::Histogram,
     )?;
-    for op in Op::ALL.into_iter().filter(|op| ops.total(*op) > 0) {
-        histogram(
-            duration.encode_family(&[("op", op.as_str())])?,
-            ops.duration(op),
-        )?;
+    // Only the (op, outcome) pairs seen, as for the error outcomes above.
+    for op in Op::ALL {
+        for (outcome, h) in ops.durations(op) {
+            let labels = [("op", op.as_str()), ("outcome", outcome)];
+            histogram(duration.encode_family(&labels)?, h)?;
+        }
     }
     Ok(())
 }
@@ -394,9 +395,12 @@ mod tests {
         assert!(text.contains(
             "db_client_connection_wait_time_seconds_count{pool=\"default\",backend=\"scripted\"} 3"
         ));
-        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\"} 3"));
+        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\",outcome=\"ok\"} 2"));
+        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\",outcome=\"condition_failed\"} 1"));
         assert!(
-            !text.contains("op=\"get\",le="),
+            !text.contains(
+                "duration_seconds_bucket{pool=\"default\",backend=\"scripted\",op=\"get\""
+            ),
             "histograms only for ops seen"
         );
         assert!(!text.contains("# EOF"), "Prometheus 0.0.4, not OpenMetrics");
