@@ -234,10 +234,16 @@ fn rules_dir() -> PathBuf {
 #[test]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     let rules = rules_dir().join("alerts.yml");
+    let alerts = std::fs::read_to_string(&rules)
+        .unwrap()
+        .lines()
+        .filter(|l| l.trim_start().starts_with("- alert:"))
+        .count();
+    assert!(alerts >= 8, "{alerts} alerts");
     let out = promtool(&["check", "rules", rules.to_str().unwrap()], "");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && stdout.contains("SUCCESS: 8 rules found"),
+        out.status.success() && stdout.contains(&format!("SUCCESS: {alerts} rules found")),
         "promtool check rules:\n{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
