@@ -45,7 +45,7 @@ async fn health_ready_and_metrics_answer() {
     let scrape = parse_metrics(&metrics.body);
     assert_eq!(sample(&scrape, "db_client_connection_max", &[]), 2.0);
     for family in [
-        "db_client_connection_count",
+        "db_client_connections",
         "db_client_connection_max",
         "db_client_connection_idle_min",
         "db_client_connection_pending_requests",
@@ -118,16 +118,20 @@ async fn operation_metrics_reconcile_with_the_work_done() {
     assert_eq!(ops("tx_put", "ok"), 1.0);
     assert_eq!(ops("commit", "ok"), 1.0);
     assert_eq!(ops("scan", "ok"), 0.0);
-    let put_count = sample(
-        &scrape,
-        "app_pooledstore_operation_duration_seconds_count",
-        &[("op", "put")],
-    );
-    assert_eq!(put_count, PUTS as f64 + 1.0);
+    let timed = |op: &str, outcome: &str| {
+        sample(
+            &scrape,
+            "app_pooledstore_operation_duration_seconds_count",
+            &[("op", op), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(timed("put", "ok"), PUTS as f64);
+    assert_eq!(timed("put", "condition_failed"), 1.0);
+    assert_eq!(timed("scan", "ok"), 0.0, "no histogram for an op never run");
     let put_sum = sample(
         &scrape,
         "app_pooledstore_operation_duration_seconds_sum",
-        &[("op", "put")],
+        &[("op", "put"), ("outcome", "ok")],
     );
     assert!(put_sum > 0.0 && put_sum < 60.0, "{put_sum}");
     for s in &scrape.samples {

@@ -18,7 +18,7 @@ use super::stats::{OperationStats, OperationsSnapshot};
 use crate::Store;
 
 /// A [`PooledStore`] that records `pooledstore_operations_total{op,outcome}`,
-/// `pooledstore_operation_duration_seconds{op}` and a `debug` span per operation
+/// `pooledstore_operation_duration_seconds{op,outcome}` and a `debug` span per operation
 /// (fields `backend`, `op`, `key_len`, `items`, `outcome`; never keys or values), then
 /// delegates to the wrapped store.
 ///

@@ -1,6 +1,13 @@
 //! Prometheus text exposition (format 0.0.4) of a store's pool instruments and
 //! operation metrics, encoded with `prometheus-client` at scrape time from live
 //! snapshots, so a scrape always sees current values and recording stays lock-free.
+//!
+//! Pool families keep OpenTelemetry's database-client names translated the way
+//! Prometheus translates OTLP (dots to underscores, `_total` on counters, `_seconds` on
+//! durations), so `db.client.connection.max` is `db_client_connection_max`. The one
+//! exception is `db.client.connection.count`, exported as `db_client_connections`: a
+//! gauge ending in `_count` reads as a histogram's count, and `promtool check metrics`
+//! refuses it.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -121,8 +128,8 @@ impl Collector for StoreCollector {
 
 fn encode_pool(e: &mut DescriptorEncoder<'_>, pool: &PoolMetrics) -> fmt::Result {
     let mut count = e.encode_descriptor(
-        "db_client_connection_count",
-        "Open connections, by state (idle or used).",
+        "db_client_connections",
+        "Open connections, by state (idle or used); OpenTelemetry db.client.connection.count.",
         None,
         MetricType::Gauge,
     )?;
@@ -132,30 +139,30 @@ fn encode_pool(e: &mut DescriptorEncoder<'_>, pool: &PoolMetrics) -> fmt::Result
     gauge(
         e,
         "db_client_connection_max",
-        "Maximum connections the pool may open (db_pool_size).",
+        "Maximum connections the pool may open (db_pool_size); OpenTelemetry db.client.connection.max.",
         pool.max,
     )?;
     gauge(
         e,
         "db_client_connection_idle_min",
-        "Connections the pool keeps open while idle (db_min_idle).",
+        "Connections the pool keeps open while idle (db_min_idle); OpenTelemetry db.client.connection.idle.min.",
         pool.min_idle,
     )?;
     gauge(
         e,
         "db_client_connection_pending_requests",
-        "Callers waiting for a connection now.",
+        "Callers waiting for a connection now; OpenTelemetry db.client.connection.pending_requests.",
         pool.pending,
     )?;
     counter(
         e,
         "db_client_connection_timeouts",
-        "Connection acquisitions that gave up at the acquire timeout.",
+        "Connection acquisitions that gave up at the acquire timeout; OpenTelemetry db.client.connection.timeouts.",
         pool.timeouts,
     )?;
     let wait = e.encode_descriptor(
         "db_client_connection_wait_time_seconds",
-        "Time callers waited to acquire a connection, in seconds.",
+        "Time callers waited to acquire a connection, in seconds; OpenTelemetry db.client.connection.wait_time.",
         None,
         MetricType::Histogram,
     )?;
@@ -214,15 +221,16 @@ fn encode_operations(e: &mut DescriptorEncoder<'_>, ops: &OperationsSnapshot) ->
     }
     let mut duration = e.encode_descriptor(
         "pooledstore_operation_duration_seconds",
-        "Time store operations took, in seconds.",
+        "Time store operations took, in seconds, by operation and outcome.",
         None,
         MetricType::Histogram,
     )?;
-    for op in Op::ALL.into_iter().filter(|op| ops.total(*op) > 0) {
-        histogram(
-            duration.encode_family(&[("op", op.as_str())])?,
-            ops.duration(op),
-        )?;
+    // Only the (op, outcome) pairs seen, as for the error outcomes above.
+    for op in Op::ALL {
+        for (outcome, h) in ops.durations(op) {
+            let labels = [("op", op.as_str()), ("outcome", outcome)];
+            histogram(duration.encode_family(&labels)?, h)?;
+        }
     }
     Ok(())
 }
@@ -323,11 +331,11 @@ mod tests {
             assert_eq!(sample.labels.get("backend"), Some("scripted"), "{sample:?}");
         }
         assert_eq!(
-            value(&scrape, "db_client_connection_count", &[("state", "idle")]),
+            value(&scrape, "db_client_connections", &[("state", "idle")]),
             1.0
         );
         assert_eq!(
-            value(&scrape, "db_client_connection_count", &[("state", "used")]),
+            value(&scrape, "db_client_connections", &[("state", "used")]),
             2.0
         );
         assert_eq!(value(&scrape, "db_client_connection_max", &[]), 4.0);
@@ -387,12 +395,45 @@ mod tests {
         assert!(text.contains(
             "db_client_connection_wait_time_seconds_count{pool=\"default\",backend=\"scripted\"} 3"
         ));
-        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\"} 3"));
+        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\",outcome=\"ok\"} 2"));
+        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\",outcome=\"condition_failed\"} 1"));
         assert!(
-            !text.contains("op=\"get\",le="),
+            !text.contains(
+                "duration_seconds_bucket{pool=\"default\",backend=\"scripted\",op=\"get\""
+            ),
             "histograms only for ops seen"
         );
         assert!(!text.contains("# EOF"), "Prometheus 0.0.4, not OpenMetrics");
+    }
+
+    /// The conventions `promtool check metrics` lints, checked without promtool: counters
+    /// end in `_total`, no other family ends in a histogram suffix, durations are seconds.
+    #[tokio::test]
+    async fn family_names_follow_prometheus_conventions() {
+        let store = store();
+        store.put(b"k", b"v", PutOptions::default()).await.unwrap();
+        let text = PrometheusExporter::new(store, &ExportOptions::default())
+            .unwrap()
+            .render();
+        let families: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        assert!(families.len() >= 13, "{families:?}");
+        for (name, kind) in families {
+            match kind {
+                "counter" => assert!(name.ends_with("_total"), "{name}"),
+                "histogram" => assert!(name.ends_with("_seconds"), "{name}"),
+                "gauge" => {}
+                other => panic!("{name}: unexpected type {other}"),
+            }
+            if kind != "histogram" {
+                for suffix in ["_count", "_sum", "_bucket"] {
+                    assert!(!name.ends_with(suffix), "{name} ends in {suffix}");
+                }
+            }
+        }
     }
 
     #[test]

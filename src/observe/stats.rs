@@ -10,18 +10,21 @@ use super::labels::{OUTCOME_LABELS, OUTCOME_SLOTS, Op, Outcome};
 
 const OP_SLOTS: usize = Op::ALL.len();
 
-/// Counts by `(op, outcome)` and a duration histogram per `op`.
+/// Counts and a duration histogram by `(op, outcome)`, so the latency of failures
+/// (an acquire timeout takes the whole timeout) stays apart from that of successes.
 #[derive(Debug)]
 pub(crate) struct OperationStats {
     counts: [[AtomicU64; OUTCOME_SLOTS]; OP_SLOTS],
-    durations: [Histogram; OP_SLOTS],
+    durations: [[Histogram; OUTCOME_SLOTS]; OP_SLOTS],
 }
 
 impl Default for OperationStats {
     fn default() -> Self {
         Self {
             counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-            durations: std::array::from_fn(|_| Histogram::new(&WAIT_BUCKETS)),
+            durations: std::array::from_fn(|_| {
+                std::array::from_fn(|_| Histogram::new(&WAIT_BUCKETS))
+            }),
         }
     }
 }
@@ -30,7 +33,7 @@ impl OperationStats {
     /// Records one finished (or abandoned) operation.
     pub(crate) fn record(&self, op: Op, outcome: Outcome, elapsed: Duration) {
         self.counts[op.slot()][outcome.slot()].fetch_add(1, Relaxed);
-        self.durations[op.slot()].observe(elapsed);
+        self.durations[op.slot()][outcome.slot()].observe(elapsed);
     }
 
     /// A copy of every counter and histogram.
@@ -39,7 +42,9 @@ impl OperationStats {
             counts: std::array::from_fn(|op| {
                 std::array::from_fn(|outcome| self.counts[op][outcome].load(Relaxed))
             }),
-            durations: std::array::from_fn(|op| self.durations[op].snapshot()),
+            durations: std::array::from_fn(|op| {
+                std::array::from_fn(|outcome| self.durations[op][outcome].snapshot())
+            }),
         }
     }
 }
@@ -49,7 +54,7 @@ impl OperationStats {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperationsSnapshot {
     counts: [[u64; OUTCOME_SLOTS]; OP_SLOTS],
-    durations: [HistogramSnapshot; OP_SLOTS],
+    durations: [[HistogramSnapshot; OUTCOME_SLOTS]; OP_SLOTS],
 }
 
 impl OperationsSnapshot {
@@ -63,9 +68,36 @@ impl OperationsSnapshot {
         self.counts[op.slot()].iter().sum()
     }
 
-    /// The duration histogram of `op`, in seconds.
-    pub fn duration(&self, op: Op) -> &HistogramSnapshot {
-        &self.durations[op.slot()]
+    /// The duration histogram of every `op` call, whatever the outcome, in seconds.
+    pub fn duration(&self, op: Op) -> HistogramSnapshot {
+        let mut merged = HistogramSnapshot {
+            bounds: WAIT_BUCKETS.to_vec(),
+            counts: vec![0; WAIT_BUCKETS.len()],
+            ..HistogramSnapshot::default()
+        };
+        for h in &self.durations[op.slot()] {
+            for (total, n) in merged.counts.iter_mut().zip(&h.counts) {
+                *total += n;
+            }
+            merged.count += h.count;
+            merged.sum += h.sum;
+        }
+        merged
+    }
+
+    /// The duration histogram of the `op` calls that ended with `outcome`, in seconds.
+    pub fn duration_of(&self, op: Op, outcome: Outcome) -> &HistogramSnapshot {
+        &self.durations[op.slot()][outcome.slot()]
+    }
+
+    /// Every `(outcome label, duration histogram)` of `op` with at least one
+    /// observation, in the order of [`outcomes`](Self::outcomes).
+    pub fn durations(&self, op: Op) -> impl Iterator<Item = (&'static str, &HistogramSnapshot)> {
+        OUTCOME_LABELS
+            .iter()
+            .copied()
+            .zip(&self.durations[op.slot()])
+            .filter(|(_, h)| h.count > 0)
     }
 
     /// Every `(outcome label, count)` of `op`, including zeros, in a stable order.
@@ -104,6 +136,16 @@ mod tests {
         assert_eq!(s.total(Op::Delete), 0);
         assert_eq!(s.duration(Op::Put).count, 3);
         assert_eq!(s.duration(Op::Put).counts[0], 1); // 30 µs <= 50 µs
+        assert_eq!(s.duration(Op::Put).counts[1], 2); // 80 µs <= 100 µs
+        assert_eq!(s.duration_of(Op::Put, Outcome::Ok).count, 2);
+        let failed = s.duration_of(Op::Put, Outcome::Failed(ErrorKind::ConditionFailed));
+        assert_eq!(
+            (failed.count, failed.counts[0], failed.counts[1]),
+            (1, 0, 1)
+        );
+        let timed: Vec<_> = s.durations(Op::Put).map(|(o, h)| (o, h.count)).collect();
+        assert_eq!(timed, [("ok", 2), ("condition_failed", 1)]);
+        assert_eq!(s.durations(Op::Delete).count(), 0);
         let labels: Vec<_> = s.outcomes(Op::Put).filter(|(_, n)| *n > 0).collect();
         assert_eq!(labels, [("ok", 2), ("condition_failed", 1)]);
     }

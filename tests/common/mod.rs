@@ -210,3 +210,62 @@ pub fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &s
         Some(other) => panic!("{name}: unexpected {other:?}"),
     }
 }
+
+/// Runs every kind of operation once or more against `store`, failures included (a
+/// failed condition, an invalid key and, on a pool of one connection, an acquire
+/// timeout), so its exposition shows every family with error series beside the ok ones.
+/// Returns whether an acquire timeout happened (only on a pool of one).
+pub async fn exercise(store: &dyn pooledstore::PooledStore) -> bool {
+    use pooledstore::{Condition, ErrorKind, PutOptions, ScanOptions, TxOptions, WriteOp};
+    for i in 0..5 {
+        let key = format!("k{i}");
+        store
+            .put(key.as_bytes(), b"v", PutOptions::default())
+            .await
+            .expect("put");
+        store.get(key.as_bytes()).await.expect("get");
+    }
+    let cas = store.put(b"k0", b"v", PutOptions::if_absent()).await;
+    assert_eq!(cas.unwrap_err().kind(), ErrorKind::ConditionFailed);
+    let empty = store.get(b"").await;
+    assert_eq!(empty.unwrap_err().kind(), ErrorKind::InvalidInput);
+    store.scan(ScanOptions::prefix("k")).await.expect("scan");
+    let ops = vec![
+        WriteOp::Put {
+            key: b"b1".to_vec(),
+            value: b"v".to_vec(),
+            options: PutOptions::default(),
+        },
+        WriteOp::Delete {
+            key: b"k4".to_vec(),
+            condition: Condition::Any,
+        },
+    ];
+    store.batch(ops).await.expect("batch");
+    store.delete(b"k3", Condition::Any).await.expect("delete");
+    store.purge_expired().await.expect("purge_expired");
+    let mut tx = store.begin(TxOptions::default()).await.expect("begin");
+    tx.get(b"k1").await.expect("tx get");
+    tx.put(b"t", b"v", PutOptions::default())
+        .await
+        .expect("tx put");
+    tx.scan(ScanOptions::prefix("k")).await.expect("tx scan");
+    tx.delete(b"k2", Condition::Any).await.expect("tx delete");
+    tx.commit().await.expect("commit");
+    let tx = store.begin(TxOptions::default()).await.expect("begin");
+    tx.rollback().await.expect("rollback");
+    store.validate_connections().await.expect("validate");
+    store.health_check().await;
+
+    if store.pool_metrics().max != 1 {
+        return false;
+    }
+    // The only connection is held by a transaction, so the next begin waits out the
+    // acquire timeout.
+    let held = store.begin(TxOptions::default()).await.expect("begin");
+    let waiter = store.begin(TxOptions::default()).await;
+    let timed_out = matches!(&waiter, Err(e) if e.kind() == ErrorKind::Timeout);
+    drop(waiter);
+    held.rollback().await.expect("rollback");
+    timed_out
+}
