@@ -24,6 +24,7 @@ mod error;
 mod instruments;
 mod lifecycle;
 mod limits;
+mod open_files;
 mod options;
 mod pool;
 mod redact;
@@ -39,6 +40,7 @@ pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
 pub use lifecycle::{Drain, InFlight, Lifecycle};
 pub use limits::Limits;
+pub use open_files::{OpenFile, open_database_files};
 pub use options::{Location, StoreOptions, Synchronous, url_scheme};
 pub use pool::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
