@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use storage_api::{Result, StorageConfig, StoreError};
+use storage_api::{Result, StorageConfig, StoreError, describe_toml_error};
 
 use crate::serve::ServeConfig;
 
@@ -25,7 +25,12 @@ pub struct Config {
 impl Config {
     /// Parses a TOML document. Does not validate or apply overrides.
     pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| StoreError::config(format!("invalid configuration: {e}")))
+        toml::from_str(text).map_err(|e| {
+            StoreError::config(format!(
+                "invalid configuration: {}",
+                describe_toml_error(&e, Some(text))
+            ))
+        })
     }
 
     /// Loads `path` (or the embedded default), applies `POOLEDSTORE_<KEY>` environment

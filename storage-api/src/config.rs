@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::options::{StoreOptions, Synchronous};
-use crate::redact::redact_url;
+use crate::redact::{describe_toml_error, redact_url};
 
 /// Prefix of the environment variables that override config keys
 /// (`POOLEDSTORE_DB_POOL_SIZE=20`).
@@ -112,14 +112,17 @@ impl StorageConfig {
     /// Parses the `[storage]` table of a TOML document (a missing table means all
     /// defaults). Other top-level tables are left to the caller. Does not validate.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let mut doc: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| StoreError::config(format!("invalid TOML: {e}")))?;
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            StoreError::config(format!(
+                "invalid TOML: {}",
+                describe_toml_error(&e, Some(text))
+            ))
+        })?;
         match doc.remove("storage") {
             None => Ok(Self::default()),
-            Some(section) => section
-                .try_into()
-                .map_err(|e: toml::de::Error| StoreError::config(format!("[storage]: {e}"))),
+            Some(section) => section.try_into().map_err(|e: toml::de::Error| {
+                StoreError::config(format!("[storage]: {}", describe_toml_error(&e, None)))
+            }),
         }
     }
 
@@ -173,7 +176,10 @@ impl StorageConfig {
         }
         if changed {
             *self = table.try_into().map_err(|e: toml::de::Error| {
-                StoreError::config(format!("environment override: {e}"))
+                StoreError::config(format!(
+                    "environment override: {}",
+                    describe_toml_error(&e, None)
+                ))
             })?;
         }
         Ok(())

@@ -46,7 +46,7 @@ pub use pool::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
     PoolHealth, PoolMetrics,
 };
-pub use redact::redact_url;
+pub use redact::{describe_toml_error, redact_secrets, redact_url};
 pub use store::{PooledStore, Transaction};
 pub use types::{
     Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,
