@@ -12,6 +12,17 @@ use crate::serve::ServeConfig;
 /// under `./data`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.toml");
 
+/// The `[serve]` keys, which `POOLEDSTORE_<KEY>` variables may override too.
+const SERVE_KEYS: [&str; 7] = [
+    "listen",
+    "validate_interval_secs",
+    "ready_timeout_ms",
+    "metrics_namespace",
+    "pool_name",
+    "shutdown_delay_secs",
+    "shutdown_grace_secs",
+];
+
 /// Every section of a configuration file. Unknown sections and keys are errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -47,6 +58,9 @@ impl Config {
             }
             None => Self::from_toml(EMBEDDED_DEFAULT)?,
         };
+        let mut keys = StorageConfig::keys();
+        keys.extend(SERVE_KEYS.iter().map(|key| (*key).to_owned()));
+        storage_api::check_env_names(&keys)?;
         config.storage.apply_env()?;
         config.serve.apply_env()?;
         config.storage.validate()?;

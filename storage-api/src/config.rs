@@ -135,14 +135,19 @@ impl StorageConfig {
             .map_err(|e| StoreError::config(format!("{}: {}", path.display(), e.message())))
     }
 
-    /// Applies `POOLEDSTORE_<KEY>` overrides from the process environment.
-    /// Variables whose name or value is not valid UTF-8 are skipped (an override must be
-    /// text anyway), so a stray binary variable never aborts the program.
+    /// Applies `POOLEDSTORE_<KEY>` overrides from the process environment. A
+    /// `POOLEDSTORE_` variable whose name or value is not UTF-8 is a `Config` error
+    /// naming it (it cannot be applied, and skipping it would silently use the file's
+    /// setting); other variables are not looked at.
     pub fn apply_env(&mut self) -> Result<()> {
-        let vars = std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        });
-        self.apply_overrides(vars)
+        self.apply_overrides(prefixed_env()?)
+    }
+
+    /// The `[storage]` keys, as `POOLEDSTORE_<KEY>` overrides name them (lower case).
+    pub fn keys() -> Vec<String> {
+        toml::Table::try_from(Self::default())
+            .map(|table| table.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Applies `POOLEDSTORE_<KEY>` overrides from `vars`; they beat the file. Variables
@@ -252,6 +257,79 @@ impl StorageConfig {
         options.close_grace = Duration::from_secs(self.db_close_grace_secs);
         Ok(options)
     }
+}
+
+/// `POOLEDSTORE_` variables the project's tests and tools read, which are not
+/// configuration keys and so are allowed beside them.
+pub const ENV_ALLOWED: [&str; 4] = [
+    "POOLEDSTORE_TEST_POSTGRES_URL",
+    "POOLEDSTORE_CRASH_SEED",
+    "POOLEDSTORE_CRASH_ROUNDS",
+    "POOLEDSTORE_OPS_TEST_CHILD",
+];
+
+/// Every `POOLEDSTORE_` variable of the process, as text; one whose name or value is
+/// not UTF-8 is a `Config` error naming it.
+fn prefixed_env() -> Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let shown = name.to_string_lossy().into_owned();
+        if !shown.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => vars.push((name, value)),
+            _ => {
+                return Err(StoreError::config(format!(
+                    "environment variable {shown} is not valid UTF-8; fix or unset it"
+                )));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// Fails with a `Config` error for the first `POOLEDSTORE_` variable in the process
+/// environment that is neither `POOLEDSTORE_<KEY>` for one of `keys` nor in
+/// [`ENV_ALLOWED`], naming the closest valid variable; and for one that is not UTF-8.
+pub fn check_env_names(keys: &[String]) -> Result<()> {
+    let valid: Vec<String> = keys
+        .iter()
+        .map(|key| format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()))
+        .chain(ENV_ALLOWED.iter().map(|name| (*name).to_owned()))
+        .collect();
+    for (name, _) in prefixed_env()? {
+        if valid.contains(&name) {
+            continue;
+        }
+        let closest = valid
+            .iter()
+            .min_by_key(|candidate| edit_distance(&name, candidate))
+            .map(String::as_str)
+            .unwrap_or(ENV_PREFIX);
+        return Err(StoreError::config(format!(
+            "environment variable {name} names no setting; did you mean {closest}?"
+        )));
+    }
+    Ok(())
+}
+
+/// Levenshtein distance between two ASCII-ish strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_like(current: &toml::Value, raw: &str) -> Option<toml::Value> {

@@ -35,7 +35,7 @@ pub mod wal;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, ManualClock, SystemClock, expiry_millis, from_unix_millis, to_unix_millis};
-pub use config::{ENV_PREFIX, StorageConfig, validate_identifier};
+pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names, validate_identifier};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
 pub use lifecycle::{Drain, InFlight, Lifecycle};
