@@ -4,13 +4,24 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use storage_api::{Result, StorageConfig, StoreError};
+use storage_api::{Result, StorageConfig, StoreError, describe_toml_error};
 
 use crate::serve::ServeConfig;
 
 /// The configuration shipped in the binary, used when no file is given: a SQLite file
 /// under `./data`.
 pub const EMBEDDED_DEFAULT: &str = include_str!("../config.example.toml");
+
+/// The `[serve]` keys, which `POOLEDSTORE_<KEY>` variables may override too.
+const SERVE_KEYS: [&str; 7] = [
+    "listen",
+    "validate_interval_secs",
+    "ready_timeout_ms",
+    "metrics_namespace",
+    "pool_name",
+    "shutdown_delay_secs",
+    "shutdown_grace_secs",
+];
 
 /// Every section of a configuration file. Unknown sections and keys are errors.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -25,7 +36,12 @@ pub struct Config {
 impl Config {
     /// Parses a TOML document. Does not validate or apply overrides.
     pub fn from_toml(text: &str) -> Result<Self> {
-        toml::from_str(text).map_err(|e| StoreError::config(format!("invalid configuration: {e}")))
+        toml::from_str(text).map_err(|e| {
+            StoreError::config(format!(
+                "invalid configuration: {}",
+                describe_toml_error(&e, Some(text))
+            ))
+        })
     }
 
     /// Loads `path` (or the embedded default), applies `POOLEDSTORE_<KEY>` environment
@@ -42,6 +58,9 @@ impl Config {
             }
             None => Self::from_toml(EMBEDDED_DEFAULT)?,
         };
+        let mut keys = StorageConfig::keys();
+        keys.extend(SERVE_KEYS.iter().map(|key| (*key).to_owned()));
+        storage_api::check_env_names(&keys)?;
         config.storage.apply_env()?;
         config.serve.apply_env()?;
         config.storage.validate()?;

@@ -48,6 +48,8 @@ pub struct DeadpoolStore {
     persistent: bool,
     maintenance: AbortHandle,
     close_report: tokio::sync::Mutex<Option<CloseReport>>,
+    /// The database file in the process's registry of open files (file stores only).
+    open_file: Option<storage_api::OpenFile>,
 }
 
 impl DeadpoolStore {
@@ -88,6 +90,7 @@ impl DeadpoolStore {
             }
         };
         let persistent = scratch.is_none();
+        let open_file = persistent.then(|| storage_api::OpenFile::register(&spec.path));
         let settings = PoolSettings {
             max: options.max_connections,
             min_idle: options.min_idle,
@@ -124,6 +127,7 @@ impl DeadpoolStore {
             scratch: Mutex::new(scratch),
             maintenance,
             close_report: tokio::sync::Mutex::new(None),
+            open_file,
         })
     }
 
@@ -378,6 +382,9 @@ impl PooledStore for DeadpoolStore {
             return CloseReport::new(true, drain.in_flight, drain.remaining, drain.waited, 0);
         }
         let first = self.shut_down().await;
+        if let Some(open_file) = &self.open_file {
+            open_file.release();
+        }
         *report = Some(first);
         first
     }

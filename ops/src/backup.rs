@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 
 use storage_api::{Result, StoreError, StoreOptions};
 
-use crate::atomic_file::{TempFile, absolute, check_overwrite, with_sidecars};
+use crate::atomic_file::{TempFile, check_overwrite};
 use crate::sqlite_file::{
     make_self_contained, open_existing, registered_version, sqlite_error, sqlite_path,
     verify_connection,
 };
+use crate::target::check_output_path;
 
 /// What a backup wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,11 +37,12 @@ pub struct BackupReport {
 ///
 /// Errors: `Unsupported` for PostgreSQL and in-memory stores (use `export`), `Config`
 /// when the database file does not exist, `InvalidInput` when `output` exists (without
-/// `force`) or is the database itself, `Corrupt`/`Unsupported` when the database is not
+/// `force`), is the database or one of its journal files, a database another store of
+/// this process has open, or not a regular file (see [`check_output_path`](crate::check_output_path)), `Corrupt`/`Unsupported` when the database is not
 /// one this build can read.
 pub fn backup(options: &StoreOptions, output: &Path, force: bool) -> Result<BackupReport> {
     let live = sqlite_path(&options.url, "backup")?;
-    refuse_live_target(&live, output)?;
+    check_output_path(output, Some(&live))?;
     check_overwrite(output, force)?;
     let conn = open_existing(&live, options.busy_timeout)?;
     registered_version(&conn, &options.table)?;
@@ -67,19 +69,4 @@ pub fn backup(options: &StoreOptions, output: &Path, force: bool) -> Result<Back
         bytes,
         schema_version: summary.schema_version,
     })
-}
-
-/// Refuses an output that is the live database or one of its journal files.
-fn refuse_live_target(live: &Path, output: &Path) -> Result<()> {
-    let output = absolute(output);
-    let clashes = with_sidecars(live)
-        .iter()
-        .any(|file| absolute(file) == output);
-    if clashes {
-        return Err(StoreError::invalid_input(format!(
-            "{} is the live database (or one of its journal files); back up to another path",
-            output.display()
-        )));
-    }
-    Ok(())
 }

@@ -10,6 +10,7 @@ use crate::atomic_file::{TempFile, check_overwrite};
 use crate::jsonl::{Header, Record, Trailer};
 use crate::pages::Pages;
 use crate::sqlite_file::io_error;
+use crate::target::check_output_path;
 
 /// How to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,12 +36,15 @@ pub struct ExportReport {
 
 /// Exports `store` to the file at `path`: written under a temporary name beside it,
 /// fsynced and renamed into place, so `path` never holds a partial export. Created with
-/// owner-only permissions.
+/// owner-only permissions. A `path` that is a database a store of this process has open
+/// (or one of its journal files), or not a regular file, is refused (`InvalidInput`)
+/// before anything is read; see [`check_output_path`](crate::check_output_path).
 pub async fn export_to_file(
     store: &dyn PooledStore,
     path: &Path,
     options: ExportOptions,
 ) -> Result<ExportReport> {
+    check_output_path(path, None)?;
     check_overwrite(path, options.force)?;
     let (temp, file) = TempFile::beside(path, "export")?;
     let mut writer = BufWriter::new(file);

@@ -6,7 +6,8 @@
 //!   over the `PooledStore` trait, for any backend, streaming;
 //! - [`copy`]: moves a store into another, empty one (SQLite to PostgreSQL, sqlx to
 //!   deadpool), with a final count check;
-//! - [`verify`]: checks a SQLite file is a sound pooledstore database.
+//! - [`verify`]: checks a SQLite file is a sound pooledstore database;
+//! - [`check_output_path`]: the check every command that writes a file runs first.
 //!
 //! Files are written under a temporary name, fsynced and renamed into place, so a
 //! crash leaves either the old file or the complete new one.
@@ -21,6 +22,7 @@ mod pages;
 mod progress;
 mod restore;
 mod sqlite_file;
+mod target;
 
 pub use backup::{BackupReport, backup};
 pub use copy::{CopyReport, copy};
@@ -30,3 +32,4 @@ pub use pages::count_entries;
 pub use progress::Progress;
 pub use restore::{RestoreReport, restore};
 pub use sqlite_file::{FileSummary, sqlite_path, verify};
+pub use target::check_output_path;

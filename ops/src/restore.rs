@@ -15,6 +15,7 @@ use crate::sqlite_file::{
     FileSummary, io_error, make_self_contained, open_existing, sqlite_error, sqlite_path,
     verify_connection,
 };
+use crate::target::check_output_path;
 
 /// What a restore did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,10 @@ pub struct RestoreReport {
 }
 
 /// Replaces the database at `options.url` with the backup at `input`.
+///
+/// A live path that is not a regular file (a symbolic link, a device) or that a store
+/// of this process has open is refused first (see
+/// [`check_output_path`](crate::check_output_path)).
 ///
 /// 1. Copies `input` (one self-contained file, as [`backup`](crate::backup) writes; one
 ///    with a non-empty `-wal` beside it is refused) to a temporary file beside the live
@@ -48,6 +53,7 @@ pub struct RestoreReport {
 /// A live file that SQLite cannot read cannot be checked, so replacing it needs `force`.
 pub fn restore(options: &StoreOptions, input: &Path, force: bool) -> Result<RestoreReport> {
     let live = sqlite_path(&options.url, "restore")?;
+    check_output_path(&live, None)?;
     check_input(&live, input)?;
     let (temp, summary) = stage_copy(&live, input, &options.table)?;
     let (lock, forced) = match Access::check(&live)? {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
-use storage_api::schema::{META_TABLE, SCHEMA_VERSION, SqliteSql};
+use storage_api::schema::{
+    Column, META_TABLE, SCHEMA_VERSION, SqliteSql, TABLE_COLUMNS, check_layout,
+};
 use storage_api::{ErrorKind, Location, Result, StoreError, to_unix_millis, url_scheme};
 
 /// What [`verify`] found in a store file.
@@ -60,7 +62,8 @@ pub(crate) fn open_existing(path: &Path, busy_timeout: Duration) -> Result<Conne
 
 /// Checks that the file at `path` is a sound database holding `table` in a schema this
 /// build understands: `PRAGMA integrity_check`, the metadata table present, the table
-/// registered at a schema version not newer than [`SCHEMA_VERSION`].
+/// registered at a schema version not newer than [`SCHEMA_VERSION`], its columns the
+/// layout the backends create.
 ///
 /// Errors: `Corrupt` for a damaged file or one that is not a pooledstore database (or
 /// lacks the table), `Unsupported` for a newer schema, `Config` for a missing file.
@@ -126,6 +129,7 @@ pub(crate) fn registered_version(conn: &Connection, table: &str) -> Result<i64> 
             ));
         }
     };
+    check_table_layout(conn, table)?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::new(
             ErrorKind::Unsupported,
@@ -136,6 +140,25 @@ pub(crate) fn registered_version(conn: &Connection, table: &str) -> Result<i64> 
         ));
     }
     Ok(version)
+}
+
+/// Fails with `Corrupt`, naming the table and what differs, unless `table` has the
+/// layout the backends create (see [`check_layout`]).
+fn check_table_layout(conn: &Connection, table: &str) -> Result<()> {
+    let mut stmt = conn
+        .prepare(TABLE_COLUMNS)
+        .map_err(|e| sqlite_error(e, "reading the table layout"))?;
+    let columns = stmt
+        .query_map([table], |row| {
+            Ok(Column {
+                name: row.get(0)?,
+                decl_type: row.get(1)?,
+                pk: row.get(2)?,
+            })
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| sqlite_error(e, "reading the table layout"))?;
+    check_layout(table, &columns)
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool> {

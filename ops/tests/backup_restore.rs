@@ -12,7 +12,7 @@ use common::{BACKENDS, Backend, assert_filled, fill, open, options};
 use pooledstore_ops::{backup, count_entries, restore, verify};
 use rusqlite::Connection;
 use storage_api::schema::{META_TABLE, SCHEMA_VERSION};
-use storage_api::{ErrorKind, ScanOptions, TxOptions, WriteOp};
+use storage_api::{ErrorKind, ScanOptions, WriteOp};
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -254,8 +254,9 @@ async fn restore_refuses_bad_backups_and_leaves_the_live_database_alone() {
     store.close().await;
 }
 
-/// An open store (an idle pool in WAL mode) is detected through SQLite's locks for both
-/// backends; `force` replaces the file anyway and says so.
+/// A store of this process holding the database is refused outright (even forced);
+/// another holder (an idle WAL connection, as another process's pool would be) is
+/// detected through SQLite's locks, and `force` replaces the file anyway and says so.
 #[tokio::test]
 async fn restore_refuses_while_a_store_has_the_database_open() {
     for backend in BACKENDS {
@@ -268,20 +269,24 @@ async fn restore_refuses_while_a_store_has_the_database_open() {
         backup(&opts, &out, false).unwrap();
         fill(&*store, "after/", 5).await;
 
-        let e = restore(&opts, &out, false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Busy, "{backend:?}: {e}");
-        assert!(e.message().contains("--force"), "{e}");
+        for force in [false, true] {
+            let e = restore(&opts, &out, force).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput, "{backend:?}: {e}");
+            assert!(e.message().contains("has open"), "{e}");
+        }
         assert_filled(&*store, "after/", 5).await;
         store.close().await;
 
-        let store = open(backend, &live).await.unwrap();
-        assert_eq!(
-            store.get(b"k/000001").await.unwrap().unwrap().value,
-            common::value(1)
-        );
+        let holder = Connection::open(&live).unwrap();
+        holder
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            .unwrap();
+        let e = restore(&opts, &out, false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Busy, "{backend:?}: {e}");
+        assert!(e.message().contains("--force"), "{e}");
         let report = restore(&opts, &out, true).unwrap();
         assert!(report.forced, "{backend:?}");
-        store.close().await;
+        drop(holder);
 
         let restored = open(backend, &live).await.unwrap();
         assert_eq!(count_entries(&*restored).await.unwrap(), 20, "{backend:?}");
@@ -294,8 +299,8 @@ async fn restore_refuses_while_a_store_has_the_database_open() {
     }
 }
 
-/// With a rollback journal an idle pool holds no lock, but a running transaction does,
-/// and is detected.
+/// With a rollback journal an idle connection holds no lock, but a running
+/// transaction does, and is detected.
 #[tokio::test]
 async fn restore_detects_a_running_transaction_without_wal() {
     for backend in BACKENDS {
@@ -307,15 +312,16 @@ async fn restore_detects_a_running_transaction_without_wal() {
         fill(&*store, "k/", 10).await;
         let out = dir.path().join("b.db");
         backup(&opts, &out, false).unwrap();
-
-        let mut tx = store.begin(TxOptions::default()).await.unwrap();
-        tx.put(b"in-tx", b"1", Default::default()).await.unwrap();
-        let e = restore(&opts, &out, false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Busy, "{backend:?}: {e}");
-        tx.rollback().await.unwrap();
         store.close().await;
 
+        let holder = Connection::open(&live).unwrap();
+        holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let e = restore(&opts, &out, false).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Busy, "{backend:?}: {e}");
+        holder.execute_batch("ROLLBACK").unwrap();
+
         restore(&opts, &out, false).unwrap();
+        drop(holder);
         let restored = common::open_with(backend, opts.clone()).await.unwrap();
         assert_eq!(count_entries(&*restored).await.unwrap(), 10);
         restored.close().await;

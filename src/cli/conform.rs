@@ -18,7 +18,7 @@ use pooledstore::{
 pub(super) struct ConformArgs {
     /// Print the report as JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
     /// Run only cases whose name contains one of these (comma-separated).
     #[arg(long, value_delimiter = ',')]
     filter: Vec<String>,
@@ -80,12 +80,7 @@ impl ConfiguredHarness {
                     .map(PathBuf::from)
                     .unwrap_or_else(|| PathBuf::from("."))
                     .join(format!(".pooledstore-conform-{}", std::process::id()));
-                std::fs::create_dir_all(&dir).map_err(|e| {
-                    StoreError::config(format!(
-                        "cannot create the scratch directory {}: {e}",
-                        dir.display()
-                    ))
-                })?;
+                super::create_dir(&dir)?;
                 Some(dir)
             }
             Location::Postgres => {

@@ -66,6 +66,7 @@ enum Command {
 /// (unhealthy, absent) and 2 for an error.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = wants_json(&cli.command);
     init_tracing();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -80,7 +81,18 @@ pub(crate) fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
+        Err(e) if json => fail_json(&e),
         Err(e) => fail(&e),
+    }
+}
+
+/// Whether the command promised JSON on standard output (`health --json`,
+/// `validate --json`, `conform --json`): it then gets JSON even when the store cannot be opened.
+fn wants_json(command: &Command) -> bool {
+    match command {
+        Command::Health { json } | Command::Validate { json } => *json,
+        Command::Conform(args) => args.json,
+        _ => false,
     }
 }
 
@@ -138,13 +150,19 @@ fn prepare_default_location(storage: &StorageConfig) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Creates `dir` and any missing parents, owner-only (0700) whatever the umask.
 fn create_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(dir).map_err(|e| {
-        StoreError::config(format!(
-            "cannot create data directory {}: {e}",
-            dir.display()
-        ))
-    })
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| {
+            StoreError::config(format!(
+                "cannot create data directory {}: {e}",
+                dir.display()
+            ))
+        })
 }
 
 fn init_tracing() {
@@ -159,4 +177,17 @@ fn init_tracing() {
 fn fail(error: &StoreError) -> ExitCode {
     eprintln!("pooledstore: {error}");
     ExitCode::from(2)
+}
+
+/// Reports an error (configuration, opening the store, …) as JSON on standard output
+/// and on standard error, exit 2.
+fn fail_json(error: &StoreError) -> ExitCode {
+    let body = serde_json::json!({
+        "healthy": false,
+        "passed": false,
+        "status": "error",
+        "error": { "kind": error.kind().as_str(), "message": error.message() },
+    });
+    println!("{body}");
+    fail(error)
 }

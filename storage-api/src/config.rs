@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::options::{StoreOptions, Synchronous};
-use crate::redact::redact_url;
+use crate::redact::{describe_toml_error, redact_url};
 
 /// Prefix of the environment variables that override config keys
 /// (`POOLEDSTORE_DB_POOL_SIZE=20`).
@@ -112,14 +112,17 @@ impl StorageConfig {
     /// Parses the `[storage]` table of a TOML document (a missing table means all
     /// defaults). Other top-level tables are left to the caller. Does not validate.
     pub fn from_toml(text: &str) -> Result<Self> {
-        let mut doc: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| StoreError::config(format!("invalid TOML: {e}")))?;
+        let mut doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            StoreError::config(format!(
+                "invalid TOML: {}",
+                describe_toml_error(&e, Some(text))
+            ))
+        })?;
         match doc.remove("storage") {
             None => Ok(Self::default()),
-            Some(section) => section
-                .try_into()
-                .map_err(|e: toml::de::Error| StoreError::config(format!("[storage]: {e}"))),
+            Some(section) => section.try_into().map_err(|e: toml::de::Error| {
+                StoreError::config(format!("[storage]: {}", describe_toml_error(&e, None)))
+            }),
         }
     }
 
@@ -132,14 +135,19 @@ impl StorageConfig {
             .map_err(|e| StoreError::config(format!("{}: {}", path.display(), e.message())))
     }
 
-    /// Applies `POOLEDSTORE_<KEY>` overrides from the process environment.
-    /// Variables whose name or value is not valid UTF-8 are skipped (an override must be
-    /// text anyway), so a stray binary variable never aborts the program.
+    /// Applies `POOLEDSTORE_<KEY>` overrides from the process environment. A
+    /// `POOLEDSTORE_` variable whose name or value is not UTF-8 is a `Config` error
+    /// naming it (it cannot be applied, and skipping it would silently use the file's
+    /// setting); other variables are not looked at.
     pub fn apply_env(&mut self) -> Result<()> {
-        let vars = std::env::vars_os().filter_map(|(name, value)| {
-            Some((name.into_string().ok()?, value.into_string().ok()?))
-        });
-        self.apply_overrides(vars)
+        self.apply_overrides(prefixed_env()?)
+    }
+
+    /// The `[storage]` keys, as `POOLEDSTORE_<KEY>` overrides name them (lower case).
+    pub fn keys() -> Vec<String> {
+        toml::Table::try_from(Self::default())
+            .map(|table| table.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Applies `POOLEDSTORE_<KEY>` overrides from `vars`; they beat the file. Variables
@@ -173,7 +181,10 @@ impl StorageConfig {
         }
         if changed {
             *self = table.try_into().map_err(|e: toml::de::Error| {
-                StoreError::config(format!("environment override: {e}"))
+                StoreError::config(format!(
+                    "environment override: {}",
+                    describe_toml_error(&e, None)
+                ))
             })?;
         }
         Ok(())
@@ -246,6 +257,79 @@ impl StorageConfig {
         options.close_grace = Duration::from_secs(self.db_close_grace_secs);
         Ok(options)
     }
+}
+
+/// `POOLEDSTORE_` variables the project's tests and tools read, which are not
+/// configuration keys and so are allowed beside them.
+pub const ENV_ALLOWED: [&str; 4] = [
+    "POOLEDSTORE_TEST_POSTGRES_URL",
+    "POOLEDSTORE_CRASH_SEED",
+    "POOLEDSTORE_CRASH_ROUNDS",
+    "POOLEDSTORE_OPS_TEST_CHILD",
+];
+
+/// Every `POOLEDSTORE_` variable of the process, as text; one whose name or value is
+/// not UTF-8 is a `Config` error naming it.
+fn prefixed_env() -> Result<Vec<(String, String)>> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let shown = name.to_string_lossy().into_owned();
+        if !shown.starts_with(ENV_PREFIX) {
+            continue;
+        }
+        match (name.into_string(), value.into_string()) {
+            (Ok(name), Ok(value)) => vars.push((name, value)),
+            _ => {
+                return Err(StoreError::config(format!(
+                    "environment variable {shown} is not valid UTF-8; fix or unset it"
+                )));
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// Fails with a `Config` error for the first `POOLEDSTORE_` variable in the process
+/// environment that is neither `POOLEDSTORE_<KEY>` for one of `keys` nor in
+/// [`ENV_ALLOWED`], naming the closest valid variable; and for one that is not UTF-8.
+pub fn check_env_names(keys: &[String]) -> Result<()> {
+    let valid: Vec<String> = keys
+        .iter()
+        .map(|key| format!("{ENV_PREFIX}{}", key.to_ascii_uppercase()))
+        .chain(ENV_ALLOWED.iter().map(|name| (*name).to_owned()))
+        .collect();
+    for (name, _) in prefixed_env()? {
+        if valid.contains(&name) {
+            continue;
+        }
+        let closest = valid
+            .iter()
+            .min_by_key(|candidate| edit_distance(&name, candidate))
+            .map(String::as_str)
+            .unwrap_or(ENV_PREFIX);
+        return Err(StoreError::config(format!(
+            "environment variable {name} names no setting; did you mean {closest}?"
+        )));
+    }
+    Ok(())
+}
+
+/// Levenshtein distance between two ASCII-ish strings, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = (previous + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(current + 1);
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 fn parse_like(current: &toml::Value, raw: &str) -> Option<toml::Value> {

@@ -83,11 +83,12 @@ pub struct StoreError {
 }
 
 impl StoreError {
-    /// Creates an error of `kind` with a human message.
+    /// Creates an error of `kind` with a human message. Any URL password or
+    /// `password=` value in the message is masked (see [`redact_secrets`](crate::redact_secrets)).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             kind,
-            message: message.into(),
+            message: crate::redact::redact_secrets(&message.into()),
             batch_index: None,
             source: None,
         }

@@ -24,6 +24,7 @@ mod error;
 mod instruments;
 mod lifecycle;
 mod limits;
+mod open_files;
 mod options;
 mod pool;
 mod redact;
@@ -34,17 +35,18 @@ pub mod wal;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, ManualClock, SystemClock, expiry_millis, from_unix_millis, to_unix_millis};
-pub use config::{ENV_PREFIX, StorageConfig, validate_identifier};
+pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names, validate_identifier};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
 pub use lifecycle::{Drain, InFlight, Lifecycle};
 pub use limits::Limits;
+pub use open_files::{OpenFile, open_database_files};
 pub use options::{Location, StoreOptions, Synchronous, url_scheme};
 pub use pool::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
     PoolHealth, PoolMetrics,
 };
-pub use redact::redact_url;
+pub use redact::{describe_toml_error, redact_secrets, redact_url};
 pub use store::{PooledStore, Transaction};
 pub use types::{
     Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,

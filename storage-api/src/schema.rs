@@ -148,6 +148,124 @@ impl SqliteSql {
     }
 }
 
+/// `?1` table name: 1 when a table of that name exists, else 0.
+pub const TABLE_EXISTS: &str =
+    "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1";
+
+/// What opening a store must do to its database, decided from a read alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    /// The table is registered at this (supported) version and has our layout:
+    /// nothing to write, so no write lock is taken.
+    Ready(i64),
+    /// Tables must be created or the table registered, in a write transaction.
+    Create,
+}
+
+/// Decides, from what a read found, whether opening needs to write: `has_meta` (the
+/// [`META_TABLE`] exists), `version` (the table's registered schema version) and
+/// `columns` (the store table's, empty when it does not exist).
+///
+/// Errors: `Unsupported` for a newer schema version, `Corrupt` for an existing table
+/// whose layout is not ours (see [`check_layout`]).
+pub fn decide_setup(
+    table: &str,
+    has_meta: bool,
+    version: Option<i64>,
+    columns: &[Column],
+) -> Result<Setup> {
+    if let Some(found) = version.filter(|v| *v > SCHEMA_VERSION) {
+        return Err(StoreError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "table {table} has schema version {found}, newer than the version this \
+                 build supports ({SCHEMA_VERSION})"
+            ),
+        ));
+    }
+    if !columns.is_empty() {
+        check_layout(table, columns)?;
+    }
+    match version {
+        Some(found) if has_meta && !columns.is_empty() => Ok(Setup::Ready(found)),
+        _ => Ok(Setup::Create),
+    }
+}
+
+/// `?1` table name: each column's name, declared type (upper case) and position in
+/// the primary key (0 when not part of it), in column order.
+pub const TABLE_COLUMNS: &str =
+    "SELECT name, upper(type), pk FROM pragma_table_info(?1) ORDER BY cid";
+
+/// One column of a table, as [`TABLE_COLUMNS`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// Declared type, upper case.
+    pub decl_type: String,
+    /// Position in the primary key (1-based), 0 when not part of it.
+    pub pk: i64,
+}
+
+/// The store table's columns as [`SqliteSql::create`] makes them.
+const EXPECTED_COLUMNS: [(&str, &str, i64); 4] = [
+    ("key", "BLOB", 1),
+    ("value", "BLOB", 0),
+    ("version", "INTEGER", 0),
+    ("expires_at", "INTEGER", 0),
+];
+
+/// Checks that `columns` (read with [`TABLE_COLUMNS`]) are the layout this crate
+/// creates: `key BLOB` primary key, `value BLOB`, `version INTEGER`, `expires_at
+/// INTEGER`, nothing else. A table of the right name with another layout (a `TEXT`
+/// key, say) would give wrong lookups and order, so it is `Corrupt`, naming the table
+/// and every difference.
+pub fn check_layout(table: &str, columns: &[Column]) -> Result<()> {
+    let mut differences = Vec::new();
+    for (name, decl_type, pk) in EXPECTED_COLUMNS {
+        match columns.iter().find(|c| c.name.eq_ignore_ascii_case(name)) {
+            None => differences.push(format!("column {name} is missing")),
+            Some(found) => {
+                if found.decl_type != decl_type {
+                    differences.push(format!(
+                        "column {name} is {:?}, expected {decl_type}",
+                        found.decl_type
+                    ));
+                }
+                if (found.pk == 1) != (pk == 1) {
+                    differences.push(if pk == 1 {
+                        format!("column {name} is not the primary key")
+                    } else {
+                        format!("column {name} is part of the primary key")
+                    });
+                }
+            }
+        }
+    }
+    if columns.iter().filter(|c| c.pk > 0).count() > 1 {
+        differences.push("the primary key has more than one column".into());
+    }
+    for extra in columns.iter().filter(|c| {
+        !EXPECTED_COLUMNS
+            .iter()
+            .any(|(n, _, _)| c.name.eq_ignore_ascii_case(n))
+    }) {
+        differences.push(format!("unexpected column {:?}", extra.name));
+    }
+    if differences.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::new(
+        ErrorKind::Corrupt,
+        format!(
+            "table {table:?} exists with a layout pooledstore does not use ({}); \
+             use another `table` name or remove it",
+            differences.join("; ")
+        ),
+    ))
+}
+
 /// Checks that a SQLite database file can exist at `path` and creates it, empty and
 /// readable and writable by its owner only, when missing, so nothing is created
 /// anywhere else. SQLite gives the WAL and shared-memory files the same permissions.
@@ -212,6 +330,40 @@ fn cannot(what: &str, path: &Path, e: &std::io::Error) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn column(name: &str, decl_type: &str, pk: i64) -> Column {
+        Column {
+            name: name.into(),
+            decl_type: decl_type.into(),
+            pk,
+        }
+    }
+
+    #[test]
+    fn layout_check_names_every_difference() {
+        let good = [
+            column("key", "BLOB", 1),
+            column("value", "BLOB", 0),
+            column("version", "INTEGER", 0),
+            column("expires_at", "INTEGER", 0),
+        ];
+        check_layout("kv", &good).unwrap();
+        let foreign = [
+            column("key", "TEXT", 1),
+            column("value", "TEXT", 0),
+            column("version", "INTEGER", 0),
+        ];
+        let e = check_layout("kv", &foreign).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt);
+        for part in [
+            "\"kv\"",
+            "key is \"TEXT\"",
+            "value",
+            "expires_at is missing",
+        ] {
+            assert!(e.message().contains(part), "{part}: {e}");
+        }
+    }
 
     #[test]
     fn prepare_creates_an_owner_only_file_and_names_bad_paths() {

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use storage_api::{CloseReason, CloseReport, StoreOptions};
 
@@ -53,11 +54,17 @@ where
     accounting.reconcile(|| pool.size(), CloseReason::IdleTimeout);
     let size_before = pool.size();
     let bound = if drained { RETURN_BOUND } else { FORCED_BOUND };
-    close_idle(pool).await;
-    // `Pool::close` refuses new acquires at once, then waits for every connection
-    // to come back; bounded, so forced work cannot hang `close` (its connections
-    // close when it drops them, the pool being closed).
-    let _ = tokio::time::timeout(bound, pool.close()).await;
+    // The idle connections are taken out first and closed only once the pool is marked
+    // closed: with `min_connections` set, every connection closed while the pool is
+    // open makes sqlx open a replacement, which the next pass would take and close
+    // again, without end.
+    let idle = take_idle(pool);
+    // `Pool::close` marks the pool closed at once (refusing acquires and replacements)
+    // and, once awaited, waits for every connection to come back; bounded, so forced
+    // work cannot hang `close` (its connections close when it drops them).
+    let closing = pool.close();
+    close_all(idle).await;
+    let _ = tokio::time::timeout(bound, closing).await;
     after_pool(drained).await;
     accounting.reconcile(|| pool.size(), CloseReason::Shutdown);
     let size_after = pool.size();
@@ -70,10 +77,15 @@ where
     )
 }
 
-/// Closes the connections sitting idle. `Pool::close` only closes them after every
-/// connection in use has come back, which forced work may delay.
-async fn close_idle<DB: Database>(pool: &Pool<DB>) {
-    while let Some(conn) = pool.try_acquire() {
+/// Takes every connection sitting idle out of the pool. `Pool::close` only closes
+/// them after every connection in use has come back, which forced work may delay.
+fn take_idle<DB: Database>(pool: &Pool<DB>) -> Vec<PoolConnection<DB>> {
+    std::iter::from_fn(|| pool.try_acquire()).collect()
+}
+
+/// Closes `connections`, each within [`CONNECTION_CLOSE_BOUND`].
+async fn close_all<DB: Database>(connections: Vec<PoolConnection<DB>>) {
+    for conn in connections {
         match tokio::time::timeout(CONNECTION_CLOSE_BOUND, conn.close()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::debug!(backend = "sqlx", %error, "close: idle connection"),

@@ -35,9 +35,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use storage_api::{
-    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
-    PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions,
-    Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, OpenFile,
+    PoolHealth, PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions,
+    StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
 };
 
 use connect::Target;
@@ -52,6 +52,8 @@ use crate::common::accounting::ConnectionAccounting;
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
     shared: Arc<Shared>,
+    /// The database file in the process's registry of open files (file stores only).
+    open_file: Option<Arc<OpenFile>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -78,6 +80,7 @@ impl SqliteStore {
         let instruments = Arc::new(PoolInstruments::new());
         let accounting = ConnectionAccounting::new(Arc::clone(&instruments));
         let opened = connect::open(&options, target, &sql, &accounting, &instruments).await?;
+        let open_file = persistent.then(|| Arc::new(OpenFile::register(&opened.path)));
         tracing::debug!(
             backend = "sqlx",
             url = %redact_url(&options.url),
@@ -98,6 +101,7 @@ impl SqliteStore {
                 keeper: opened.keeper,
                 manual_checkpoints: opened.wal,
             }),
+            open_file,
         })
     }
 
@@ -189,6 +193,10 @@ impl PooledStore for SqliteStore {
     }
 
     async fn close(&self) -> CloseReport {
-        self.shared.close().await
+        let report = self.shared.close().await;
+        if let Some(open_file) = &self.open_file {
+            open_file.release();
+        }
+        report
     }
 }

@@ -4,14 +4,19 @@
 use std::path::Path;
 
 use sqlx::{Connection, SqliteConnection};
-use storage_api::schema::SCHEMA_VERSION;
+use storage_api::schema::{
+    Column, META_TABLE, SCHEMA_VERSION, Setup, TABLE_COLUMNS, TABLE_EXISTS, decide_setup,
+};
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
 use super::statements::Statements;
 
-/// Applies the journal mode and creates or checks the schema, in one transaction.
-/// Returns the schema version the database is at.
+/// Applies the journal mode and checks the schema with reads alone; only when tables
+/// must be created or the table registered does it write, in one transaction (so an
+/// existing store opens while another process holds the write lock). A table of the
+/// right name with another layout is `Corrupt`. Returns the schema version the
+/// database is at.
 pub(crate) async fn prepare(
     conn: &mut SqliteConnection,
     options: &StoreOptions,
@@ -22,6 +27,10 @@ pub(crate) async fn prepare(
 ) -> Result<i64> {
     let fail = |e| map_error(e, "open", None, path, instruments);
     check_journal_mode(conn, wal, path, instruments).await?;
+    let (has_meta, version, columns) = read_setup(conn, options, sql).await.map_err(fail)?;
+    if let Setup::Ready(version) = decide_setup(&options.table, has_meta, version, &columns)? {
+        return Ok(version);
+    }
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(fail)?;
     let (create_meta, create_rest) = sql
         .create
@@ -59,6 +68,38 @@ pub(crate) async fn prepare(
         .map_err(fail)?;
     tx.commit().await.map_err(fail)?;
     Ok(found.unwrap_or(SCHEMA_VERSION))
+}
+
+/// Whether the meta table exists, the table's registered version and its columns.
+async fn read_setup(
+    conn: &mut SqliteConnection,
+    options: &StoreOptions,
+    sql: &Statements,
+) -> sqlx::Result<(bool, Option<i64>, Vec<Column>)> {
+    let has_meta: i64 = sqlx::query_scalar(TABLE_EXISTS)
+        .bind(META_TABLE)
+        .fetch_one(&mut *conn)
+        .await?;
+    let version: Option<i64> = if has_meta > 0 {
+        sqlx::query_scalar(sql.schema_version.clone())
+            .bind(&options.table)
+            .fetch_optional(&mut *conn)
+            .await?
+    } else {
+        None
+    };
+    let columns = sqlx::query_as::<_, (String, String, i64)>(TABLE_COLUMNS)
+        .bind(&options.table)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(|(name, decl_type, pk)| Column {
+            name,
+            decl_type,
+            pk,
+        })
+        .collect();
+    Ok((has_meta > 0, version, columns))
 }
 
 /// Makes the file's journal mode match `enable_wal`: WAL must really be on (every
