@@ -140,6 +140,19 @@ fn unique_application_name(base: Option<&str>) -> String {
     format!("{base}{suffix}")
 }
 
+/// Where `options` connect, for messages: `host:port`, or the socket file for a Unix
+/// socket directory. Never the user or the password.
+pub(crate) fn endpoint(options: &PgConnectOptions) -> String {
+    let (host, port) = (options.get_host(), options.get_port());
+    if host.starts_with('/') {
+        format!("{host}/.s.PGSQL.{port}")
+    } else if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,18 +205,5 @@ mod tests {
     fn zero_busy_timeout_does_not_mean_wait_forever() {
         assert_eq!(lock_timeout_millis(Duration::ZERO), 1);
         assert_eq!(lock_timeout_millis(Duration::from_secs(5)), 5000);
-    }
-}
-
-/// Where `options` connect, for messages: `host:port`, or the socket file for a Unix
-/// socket directory. Never the user or the password.
-pub(crate) fn endpoint(options: &PgConnectOptions) -> String {
-    let (host, port) = (options.get_host(), options.get_port());
-    if host.starts_with('/') {
-        format!("{host}/.s.PGSQL.{port}")
-    } else if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }

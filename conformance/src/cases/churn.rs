@@ -99,7 +99,7 @@ async fn work(
             read.is_some_and(|e| e.value == value.as_bytes()),
             "{step}: did not read back the value just written"
         );
-        if writes % 16 == 0 {
+        if writes.is_multiple_of(16) {
             let ops = (0..8)
                 .map(|i| WriteOp::put(format!("b{worker}/{i}"), value.clone()))
                 .collect();
