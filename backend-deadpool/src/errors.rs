@@ -4,6 +4,7 @@ use std::path::Path;
 
 use deadpool::managed::PoolError;
 use rusqlite::ErrorCode;
+use sqlite_common::codes;
 use storage_api::{ErrorKind, StoreError};
 
 /// A failure inside this backend before it is mapped for the caller.
@@ -92,8 +93,8 @@ pub(crate) fn open_error(path: &Path, err: rusqlite::Error) -> StoreError {
 
 fn sqlite_error(op: &str, err: rusqlite::Error) -> StoreError {
     let (kind, what) = classify(&err);
-    let message = match (&err, kind) {
-        (rusqlite::Error::SqliteFailure(e, _), ErrorKind::Backend) => format!("{op}: {e}"),
+    let message = match &err {
+        rusqlite::Error::SqliteFailure(e, _) => format!("{op}: {e}"),
         _ => format!("{op}: {what}"),
     };
     StoreError::new(kind, message).with_source(err)
@@ -102,25 +103,7 @@ fn sqlite_error(op: &str, err: rusqlite::Error) -> StoreError {
 fn classify(err: &rusqlite::Error) -> (ErrorKind, &'static str) {
     use rusqlite::Error as E;
     match err {
-        E::SqliteFailure(e, _) => match e.code {
-            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => (
-                ErrorKind::Busy,
-                "the database stayed locked past db_busy_timeout_ms",
-            ),
-            ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => (
-                ErrorKind::Corrupt,
-                "the file is damaged or not a SQLite database",
-            ),
-            // Only a forced close interrupts statements.
-            ErrorCode::OperationInterrupted => {
-                (ErrorKind::Closed, "interrupted: the store was closed")
-            }
-            ErrorCode::CannotOpen => (
-                ErrorKind::Connection,
-                "the database file could not be opened",
-            ),
-            _ => (ErrorKind::Backend, "SQLite reported an error"),
-        },
+        E::SqliteFailure(e, _) => (codes::kind(e.extended_code), "SQLite reported an error"),
         E::FromSqlConversionFailure(..)
         | E::IntegralValueOutOfRange(..)
         | E::InvalidColumnType(..) => (

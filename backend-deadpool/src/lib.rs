@@ -7,7 +7,6 @@ mod maintenance;
 mod ops;
 mod pool;
 mod schema;
-mod scratch;
 mod store;
 mod tx;
 mod writer;

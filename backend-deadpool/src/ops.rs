@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
-use storage_api::schema::SqliteSql;
+use sqlite_common::schema::SqliteSql;
 use storage_api::{
     Clock, Condition, Entry, ErrorKind, PutOptions, ScanOptions, StoreError, Version, WriteOp,
     WriteResult, expiry_millis, from_unix_millis, to_unix_millis,

@@ -1,7 +1,7 @@
 //! Creating or checking the store's tables on open, in one transaction.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use storage_api::schema::{
+use sqlite_common::schema::{
     Column, META_TABLE, SCHEMA_VERSION, Setup, TABLE_COLUMNS, TABLE_EXISTS, decide_setup,
 };
 use storage_api::{ErrorKind, StoreError};

@@ -20,9 +20,9 @@ use crate::maintenance;
 use crate::ops::{self, Ctx};
 use crate::pool::{ConnPool, PoolSettings};
 use crate::schema;
-use crate::scratch::ScratchDir;
 use crate::tx::DeadpoolTransaction;
 use crate::writer::Writer;
+use sqlite_common::scratch::ScratchDir;
 
 /// Scans of at most this many rows run on the async thread (see `read`).
 const SHORT_SCAN_ROWS: usize = 128;
@@ -49,7 +49,7 @@ pub struct DeadpoolStore {
     maintenance: AbortHandle,
     close_report: tokio::sync::Mutex<Option<CloseReport>>,
     /// The database file in the process's registry of open files (file stores only).
-    open_file: Option<storage_api::OpenFile>,
+    open_file: Option<sqlite_common::OpenFile>,
 }
 
 impl DeadpoolStore {
@@ -62,7 +62,7 @@ impl DeadpoolStore {
     pub async fn open(options: StoreOptions) -> Result<Self> {
         let (spec, scratch) = match options.validate()? {
             Location::SqliteFile(path) => {
-                storage_api::schema::prepare_database_file(&path)?;
+                sqlite_common::schema::prepare_database_file(&path)?;
                 let spec = ConnectSpec {
                     path,
                     busy_timeout: options.busy_timeout,
@@ -72,7 +72,7 @@ impl DeadpoolStore {
                 (spec, None)
             }
             Location::SqliteMemory => {
-                let scratch = ScratchDir::create()?;
+                let scratch = ScratchDir::create("deadpool")?;
                 // Private and temporary: WAL for concurrency, no waiting for the disk.
                 let spec = ConnectSpec {
                     path: scratch.db_path(),
@@ -90,7 +90,7 @@ impl DeadpoolStore {
             }
         };
         let persistent = scratch.is_none();
-        let open_file = persistent.then(|| storage_api::OpenFile::register(&spec.path));
+        let open_file = persistent.then(|| sqlite_common::OpenFile::register(&spec.path));
         let settings = PoolSettings {
             max: options.max_connections,
             min_idle: options.min_idle,

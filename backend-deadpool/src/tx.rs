@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::Connection;
+use storage_api::backend::LeakTimer;
 use storage_api::{
     Condition, Entry, ErrorKind, Limits, PutOptions, Result, ScanOptions, StoreError, Transaction,
     Version,
 };
-use tokio::task::AbortHandle;
 
 use crate::errors::DbError;
 use crate::lease::Lease;
@@ -26,7 +26,8 @@ pub(crate) struct DeadpoolTransaction {
     ctx: Arc<Ctx>,
     limits: Limits,
     read_only: bool,
-    leak_watch: Option<AbortHandle>,
+    /// Warns and counts once if the transaction outlives the leak threshold.
+    leak_watch: Option<LeakTimer>,
 }
 
 impl DeadpoolTransaction {
@@ -40,18 +41,11 @@ impl DeadpoolTransaction {
         read_only: bool,
         leak_threshold: Option<Duration>,
     ) -> Self {
-        let leak_watch = leak_threshold.map(|threshold| {
-            let instruments = Arc::clone(pool.instruments());
-            let watch = tokio::spawn(async move {
-                tokio::time::sleep(threshold).await;
-                instruments.record_leak();
-                tracing::warn!(
-                    threshold = ?threshold,
-                    "a transaction has been open longer than db_leak_detection_threshold_secs"
-                );
-            });
-            watch.abort_handle()
-        });
+        let leak_watch = Some(LeakTimer::start(
+            leak_threshold,
+            pool.instruments(),
+            "deadpool",
+        ));
         Self {
             lease,
             pool,
@@ -86,9 +80,7 @@ impl DeadpoolTransaction {
     }
 
     async fn finish(mut self: Box<Self>, op: &'static str, sql: &'static str) -> Result<()> {
-        if let Some(watch) = self.leak_watch.take() {
-            watch.abort();
-        }
+        self.leak_watch = None;
         if op == "commit" {
             self.usable(op)?;
         }
@@ -137,14 +129,6 @@ fn ended(op: &str) -> DbError {
         format!("{op}: the database ended the transaction; start a new one"),
     )
     .into()
-}
-
-impl Drop for DeadpoolTransaction {
-    fn drop(&mut self) {
-        if let Some(watch) = self.leak_watch.take() {
-            watch.abort();
-        }
-    }
 }
 
 #[async_trait]

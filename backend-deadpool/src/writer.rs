@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use storage_api::wal::{CHECKPOINT_EVERY_OPS, CheckpointSchedule};
+use sqlite_common::wal::{CHECKPOINT_EVERY_OPS, CheckpointSchedule};
 use storage_api::{ErrorKind, Lifecycle, StoreError};
 use tokio::sync::oneshot;
 
@@ -147,7 +147,7 @@ impl Writer {
     ///
     /// SQLite's automatic checkpoint would run inside a commit, with every queued
     /// writer waiting for it: the writer turns it off on its connection and follows
-    /// the schedule of [`storage_api::wal`] instead (`PASSIVE` checkpoints on another
+    /// the schedule of [`sqlite_common::wal`] instead (`PASSIVE` checkpoints on another
     /// connection, beside the writer, and now and then a rewind of the log).
     fn commit_groups(&self, conn: &mut Connection, mut duty: Duty) {
         let manual = conn.execute_batch("PRAGMA wal_autocheckpoint = 0").is_ok();

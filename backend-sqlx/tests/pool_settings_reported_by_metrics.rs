@@ -34,7 +34,10 @@ async fn custom_pool_settings_show_in_metrics_and_capabilities() {
         assert_eq!(caps.persistent, kind == Kind::File);
         assert_eq!((caps.max_value_bytes, caps.max_scan_limit), (4096, 50));
         assert_eq!(caps.max_key_bytes, 1024);
-        assert_eq!(store.schema_version(), storage_api::schema::SCHEMA_VERSION);
+        assert_eq!(
+            store.schema_version(),
+            sqlite_common::schema::SCHEMA_VERSION
+        );
         store.close().await;
     }
 }

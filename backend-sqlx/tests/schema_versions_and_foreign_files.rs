@@ -5,9 +5,9 @@ mod common;
 
 use backend_sqlx::SqlxStore;
 use common::{Kind, db_path, open, options, sqlite_url, temp_dir};
+use sqlite_common::schema::SCHEMA_VERSION;
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection};
-use storage_api::schema::SCHEMA_VERSION;
 use storage_api::{ErrorKind, PooledStore, PutOptions, StoreOptions};
 
 #[tokio::test]

@@ -1,11 +1,11 @@
 //! The SQLite statements every SQLite configuration runs: pooledstore's own table
-//! layout and statements (`storage_api::schema::SqliteSql`), so the raw anchors do the
+//! layout and statements (`sqlite_common::schema::SqliteSql`), so the raw anchors do the
 //! same work as pooledstore, minus the pool abstraction.
 
 use std::ops::Bound;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use storage_api::schema::SqliteSql;
+use sqlite_common::schema::SqliteSql;
 
 /// The store table, pooledstore's default.
 pub(crate) const TABLE: &str = "pooledstore_kv";

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
-use storage_api::schema::{
+use sqlite_common::schema::{
     Column, META_TABLE, SCHEMA_VERSION, SqliteSql, TABLE_COLUMNS, check_layout,
 };
 use storage_api::{ErrorKind, Location, Result, StoreError, to_unix_millis, url_scheme};

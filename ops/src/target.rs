@@ -5,7 +5,8 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use storage_api::{Result, StoreError, open_database_files};
+use sqlite_common::open_database_files;
+use storage_api::{Result, StoreError};
 
 use crate::atomic_file::{absolute, with_sidecars};
 use crate::sqlite_file::io_error;
@@ -93,7 +94,8 @@ fn refused(target: &Path, reason: &str) -> StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage_api::{ErrorKind, OpenFile};
+    use sqlite_common::OpenFile;
+    use storage_api::ErrorKind;
 
     #[test]
     fn devices_directories_links_and_open_databases_are_refused() {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::{BACKENDS, Backend, assert_filled, fill, open, options};
 use pooledstore_ops::{backup, count_entries, restore, verify};
 use rusqlite::Connection;
-use storage_api::schema::{META_TABLE, SCHEMA_VERSION};
+use sqlite_common::schema::{META_TABLE, SCHEMA_VERSION};
 use storage_api::{ErrorKind, ScanOptions, WriteOp};
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {

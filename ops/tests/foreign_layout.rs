@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{BACKENDS, fill, open, open_with, options};
 use pooledstore_ops::{backup, count_entries, restore, verify};
 use rusqlite::Connection;
-use storage_api::schema::META_TABLE;
+use sqlite_common::schema::META_TABLE;
 use storage_api::{ErrorKind, PutOptions};
 
 const TABLE: &str = "pooledstore_kv";

@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{BACKENDS, Backend, assert_filled, fill, open};
 use pooledstore_ops::{count_entries, verify};
 use rusqlite::Connection;
-use storage_api::schema::{META_TABLE, SCHEMA_VERSION};
+use sqlite_common::schema::{META_TABLE, SCHEMA_VERSION};
 use storage_api::{ErrorKind, StoreError, WriteOp};
 
 fn name(backend: Backend) -> &'static str {

@@ -22,16 +22,14 @@ mod clock;
 mod config;
 mod error;
 mod instruments;
+mod leak;
 mod lifecycle;
 mod limits;
-mod open_files;
 mod options;
 mod pool;
 mod redact;
-pub mod schema;
 mod store;
 mod types;
-pub mod wal;
 
 pub use async_trait::async_trait;
 pub use clock::{Clock, ManualClock, SystemClock, expiry_millis, from_unix_millis, to_unix_millis};
@@ -40,7 +38,6 @@ pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
 pub use lifecycle::{Drain, InFlight, Lifecycle};
 pub use limits::Limits;
-pub use open_files::{OpenFile, open_database_files};
 pub use options::{Location, StoreOptions, Synchronous, url_scheme};
 pub use pool::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
@@ -52,3 +49,13 @@ pub use types::{
     Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,
     Version, WriteOp, WriteResult, prefix_successor,
 };
+
+/// What backend authors need beside the contract: the pool instruments every backend
+/// feeds, the close gate, the argument limits, leak detection and clock helpers.
+pub mod backend {
+    pub use crate::clock::{expiry_millis, from_unix_millis, to_unix_millis};
+    pub use crate::instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
+    pub use crate::leak::LeakTimer;
+    pub use crate::lifecycle::{Drain, InFlight, Lifecycle};
+    pub use crate::limits::Limits;
+}

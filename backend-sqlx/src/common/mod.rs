@@ -9,6 +9,5 @@ pub(crate) mod connect_check;
 pub(crate) mod errors;
 pub(crate) mod gate;
 pub(crate) mod health;
-pub(crate) mod leak;
 pub(crate) mod rows;
 pub(crate) mod stash;

@@ -13,7 +13,7 @@ use storage_api::{
 use super::lease::Lease;
 use super::ops;
 use super::shared::Shared;
-use crate::common::leak::LeakTimer;
+use storage_api::backend::LeakTimer;
 
 /// A transaction holding one pooled connection until commit, rollback or drop.
 ///
@@ -45,7 +45,11 @@ impl PgTx {
             lease,
             read_only: options.read_only,
             _work: work,
-            _leak: LeakTimer::start(shared.options.leak_detection_threshold, &shared.instruments),
+            _leak: LeakTimer::start(
+                shared.options.leak_detection_threshold,
+                &shared.instruments,
+                "sqlx",
+            ),
         })
     }
 

@@ -1,4 +1,4 @@
-//! WAL checkpoints off the write path, on the schedule of [`storage_api::wal`]: with
+//! WAL checkpoints off the write path, on the schedule of [`sqlite_common::wal`]: with
 //! WAL on, the store turns SQLite's automatic checkpoint off on its connections, runs
 //! `PASSIVE` checkpoints on its keeper connection in tasks of their own, and has the
 //! writer rewind the log now and then. Should the log still pass [`RESTART_FRAMES`]
@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
+use sqlite_common::wal::CheckpointSchedule;
 use sqlx::SqliteConnection;
-use storage_api::wal::CheckpointSchedule;
 
 use super::shared::Shared;
 

@@ -5,17 +5,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlite_common::schema::prepare_database_file;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
-use storage_api::schema::prepare_database_file;
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
 
 use super::checkpoint::AUTOCHECKPOINT_OFF;
 use super::errors::map_error;
 use super::schema;
-use super::scratch::ScratchDir;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
+use sqlite_common::scratch::ScratchDir;
 
 /// Where a SQLite store keeps its data.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +54,7 @@ pub(crate) async fn open(
     let (path, scratch) = match target {
         Target::File(path) => (path.to_path_buf(), None),
         Target::Memory => {
-            let scratch = ScratchDir::create()?;
+            let scratch = ScratchDir::create("sqlx")?;
             (scratch.db_path(), Some(scratch))
         }
     };

@@ -5,19 +5,9 @@ use std::time::Duration;
 
 use storage_api::{ErrorKind, PoolInstruments, StoreError};
 
-use crate::common::errors::map_driver_error;
+use sqlite_common::codes;
 
-/// SQLite primary result codes this backend tells apart
-/// (<https://www.sqlite.org/rescode.html>).
-mod code {
-    pub(super) const BUSY: i32 = 5;
-    pub(super) const LOCKED: i32 = 6;
-    pub(super) const READONLY: i32 = 8;
-    pub(super) const IOERR: i32 = 10;
-    pub(super) const CORRUPT: i32 = 11;
-    pub(super) const CANTOPEN: i32 = 14;
-    pub(super) const NOTADB: i32 = 26;
-}
+use crate::common::errors::map_driver_error;
 
 /// Turns a sqlx error raised by `operation` on the database file at `path` into a
 /// [`StoreError`] of the right kind, counting lock contention in `instruments`.
@@ -34,20 +24,17 @@ pub(crate) fn map_error(
 ) -> StoreError {
     map_driver_error(error, operation, waited, |db| {
         let extended = db.code().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-        let kind = sqlite_kind(extended);
+        let kind = codes::kind(extended);
         if kind == ErrorKind::Busy {
             instruments.record_busy();
         }
-        let message = if extended & 0xff == code::READONLY {
+        let message = if extended & 0xff == codes::READONLY {
             format!(
                 "{operation}: database file {} is not writable: {} (SQLite code {extended})",
                 path.display(),
                 db.message()
             )
-        } else if matches!(
-            extended & 0xff,
-            code::CANTOPEN | code::NOTADB | code::CORRUPT
-        ) {
+        } else if codes::concerns_the_file(extended) {
             format!(
                 "{operation}: database file {}: {} (SQLite code {extended})",
                 path.display(),
@@ -60,39 +47,9 @@ pub(crate) fn map_error(
     })
 }
 
-/// The kind of a SQLite error, from its (extended) result code.
-fn sqlite_kind(extended: i32) -> ErrorKind {
-    match extended & 0xff {
-        code::BUSY | code::LOCKED => ErrorKind::Busy,
-        code::CORRUPT | code::NOTADB => ErrorKind::Corrupt,
-        // A file this process may not write: a deployment mistake no retry mends.
-        code::READONLY => ErrorKind::Config,
-        code::CANTOPEN => ErrorKind::Connection,
-        // I/O errors (a failed write, a file-size cap…) come from the local file, not
-        // from a connection, and recur on retry.
-        code::IOERR => ErrorKind::Backend,
-        _ => ErrorKind::Backend,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn result_codes_map_to_kinds() {
-        assert_eq!(sqlite_kind(5), ErrorKind::Busy);
-        assert_eq!(sqlite_kind(517), ErrorKind::Busy); // SQLITE_BUSY_SNAPSHOT
-        assert_eq!(sqlite_kind(6), ErrorKind::Busy);
-        assert_eq!(sqlite_kind(26), ErrorKind::Corrupt);
-        assert_eq!(sqlite_kind(11), ErrorKind::Corrupt);
-        assert_eq!(sqlite_kind(14), ErrorKind::Connection);
-        assert_eq!(sqlite_kind(8), ErrorKind::Config);
-        assert_eq!(sqlite_kind(1544), ErrorKind::Config); // SQLITE_READONLY_DIRECTORY
-        assert_eq!(sqlite_kind(10), ErrorKind::Backend);
-        assert_eq!(sqlite_kind(778), ErrorKind::Backend); // SQLITE_IOERR_WRITE
-        assert_eq!(sqlite_kind(1555), ErrorKind::Backend); // SQLITE_CONSTRAINT_PRIMARYKEY
-    }
 
     #[test]
     fn pool_errors_map_to_timeout_and_closed() {

@@ -23,7 +23,6 @@ mod ops;
 mod queue;
 mod reader;
 mod schema;
-mod scratch;
 mod shared;
 mod statements;
 mod tx;
@@ -35,9 +34,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use storage_api::{
-    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, OpenFile,
-    PoolHealth, PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions,
-    StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
+    PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions,
+    Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
 };
 
 use connect::Target;
@@ -53,7 +52,7 @@ use crate::common::accounting::ConnectionAccounting;
 pub(crate) struct SqliteStore {
     shared: Arc<Shared>,
     /// The database file in the process's registry of open files (file stores only).
-    open_file: Option<Arc<OpenFile>>,
+    open_file: Option<Arc<sqlite_common::OpenFile>>,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -80,7 +79,8 @@ impl SqliteStore {
         let instruments = Arc::new(PoolInstruments::new());
         let accounting = ConnectionAccounting::new(Arc::clone(&instruments));
         let opened = connect::open(&options, target, &sql, &accounting, &instruments).await?;
-        let open_file = persistent.then(|| Arc::new(OpenFile::register(&opened.path)));
+        let open_file =
+            persistent.then(|| Arc::new(sqlite_common::OpenFile::register(&opened.path)));
         tracing::debug!(
             backend = "sqlx",
             url = %redact_url(&options.url),

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use sqlx::{Connection, SqliteConnection};
-use storage_api::schema::{
+use sqlite_common::schema::{
     Column, META_TABLE, SCHEMA_VERSION, Setup, TABLE_COLUMNS, TABLE_EXISTS, decide_setup,
 };
+use sqlx::{Connection, SqliteConnection};
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;

@@ -13,12 +13,12 @@ use super::checkpoint::Checkpoints;
 use super::errors::map_error;
 use super::queue::Queue;
 use super::reader::Reads;
-use super::scratch::ScratchDir;
 use super::statements::Statements;
 use super::writer::Writes;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 use crate::common::stash::{Lent, Stash};
+use sqlite_common::scratch::ScratchDir;
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;

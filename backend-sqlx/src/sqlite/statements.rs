@@ -3,8 +3,8 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
+use sqlite_common::schema::SqliteSql;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
-use storage_api::schema::SqliteSql;
 
 /// The row counts of the multi-row upserts a writer sends, largest first: a few
 /// fixed sizes, so each connection's statement cache holds them all.

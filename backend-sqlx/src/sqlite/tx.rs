@@ -11,7 +11,7 @@ use storage_api::{
 
 use super::ops;
 use super::shared::{PooledTx, Shared};
-use crate::common::leak::LeakTimer;
+use storage_api::backend::LeakTimer;
 
 /// A transaction holding one pooled connection until commit, rollback or drop.
 ///
@@ -43,7 +43,11 @@ impl SqliteTx {
             tx,
             read_only: options.read_only,
             _work: work,
-            _leak: LeakTimer::start(shared.options.leak_detection_threshold, &shared.instruments),
+            _leak: LeakTimer::start(
+                shared.options.leak_detection_threshold,
+                &shared.instruments,
+                "sqlx",
+            ),
         })
     }
 

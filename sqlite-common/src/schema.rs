@@ -8,7 +8,7 @@
 use std::ops::Bound;
 use std::path::Path;
 
-use crate::error::{ErrorKind, Result, StoreError};
+use storage_api::{ErrorKind, Result, StoreError};
 
 /// The schema version this code writes and understands.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub const META_TABLE: &str = "pooledstore_meta";
 
 /// The SQL statements for one store table. The table name must have been validated
-/// with [`validate_identifier`](crate::validate_identifier); every value is a parameter.
+/// with [`validate_identifier`](storage_api::validate_identifier); every value is a parameter.
 #[derive(Debug, Clone)]
 pub struct SqliteSql {
     table: String,

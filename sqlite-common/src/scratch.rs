@@ -20,20 +20,22 @@ use storage_api::{ErrorKind, Result, StoreError};
 ///
 /// [`remove`]: ScratchDir::remove
 #[derive(Debug)]
-pub(crate) struct ScratchDir {
+pub struct ScratchDir {
     dir: PathBuf,
+    backend: &'static str,
 }
 
 impl ScratchDir {
-    /// Creates a directory no other store uses, readable by its owner only.
-    pub(crate) fn create() -> Result<Self> {
+    /// Creates a directory no other store uses, readable by its owner only, named
+    /// after `backend`.
+    pub fn create(backend: &'static str) -> Result<Self> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
         let dir = std::env::temp_dir().join(format!(
-            "pooledstore-sqlx-{}-{}-{nanos}",
+            "pooledstore-{backend}-{}-{}-{nanos}",
             std::process::id(),
             NEXT.fetch_add(1, Relaxed)
         ));
@@ -49,20 +51,20 @@ impl ScratchDir {
                 ),
             )
         })?;
-        Ok(Self { dir })
+        Ok(Self { dir, backend })
     }
 
     /// The database file inside the directory.
-    pub(crate) fn db_path(&self) -> PathBuf {
+    pub fn db_path(&self) -> PathBuf {
         self.dir.join("memory.db")
     }
 
     /// Deletes the directory and the database in it.
-    pub(crate) fn remove(&self) {
+    pub fn remove(&self) {
         if let Err(error) = std::fs::remove_dir_all(&self.dir)
             && error.kind() != std::io::ErrorKind::NotFound
         {
-            tracing::debug!(backend = "sqlx", %error, "removing the in-memory database");
+            tracing::debug!(backend = self.backend, %error, "removing the in-memory database");
         }
     }
 }

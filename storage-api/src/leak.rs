@@ -4,17 +4,23 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use storage_api::PoolInstruments;
 use tokio::task::AbortHandle;
+
+use crate::instruments::PoolInstruments;
 
 /// Warns once and counts a leak when its holder lives past the threshold; stops when
 /// dropped.
 #[derive(Debug)]
-pub(crate) struct LeakTimer(Option<AbortHandle>);
+pub struct LeakTimer(Option<AbortHandle>);
 
 impl LeakTimer {
-    /// Starts the timer, or does nothing when detection is off (`threshold` is `None`).
-    pub(crate) fn start(threshold: Option<Duration>, instruments: &Arc<PoolInstruments>) -> Self {
+    /// Starts the timer for a transaction of `backend`, or does nothing when detection
+    /// is off (`threshold` is `None`). Must be called inside a tokio runtime.
+    pub fn start(
+        threshold: Option<Duration>,
+        instruments: &Arc<PoolInstruments>,
+        backend: &'static str,
+    ) -> Self {
         let Some(threshold) = threshold else {
             return Self(None);
         };
@@ -22,9 +28,9 @@ impl LeakTimer {
         let task = tokio::spawn(async move {
             tokio::time::sleep(threshold).await;
             tracing::warn!(
-                backend = "sqlx",
+                backend,
                 threshold_ms = u64::try_from(threshold.as_millis()).unwrap_or(u64::MAX),
-                "a transaction has been open longer than db_leak_detection_threshold"
+                "a transaction has been open longer than db_leak_detection_threshold_secs"
             );
             instruments.record_leak();
         });

@@ -1,0 +1,16 @@
+//! What both SQLite backends (sqlx and deadpool) share, driver-independent: one
+//! answer for each question they both face.
+//!
+//! - [`schema`]: the table layout, its statements and the checks on a file found.
+//! - [`codes`]: SQLite result codes as the contract's error kinds.
+//! - [`wal`]: when the write-ahead log is checkpointed.
+//! - [`scratch`]: the private database behind `sqlite::memory:`.
+//! - [`open_files`]: which database files stores of this process hold open.
+
+pub mod codes;
+pub mod open_files;
+pub mod schema;
+pub mod scratch;
+pub mod wal;
+
+pub use open_files::{OpenFile, open_database_files};
