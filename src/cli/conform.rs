@@ -56,7 +56,7 @@ pub(super) async fn conform(
     Ok(if report.is_success() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(super::EXIT_NEGATIVE)
     })
 }
 
