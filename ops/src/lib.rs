@@ -18,6 +18,7 @@ mod backup;
 mod copy;
 mod export;
 mod import;
+mod import_check;
 pub mod jsonl;
 mod pages;
 mod progress;
