@@ -22,14 +22,20 @@ fn a_batch_applies_every_line_or_none() {
     let file = cli.file("good.jsonl", good.as_bytes());
     let results = json_lines(&cli.ok(&["batch", &file, "--json"]));
     assert_eq!(results.len(), 3);
-    assert_eq!((results[0]["op"].as_str(), results[0]["line"].as_u64()), (Some("put"), Some(1)));
+    assert_eq!(
+        (results[0]["op"].as_str(), results[0]["line"].as_u64()),
+        (Some("put"), Some(1))
+    );
     let v2 = results[0]["version"].as_u64().unwrap();
     assert!(v2 > v1.parse().unwrap());
     assert_eq!(results[1]["line"], 3);
     assert_eq!(results[1]["key"], "AP8=");
     assert_eq!(results[1]["encoding"], "base64");
     assert_eq!(results[2]["deleted"], false);
-    assert_eq!(cli.ok(&["get", "AP8=", "--key-encoding", "base64"]), "\\x00\\x01\n");
+    assert_eq!(
+        cli.ok(&["get", "AP8=", "--key-encoding", "base64"]),
+        "\\x00\\x01\n"
+    );
 
     // The third line's condition is stale: nothing of the batch is applied.
     let bad = format!(
@@ -44,9 +50,15 @@ fn a_batch_applies_every_line_or_none() {
     assert!(err.contains("not applied"), "{err}");
     cli.fails(1, &["get", "new"]);
     assert_eq!(cli.ok(&["get", "a"]), "2\n");
-    assert_eq!(cli.ok(&["get", "AP8=", "--key-encoding", "base64"]), "\\x00\\x01\n");
+    assert_eq!(
+        cli.ok(&["get", "AP8=", "--key-encoding", "base64"]),
+        "\\x00\\x01\n"
+    );
 
-    let malformed = cli.file("malformed.jsonl", b"{\"op\":\"put\",\"key\":\"z\",\"value\":\"1\"}\n{\"op\":\"put\"\n");
+    let malformed = cli.file(
+        "malformed.jsonl",
+        b"{\"op\":\"put\",\"key\":\"z\",\"value\":\"1\"}\n{\"op\":\"put\"\n",
+    );
     let err = cli.fails(2, &["batch", &malformed]);
     assert!(err.contains("line 2"), "{err}");
     cli.fails(1, &["get", "z"]);
@@ -79,9 +91,15 @@ fn a_transaction_reads_writes_and_rolls_back_on_a_failed_condition() {
     let ops = ops.replace("log:1", "log:2");
     let file = cli.file("tx2.jsonl", ops.as_bytes());
     let err = cli.fails(3, &["tx", &file]);
-    assert!(err.contains("line 2") && err.contains("rolled back"), "{err}");
+    assert!(
+        err.contains("line 2") && err.contains("rolled back"),
+        "{err}"
+    );
     cli.fails(1, &["get", "log:2"]);
-    let text = cli.ok(&["tx", &cli.file("read.jsonl", b"{\"op\":\"get\",\"key\":\"counter\"}\n")]);
+    let text = cli.ok(&[
+        "tx",
+        &cli.file("read.jsonl", b"{\"op\":\"get\",\"key\":\"counter\"}\n"),
+    ]);
     assert!(text.starts_with("get counter: 2 (version "), "{text}");
 }
 
@@ -98,7 +116,10 @@ fn a_transaction_is_retried_while_the_database_is_locked() {
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     let err = cli.fails(2, &["tx", &file, "--retries", "0"]);
-    assert!(err.contains("failed 1 times") && err.contains("--retries"), "{err}");
+    assert!(
+        err.contains("failed 1 times") && err.contains("--retries"),
+        "{err}"
+    );
 
     let child = cli
         .command(&["tx", &file, "--retries", "20"])

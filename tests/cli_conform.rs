@@ -93,7 +93,10 @@ fn a_filter_that_matches_no_case_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("\"scan_ordr\" matches no case"), "{stderr}");
     assert!(stderr.contains("did you mean \"scan_order\""), "{stderr}");
-    assert!(stderr.contains("persistence_reopen"), "lists the cases: {stderr}");
+    assert!(
+        stderr.contains("persistence_reopen"),
+        "lists the cases: {stderr}"
+    );
     let json = pooledstore(&config, &["conform", "--json", "--filter", "nosuchcase"]);
     assert_eq!(json.status.code(), Some(2));
     let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

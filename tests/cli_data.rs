@@ -38,9 +38,18 @@ fn get_json_shows_the_version_a_conditional_put_needs() {
     assert!(err.contains(&format!("it is at version {v2}")), "{err}");
     let table = cli.ok(&["get", "user:1", "--table"]);
     let lines: Vec<_> = table.lines().collect();
-    assert!(lines[0].starts_with("KEY") && lines[0].contains("VERSION"), "{table}");
-    assert!(lines[1].contains(&v2) && lines[1].contains("ada lovelace"), "{table}");
-    assert_eq!(cli.ok(&["delete", "user:1", "--if-version", &v2]), "deleted\n");
+    assert!(
+        lines[0].starts_with("KEY") && lines[0].contains("VERSION"),
+        "{table}"
+    );
+    assert!(
+        lines[1].contains(&v2) && lines[1].contains("ada lovelace"),
+        "{table}"
+    );
+    assert_eq!(
+        cli.ok(&["delete", "user:1", "--if-version", &v2]),
+        "deleted\n"
+    );
     cli.fails(1, &["get", "user:1"]);
 }
 
@@ -56,7 +65,8 @@ fn keys_and_values_that_are_not_utf8_round_trip() {
         "--value-encoding",
         "escape",
     ]);
-    let entry = &json_lines(&cli.ok(&["get", "\\x00\\xff", "--key-encoding", "escape", "--json"]))[0];
+    let entry =
+        &json_lines(&cli.ok(&["get", "\\x00\\xff", "--key-encoding", "escape", "--json"]))[0];
     assert_eq!(entry["encoding"], "base64", "{entry}");
     assert_eq!(entry["key"], "AP8=");
     assert_eq!(entry["value"], "/wBh");
@@ -67,7 +77,14 @@ fn keys_and_values_that_are_not_utf8_round_trip() {
     let scan = cli.ok(&["scan"]);
     assert_eq!(scan, "\\x00\\xff\t\\xff\\x00a\ncaf\u{e9}\tcr\u{e8}me\\n\n");
     let shown_key = scan.lines().next().unwrap().split('\t').next().unwrap();
-    let again = cli.ok(&["get", shown_key, "--key-encoding", "escape", "--encoding", "base64"]);
+    let again = cli.ok(&[
+        "get",
+        shown_key,
+        "--key-encoding",
+        "escape",
+        "--encoding",
+        "base64",
+    ]);
     assert_eq!(again, "/wBh\n");
 
     let err = cli.fails(2, &["scan", "--encoding", "text"]);
@@ -102,7 +119,10 @@ fn values_travel_through_files_and_standard_input() {
     too_big.push(0);
     let input = cli.file("too-big.bin", &too_big);
     let err = cli.fails(2, &["put", "big", "--value-file", &input]);
-    assert!(err.contains("too-big.bin") && err.contains("max_value_bytes"), "{err}");
+    assert!(
+        err.contains("too-big.bin") && err.contains("max_value_bytes"),
+        "{err}"
+    );
 
     let db = path_str(&cli.db());
     let err = cli.fails(2, &["get", "big", "--output", &db]);

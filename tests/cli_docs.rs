@@ -6,7 +6,10 @@ use std::process::Command;
 fn run(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_pooledstore"))
         .args(args)
-        .env("POOLEDSTORE_URL", "sqlite:///nonexistent/dir/never-opened.db")
+        .env(
+            "POOLEDSTORE_URL",
+            "sqlite:///nonexistent/dir/never-opened.db",
+        )
         .output()
         .unwrap()
 }
@@ -18,7 +21,15 @@ fn completions_cover_every_command_for_each_shell() {
         assert!(out.status.success(), "{shell}: {out:?}");
         let script = String::from_utf8(out.stdout).unwrap();
         assert!(script.len() > 1000, "{shell}: {script}");
-        for word in ["scan", "batch", "tx", "ttl", "purge", "if-version", "key-encoding"] {
+        for word in [
+            "scan",
+            "batch",
+            "tx",
+            "ttl",
+            "purge",
+            "if-version",
+            "key-encoding",
+        ] {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
@@ -31,8 +42,19 @@ fn the_man_page_lists_the_commands() {
     let out = run(&["man"]);
     assert!(out.status.success(), "{out:?}");
     let page = String::from_utf8(out.stdout).unwrap();
-    assert!(page.starts_with(".ie") || page.contains(".TH pooledstore"), "{page}");
-    for word in [".TH pooledstore", "scan", "batch", "tx", "ttl", "purge", "completions"] {
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH pooledstore"),
+        "{page}"
+    );
+    for word in [
+        ".TH pooledstore",
+        "scan",
+        "batch",
+        "tx",
+        "ttl",
+        "purge",
+        "completions",
+    ] {
         assert!(page.contains(word), "the man page lacks {word}");
     }
 }

@@ -61,7 +61,10 @@ fn a_cursor_walk_pages_through_every_key() {
         expected(0..13)
     );
     assert_eq!(cli.ok(&["scan", "--count"]), "25\n");
-    assert_eq!(cli.ok(&["scan", "--count", "--page-size", "3", "--prefix", "k1"]), "10\n");
+    assert_eq!(
+        cli.ok(&["scan", "--count", "--page-size", "3", "--prefix", "k1"]),
+        "10\n"
+    );
 }
 
 #[test]
@@ -75,7 +78,10 @@ fn ranges_prefixes_cursors_and_output_forms() {
         keys(&cli.ok(&["scan", "--prefix", "k2", "--after", "k21", "--all"])),
         expected(22..25)
     );
-    assert_eq!(cli.ok(&["scan", "--prefix", "k0", "--keys-only", "--limit", "2"]), "k00\nk01\n");
+    assert_eq!(
+        cli.ok(&["scan", "--prefix", "k0", "--keys-only", "--limit", "2"]),
+        "k00\nk01\n"
+    );
 
     let entries = json_lines(&cli.ok(&["scan", "--all", "--page-size", "4", "--json"]));
     assert_eq!(entries.len(), 25);
@@ -86,7 +92,10 @@ fn ranges_prefixes_cursors_and_output_forms() {
         assert!(entry["expires_at"].is_null(), "{entry}");
     }
     let keys_only = json_lines(&cli.ok(&["scan", "--prefix", "k1", "--keys-only", "--json"]));
-    assert!(keys_only.iter().all(|e| e.get("value").is_none()), "{keys_only:?}");
+    assert!(
+        keys_only.iter().all(|e| e.get("value").is_none()),
+        "{keys_only:?}"
+    );
 
     let table = cli.ok(&["scan", "--all", "--page-size", "7", "--table"]);
     let header: Vec<_> = table.lines().filter(|l| l.starts_with("KEY")).collect();

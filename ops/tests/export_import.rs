@@ -271,7 +271,11 @@ async fn duplicate_keys_are_counted_and_the_last_one_wins() {
         let report = import(&*store, Cursor::new(text.as_bytes()), small)
             .await
             .unwrap();
-        assert_eq!((report.distinct_keys, report.duplicates), (3, 3), "{report:?}");
+        assert_eq!(
+            (report.distinct_keys, report.duplicates),
+            (3, 3),
+            "{report:?}"
+        );
         assert_eq!((report.lines, report.written), (6, 3), "{report:?}");
         for (key, value) in [(&b"a"[..], &b"third"[..]), (b"b", b"only"), (b"c", b"two")] {
             let got = store.get(key).await.unwrap().unwrap();
@@ -291,9 +295,13 @@ async fn damaged_exports_are_refused_before_any_write() {
     let lines = export_text(10);
 
     let truncated = lines[..8].join("\n");
-    let e = import(&*store, Cursor::new(truncated.as_bytes()), ImportOptions::default())
-        .await
-        .unwrap_err();
+    let e = import(
+        &*store,
+        Cursor::new(truncated.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("truncated"), "{e}");
     assert!(e.message().starts_with("line 9: "), "{e}");
@@ -301,7 +309,9 @@ async fn damaged_exports_are_refused_before_any_write() {
 
     let mut miscounted = lines.clone();
     miscounted[11] = r#"{"end":true,"entries":11}"#.into();
-    let e = import(&*store, Cursor::new(miscounted.join("\n").as_bytes()),
+    let e = import(
+        &*store,
+        Cursor::new(miscounted.join("\n").as_bytes()),
         ImportOptions::default(),
     )
     .await
@@ -310,7 +320,9 @@ async fn damaged_exports_are_refused_before_any_write() {
 
     let mut trailing = lines.clone();
     trailing.push(lines[1].clone());
-    let e = import(&*store, Cursor::new(trailing.join("\n").as_bytes()),
+    let e = import(
+        &*store,
+        Cursor::new(trailing.join("\n").as_bytes()),
         ImportOptions::default(),
     )
     .await
@@ -319,7 +331,9 @@ async fn damaged_exports_are_refused_before_any_write() {
 
     let mut newer = lines.clone();
     newer[0] = r#"{"format":"pooledstore-export","format_version":2}"#.into();
-    let e = import(&*store, Cursor::new(newer.join("\n").as_bytes()),
+    let e = import(
+        &*store,
+        Cursor::new(newer.join("\n").as_bytes()),
         ImportOptions::default(),
     )
     .await
@@ -327,12 +341,20 @@ async fn damaged_exports_are_refused_before_any_write() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
 
     for junk in ["", "key,value\n1,2\n"] {
-        let e = import(&*store, Cursor::new(junk.as_bytes()), ImportOptions::default())
-            .await
-            .unwrap_err();
+        let e = import(
+            &*store,
+            Cursor::new(junk.as_bytes()),
+            ImportOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     }
-    assert_eq!(count_entries(&*store).await.unwrap(), 0, "nothing was written");
+    assert_eq!(
+        count_entries(&*store).await.unwrap(),
+        0,
+        "nothing was written"
+    );
     store.close().await;
 }
 
@@ -362,9 +384,13 @@ async fn import_checks_each_entry_against_the_target() {
         r#"{"end":true,"entries":2}"#.to_owned(),
     ]
     .join("\n");
-    let report = import(&*store, Cursor::new(text.as_bytes()), ImportOptions::default())
-        .await
-        .unwrap();
+    let report = import(
+        &*store,
+        Cursor::new(text.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.written, report.skipped_expired), (1, 1));
     assert!(store.get(b"old").await.unwrap().is_none());
     assert!(
@@ -387,16 +413,24 @@ async fn import_checks_each_entry_against_the_target() {
         r#"{"end":true,"entries":1}"#.to_owned(),
     ]
     .join("\n");
-    let e = import(&*store, Cursor::new(too_big.as_bytes()), ImportOptions::default())
-        .await
-        .unwrap_err();
+    let e = import(
+        &*store,
+        Cursor::new(too_big.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("line 2"), "{e}");
 
     let huge = format!("{header}\n{{\"key\":\"{}\"", "A".repeat(1 << 20));
-    let e = import(&*store, Cursor::new(huge.as_bytes()), ImportOptions::default())
-        .await
-        .unwrap_err();
+    let e = import(
+        &*store,
+        Cursor::new(huge.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(e.message().contains("longer than"), "{e}");
     store.close().await;
 }

@@ -82,13 +82,14 @@ fn describe(
 /// Names the line behind a failed batch operation and, for a failed condition, the
 /// key's current version.
 async fn explain(store: &Store, ops: &[Op], error: StoreError) -> StoreError {
-    let Some((op, write)) = error
-        .batch_index()
-        .and_then(|i| ops.get(i))
-        .and_then(|op| match &op.kind {
-            OpKind::Write(write) => Some((op, write)),
-            OpKind::Get(_) | OpKind::Scan(_) => None,
-        })
+    let Some((op, write)) =
+        error
+            .batch_index()
+            .and_then(|i| ops.get(i))
+            .and_then(|op| match &op.kind {
+                OpKind::Write(write) => Some((op, write)),
+                OpKind::Get(_) | OpKind::Scan(_) => None,
+            })
     else {
         return error;
     };

@@ -180,7 +180,10 @@ mod tests {
         let e = check_filter(&["scan".into(), "scan_ordr".into()], &cases).unwrap_err();
         assert!(e.message().contains("\"scan_ordr\""), "{e}");
         assert!(e.message().contains("did you mean \"scan_order\""), "{e}");
-        assert!(e.message().contains("get_absent, scan_order, tx_isolation"), "{e}");
+        assert!(
+            e.message().contains("get_absent, scan_order, tx_isolation"),
+            "{e}"
+        );
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

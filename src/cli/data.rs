@@ -8,13 +8,11 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use pooledstore::{
-    ErrorKind, Location, PutOptions, Store, StoreError, to_unix_millis, url_scheme,
-};
+use pooledstore::{ErrorKind, Location, PutOptions, Store, StoreError, to_unix_millis, url_scheme};
 
 use super::condition;
 use super::encoding::{InputEncoding, OutputEncoding};
-use super::show::{OutputArgs, Out, Parts, Printer, json_key, utc};
+use super::show::{Out, OutputArgs, Parts, Printer, json_key, utc};
 
 /// How KEY arguments are written.
 #[derive(Debug, Args, Clone, Copy)]

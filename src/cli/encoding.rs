@@ -32,9 +32,9 @@ impl InputEncoding {
             Self::Escape => unescape(text).map_err(|cause| {
                 StoreError::invalid_input(format!("{what} is not valid escaped text: {cause}"))
             }),
-            Self::Base64 => STANDARD.decode(text).map_err(|e| {
-                StoreError::invalid_input(format!("{what} is not valid base64: {e}"))
-            }),
+            Self::Base64 => STANDARD
+                .decode(text)
+                .map_err(|e| StoreError::invalid_input(format!("{what} is not valid base64: {e}"))),
         }
     }
 }
@@ -206,7 +206,10 @@ mod tests {
     #[test]
     fn json_falls_back_to_base64_only_when_needed() {
         assert_eq!(OutputEncoding::Auto.for_json(&[b"k", b"v"]), Used::Text);
-        assert_eq!(OutputEncoding::Auto.for_json(&[b"k", &[0xFF]]), Used::Base64);
+        assert_eq!(
+            OutputEncoding::Auto.for_json(&[b"k", &[0xFF]]),
+            Used::Base64
+        );
         assert!(Used::Text.render(&[0xFF], "the value").is_err());
     }
 }

@@ -99,7 +99,11 @@ fn parse(line: &str, reads: bool) -> Result<OpKind, String> {
     let raw: Raw = serde_json::from_str(line).map_err(|e| describe(&e))?;
     let decode = |text: &Option<String>, field: &str| {
         text.as_deref()
-            .map(|t| raw.encoding.decode(t, field).map_err(|e| e.message().to_owned()))
+            .map(|t| {
+                raw.encoding
+                    .decode(t, field)
+                    .map_err(|e| e.message().to_owned())
+            })
             .transpose()
     };
     let need = |text: &Option<String>, field: &str| {
@@ -187,9 +191,11 @@ fn describe(error: &serde_json::Error) -> String {
         || message.starts_with("unknown field")
         || message.starts_with("unknown variant");
     match error.classify() {
-        serde_json::error::Category::Data if names_a_field => {
-            message.split(" at line").next().unwrap_or("wrong shape").to_owned()
-        }
+        serde_json::error::Category::Data if names_a_field => message
+            .split(" at line")
+            .next()
+            .unwrap_or("wrong shape")
+            .to_owned(),
         serde_json::error::Category::Data => "a field has the wrong type".into(),
         serde_json::error::Category::Syntax => "not valid JSON".into(),
         serde_json::error::Category::Eof => "the JSON ends early".into(),
@@ -203,18 +209,34 @@ mod tests {
 
     #[test]
     fn lines_become_operations_or_name_what_is_wrong() {
-        let put = parse(r#"{"op":"put","key":"AP8=","value":"","encoding":"base64","if_version":4}"#, false).unwrap();
+        let put = parse(
+            r#"{"op":"put","key":"AP8=","value":"","encoding":"base64","if_version":4}"#,
+            false,
+        )
+        .unwrap();
         let OpKind::Write(WriteOp::Put { key, options, .. }) = put else {
             panic!("{put:?}")
         };
         assert_eq!(key, [0, 0xFF]);
-        assert_eq!(options.condition, pooledstore::Condition::Version(pooledstore::Version::new(4).unwrap()));
+        assert_eq!(
+            options.condition,
+            pooledstore::Condition::Version(pooledstore::Version::new(4).unwrap())
+        );
         for (line, cause) in [
             (r#"{"op":"get","key":"a"}"#, "for `tx` files"),
             (r#"{"op":"put","key":"a"}"#, "needs \"value\""),
-            (r#"{"op":"put","key":"a","value":"b","if_absent":true,"if_version":2}"#, "exclude"),
-            (r#"{"op":"delete","key":"a","value":"secret"}"#, "takes no \"value\""),
-            (r#"{"op":"put","key":"a","value":"secret","colour":1}"#, "unknown field"),
+            (
+                r#"{"op":"put","key":"a","value":"b","if_absent":true,"if_version":2}"#,
+                "exclude",
+            ),
+            (
+                r#"{"op":"delete","key":"a","value":"secret"}"#,
+                "takes no \"value\"",
+            ),
+            (
+                r#"{"op":"put","key":"a","value":"secret","colour":1}"#,
+                "unknown field",
+            ),
             (r#"{"op":"put","key":"a","value":"secret!""#, "ends early"),
             (r#"{"op":"frob"}"#, "unknown op"),
         ] {

@@ -10,7 +10,7 @@ use clap::Args;
 use pooledstore::{KeyRange, ScanOptions, Store, StoreError};
 
 use super::data::KeyEncodingArg;
-use super::show::{OutputArgs, Out, Parts, Printer};
+use super::show::{Out, OutputArgs, Parts, Printer};
 
 /// Entries per page with `--all` and `--count`, unless `--page-size` says otherwise
 /// (never above the store's `max_scan_limit`).

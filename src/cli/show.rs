@@ -154,8 +154,13 @@ impl Printer {
                 value,
             ]);
         }
-        let header = ["KEY", "VERSION", "EXPIRES", if with_value { "VALUE" } else { "" }]
-            .map(String::from);
+        let header = [
+            "KEY",
+            "VERSION",
+            "EXPIRES",
+            if with_value { "VALUE" } else { "" },
+        ]
+        .map(String::from);
         let widths: Vec<usize> = (0..3)
             .map(|i| {
                 rows.iter()

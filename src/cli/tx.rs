@@ -74,7 +74,14 @@ pub(super) async fn tx(store: &Store, args: TxArgs) -> Result<ExitCode, StoreErr
         eprintln!("pooledstore: committed on attempt {attempt}");
     }
     for outcome in outcomes {
-        println!("{}", if args.json { outcome.to_string() } else { text(&outcome) });
+        println!(
+            "{}",
+            if args.json {
+                outcome.to_string()
+            } else {
+                text(&outcome)
+            }
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -195,7 +202,10 @@ fn text(outcome: &Value) -> String {
         "delete" if outcome["deleted"] == true => format!("delete {}: deleted", key()),
         "delete" => format!("delete {}: not found", key()),
         _ => {
-            let entries = outcome["entries"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+            let entries = outcome["entries"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let mut lines = vec![format!("scan: {} entries", entries.len())];
             lines.extend(entries.iter().map(|e| {
                 format!(

@@ -16,7 +16,11 @@ impl Cli {
     pub fn new(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("c.toml");
-        let backend = if cfg!(feature = "sqlx") { "sqlx" } else { "deadpool" };
+        let backend = if cfg!(feature = "sqlx") {
+            "sqlx"
+        } else {
+            "deadpool"
+        };
         std::fs::write(
             &config,
             format!(
