@@ -81,3 +81,24 @@ fn conform_refuses_a_postgres_url() {
     assert!(stderr.contains("PostgreSQL"), "{stderr}");
     assert!(!stderr.contains("s3cret"), "{stderr}");
 }
+
+#[test]
+fn a_filter_that_matches_no_case_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pooledstore.toml");
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    std::fs::write(&config, format!("[storage]\nurl = \"{url}\"\n")).unwrap();
+    let out = pooledstore(&config, &["conform", "--filter", "get_absent,scan_ordr"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("\"scan_ordr\" matches no case"), "{stderr}");
+    assert!(stderr.contains("did you mean \"scan_order\""), "{stderr}");
+    assert!(
+        stderr.contains("persistence_reopen"),
+        "lists the cases: {stderr}"
+    );
+    let json = pooledstore(&config, &["conform", "--json", "--filter", "nosuchcase"]);
+    assert_eq!(json.status.code(), Some(2));
+    let body: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(body["passed"], false, "{body}");
+}

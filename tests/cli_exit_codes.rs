@@ -1,5 +1,5 @@
 //! The command line's promises about exit codes and output: 0 ok, 1 unhealthy or a
-//! failed check, 2 a usage, configuration or open error; `--json` forms print JSON
+//! failed check, 2 a usage, configuration or open error, 3 a failed condition; `--json` forms print JSON
 //! with the cause even when the store cannot be opened; directories the command
 //! creates are owner-only whatever the umask.
 #![cfg(any(feature = "sqlx", feature = "deadpool"))]
@@ -66,6 +66,28 @@ fn exit_codes_follow_the_table() {
     assert_eq!(code(&["no-such-command"]), Some(2));
     assert_eq!(code(&["get"]), Some(2));
     assert_eq!(code(&["get", ""]), Some(2));
+    assert_eq!(code(&["put", "k", "v", "--if-absent"]), Some(3));
+    assert_eq!(code(&["put", "k", "v", "--if-version", "999"]), Some(3));
+    assert_eq!(code(&["delete", "k", "--if-version", "999"]), Some(3));
+    let batch = dir.path().join("batch.jsonl");
+    std::fs::write(
+        &batch,
+        "{\"op\":\"put\",\"key\":\"k\",\"value\":\"v\",\"if_absent\":true}\n",
+    )
+    .unwrap();
+    let batch = batch.to_str().unwrap();
+    assert_eq!(code(&["batch", batch]), Some(3));
+    assert_eq!(code(&["tx", batch]), Some(3));
+    assert_eq!(code(&["ttl", "k"]), Some(0));
+    assert_eq!(code(&["ttl", "absent"]), Some(1));
+    assert_eq!(code(&["put", "k", "--if-version", "0", "v"]), Some(2));
+    assert_eq!(code(&["scan", "--limit", "0", "--all"]), Some(2));
+    assert_eq!(
+        code(&["delete", "k", "--if-version", "1", "--if-version", "2"]),
+        Some(2)
+    );
+    assert_eq!(code(&["completions", "bash"]), Some(0));
+    assert_eq!(code(&["man"]), Some(0));
 }
 
 #[test]

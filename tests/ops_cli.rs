@@ -154,3 +154,42 @@ fn backup_of_a_postgres_store_points_to_export() {
     assert!(!err.contains("s3cret"), "{err}");
     assert!(!out.exists());
 }
+
+/// `import` checks the whole file before it writes: a bad last line or a missing end
+/// line names its line and leaves the store untouched; duplicates are reported.
+#[test]
+fn import_checks_the_whole_file_before_writing_and_reports_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = sqlite_config(dir.path(), "c.toml", BACKEND, "live.db");
+    let header = r#"{"format":"pooledstore-export","format_version":1}"#;
+    let entry = |k: &str, v: &str| {
+        format!(r#"{{"key":"{k}","value":"{v}","version":1,"expires_at":null}}"#)
+    };
+    // Keys a (YQ==), b (Yg==); values 1 (MQ==), 2 (Mg==).
+    let good = [
+        header.to_owned(),
+        entry("YQ==", "MQ=="),
+        entry("Yg==", "MQ=="),
+        entry("YQ==", "Mg=="),
+    ];
+    let file = dir.path().join("dump.jsonl");
+    let file_arg = file.to_str().unwrap();
+    let mut bad = good.to_vec();
+    bad.push("{not json".into());
+    std::fs::write(&file, bad.join("\n")).unwrap();
+    let err = fails(&config, &["import", "--input", file_arg]);
+    assert!(err.contains("line 5"), "{err}");
+    assert_eq!(ok(&config, &["scan", "--count"]), "0\n");
+
+    std::fs::write(&file, good.join("\n")).unwrap();
+    let err = fails(&config, &["import", "--input", file_arg]);
+    assert!(err.contains("line 5") && err.contains("end line"), "{err}");
+    assert_eq!(ok(&config, &["scan", "--count"]), "0\n");
+
+    let mut complete = good.to_vec();
+    complete.push(r#"{"end":true,"entries":3}"#.into());
+    std::fs::write(&file, complete.join("\n")).unwrap();
+    let out = ok(&config, &["import", "--input", file_arg]);
+    assert!(out.contains("2 distinct keys, 1 duplicates"), "{out}");
+    assert_eq!(ok(&config, &["get", "a"]), "2\n");
+}

@@ -90,6 +90,25 @@ impl Drop for TempFile {
     }
 }
 
+/// Writes `bytes` to `target` whole or not at all, owner-only (0600): refuses what
+/// [`check_output_path`](crate::check_output_path) refuses (with `live` the command's
+/// database), and an existing `target` unless `replace`.
+pub fn write_file_atomically(
+    target: &Path,
+    bytes: &[u8],
+    live: Option<&Path>,
+    replace: bool,
+) -> Result<()> {
+    use std::io::Write;
+    crate::target::check_output_path(target, live)?;
+    check_overwrite(target, replace)?;
+    let (temp, mut file) = TempFile::beside(target, "write")?;
+    file.write_all(bytes)
+        .map_err(|e| io_error(e, &format!("writing {}", temp.path().display())))?;
+    drop(file);
+    temp.persist(replace)
+}
+
 /// Fails unless `target` is absent or `force` allows replacing it.
 pub(crate) fn check_overwrite(target: &Path, force: bool) -> Result<()> {
     if !force && target.symlink_metadata().is_ok() {

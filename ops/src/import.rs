@@ -1,25 +1,32 @@
-//! `import`: loads a JSONL export (see [`crate::jsonl`]) into any store, streaming, in
-//! bounded atomic batches.
+//! `import`: loads a JSONL export (see [`crate::jsonl`]) into any store, in two
+//! passes over the file.
 //!
-//! **Resumable, not all-or-nothing.** One transaction over a whole import would hold a
-//! connection and the write lock for as long as it runs, and grow without bound; instead
-//! every batch of lines is applied atomically with `batch`, in file order, and the lines
-//! before a bad one are kept. Each entry is an upsert, so running the same import again
-//! converges on the same contents; `resume` skips keys the store already holds instead
-//! of writing them again. After a failure, the error says how many entries were applied
-//! and which line stopped the import: fix the file (or the store) and run it again.
+//! **Checked whole before any write.** The first pass reads every line and checks it
+//! (see [`crate::import_check`]): a malformed line, an entry over the target's limits,
+//! a missing or miscounted end line or text after it is reported with its line number
+//! and nothing is written. It also counts distinct keys and duplicates: when a key
+//! occurs more than once the last line wins, and only that one is written.
+//!
+//! **Applied in bounded atomic batches, resumable.** One transaction over a whole
+//! import would hold a connection and the write lock for as long as it runs, and grow
+//! without bound; instead the second pass applies every batch of lines atomically with
+//! `batch`, in file order. If the store fails meanwhile, the batches before are kept
+//! and the error says how many entries were applied. Each entry is an upsert, so
+//! running the same import again converges on the same contents; `resume` skips keys
+//! the store already holds instead of writing them again.
 //!
 //! The target assigns its own versions: the `version` of a line is not kept. Expiry is
 //! kept as an absolute time: an entry is written with the time it has left, and one
 //! already expired is skipped.
 
-use std::io::{BufRead, Read};
+use std::io::{BufRead, Seek, SeekFrom};
 use std::path::Path;
 use std::time::SystemTime;
 
 use storage_api::{Condition, ErrorKind, PooledStore, PutOptions, Result, StoreError, WriteOp};
 
-use crate::jsonl::{Decoded, Header, Line, max_line_bytes};
+use crate::import_check::{Lines, Plan, check, check_entry, line_error};
+use crate::jsonl::{Decoded, Header, Line};
 use crate::sqlite_file::io_error;
 
 /// How to import.
@@ -54,6 +61,11 @@ pub struct ImportReport {
     pub skipped_present: u64,
     /// Entries skipped because their expiry had passed.
     pub skipped_expired: u64,
+    /// Different keys in the file.
+    pub distinct_keys: u64,
+    /// Entry lines whose key an earlier line already had; the last line of a key wins
+    /// and the earlier ones are not written.
+    pub duplicates: u64,
 }
 
 /// Imports the export file at `path` into `store`.
@@ -68,25 +80,29 @@ pub async fn import_from_file(
     import(store, std::io::BufReader::new(file), options).await
 }
 
-/// Imports an export read from `reader` into `store`; see the module docs for what a
-/// failure leaves behind.
-pub async fn import<R: BufRead>(
+/// Imports an export read from `reader` into `store`: checks all of it, rewinds, and
+/// applies it; see the module docs for what a failure leaves behind.
+pub async fn import<R: BufRead + Seek>(
     store: &dyn PooledStore,
-    reader: R,
+    mut reader: R,
     options: ImportOptions,
 ) -> Result<ImportReport> {
     let caps = store.capabilities();
-    let mut lines = Lines {
-        reader,
-        number: 0,
-        max_bytes: max_line_bytes(caps.max_key_bytes, caps.max_value_bytes),
-        buffer: Vec::new(),
-    };
+    let plan = check(&mut reader, &caps)?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|e| io_error(e, "rewinding the file for the second pass"))?;
+    let mut lines = Lines::new(reader, &caps);
     let mut run = Import {
         store,
         options,
-        report: ImportReport::default(),
+        report: ImportReport {
+            distinct_keys: plan.distinct_keys,
+            duplicates: plan.duplicates,
+            ..ImportReport::default()
+        },
         batch: Batch::default(),
+        plan,
     };
     let outcome = run.all_lines(&mut lines).await;
     outcome.map_err(|e| run.explain(e))?;
@@ -99,6 +115,7 @@ struct Import<'a> {
     options: ImportOptions,
     report: ImportReport,
     batch: Batch,
+    plan: Plan,
 }
 
 impl Import<'_> {
@@ -126,8 +143,10 @@ impl Import<'_> {
     /// Handles one line; `false` once the end line has been checked.
     async fn next_line<R: BufRead>(&mut self, lines: &mut Lines<R>) -> Result<bool> {
         let Some(text) = lines.next()? else {
-            return Err(StoreError::invalid_input(
-                "the file ends without its end line: the export is truncated",
+            return Err(line_error(
+                lines.number,
+                "the file ends without its end line: the export is truncated (it changed \
+                 after it was checked)",
             ));
         };
         match Line::parse(&text, lines.number)? {
@@ -145,6 +164,10 @@ impl Import<'_> {
 
     async fn add(&mut self, entry: Decoded, number: u64) -> Result<()> {
         self.report.lines += 1;
+        check_entry(&entry, &self.store.capabilities(), number)?;
+        if self.plan.superseded(&entry.key, number) {
+            return Ok(());
+        }
         let now = SystemTime::now();
         let ttl = match entry.expires_at {
             None => None,
@@ -156,20 +179,6 @@ impl Import<'_> {
                 }
             },
         };
-        let caps = self.store.capabilities();
-        if entry.key.is_empty() || entry.key.len() > caps.max_key_bytes {
-            return Err(line_error(number, "the key is empty or over the key limit"));
-        }
-        if entry.value.len() > caps.max_value_bytes {
-            return Err(line_error(
-                number,
-                &format!(
-                    "the value is {} bytes, over this store's max_value_bytes ({})",
-                    entry.value.len(),
-                    caps.max_value_bytes
-                ),
-            ));
-        }
         if self.options.resume && self.store.get(&entry.key).await?.is_some() {
             self.report.skipped_present += 1;
             return Ok(());
@@ -223,9 +232,10 @@ impl Import<'_> {
     }
 
     fn check_end<R: BufRead>(&self, declared: u64, lines: &mut Lines<R>) -> Result<()> {
-        if declared != self.report.lines {
+        if declared != self.report.lines || declared != self.plan.entries {
             return Err(StoreError::invalid_input(format!(
-                "the end line counts {declared} entries but the file has {}: the export is damaged",
+                "the end line counts {declared} entries but the file has {}: the export \
+                 changed after it was checked",
                 self.report.lines
             )));
         }
@@ -257,10 +267,6 @@ impl Import<'_> {
     }
 }
 
-fn line_error(number: u64, what: &str) -> StoreError {
-    StoreError::invalid_input(format!("line {number}: {what}"))
-}
-
 /// Pending writes and the file line each came from.
 #[derive(Debug, Default)]
 struct Batch {
@@ -283,42 +289,5 @@ impl Batch {
     fn remove(&mut self, index: usize) {
         self.ops.remove(index);
         self.lines.remove(index);
-    }
-}
-
-/// Reads lines of at most `max_bytes`, never holding a longer one in memory.
-struct Lines<R> {
-    reader: R,
-    number: u64,
-    max_bytes: usize,
-    buffer: Vec<u8>,
-}
-
-impl<R: BufRead> Lines<R> {
-    fn next(&mut self) -> Result<Option<String>> {
-        self.buffer.clear();
-        self.number += 1;
-        let limit = u64::try_from(self.max_bytes).unwrap_or(u64::MAX);
-        let read = (&mut self.reader)
-            .take(limit.saturating_add(1))
-            .read_until(b'\n', &mut self.buffer)
-            .map_err(|e| io_error(e, &format!("reading line {}", self.number)))?;
-        if read == 0 {
-            return Ok(None);
-        }
-        if self.buffer.last() == Some(&b'\n') {
-            self.buffer.pop();
-        } else if self.buffer.len() > self.max_bytes {
-            return Err(line_error(
-                self.number,
-                &format!(
-                    "longer than {} bytes, more than any entry this store accepts can need",
-                    self.max_bytes
-                ),
-            ));
-        }
-        let text = std::str::from_utf8(&self.buffer)
-            .map_err(|_| line_error(self.number, "not UTF-8 text"))?;
-        Ok(Some(text.trim_end_matches('\r').to_owned()))
     }
 }

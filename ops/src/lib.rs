@@ -7,7 +7,8 @@
 //! - [`copy`]: moves a store into another, empty one (SQLite to PostgreSQL, sqlx to
 //!   deadpool), with a final count check;
 //! - [`verify`]: checks a SQLite file is a sound pooledstore database;
-//! - [`check_output_path`]: the check every command that writes a file runs first.
+//! - [`check_output_path`]: the check every command that writes a file runs first;
+//! - [`write_file_atomically`]: one owner-only file, whole or not at all, after that check.
 //!
 //! Files are written under a temporary name, fsynced and renamed into place, so a
 //! crash leaves either the old file or the complete new one.
@@ -17,6 +18,7 @@ mod backup;
 mod copy;
 mod export;
 mod import;
+mod import_check;
 pub mod jsonl;
 mod pages;
 mod progress;
@@ -24,6 +26,7 @@ mod restore;
 mod sqlite_file;
 mod target;
 
+pub use atomic_file::write_file_atomically;
 pub use backup::{BackupReport, backup};
 pub use copy::{CopyReport, copy};
 pub use export::{ExportOptions, ExportReport, export, export_to_file};

@@ -2,7 +2,7 @@
 
 mod common;
 
-use std::io::BufRead;
+use std::io::{BufRead, Cursor};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -179,10 +179,11 @@ fn export_text(entries: usize) -> Vec<String> {
     lines
 }
 
-/// An import stopped by a malformed line keeps every line before it and nothing after;
-/// fixing the file and running it again (plain or with `resume`) completes it.
+/// A malformed line stops the import before anything is written, however late in the
+/// file it comes; an import of the sound file that stops part way (here: only the first
+/// 60 entries were imported) completes with `resume`, skipping what is present.
 #[tokio::test]
-async fn import_interrupted_by_a_bad_line_is_resumable() {
+async fn a_bad_line_is_found_before_any_write_and_imports_resume() {
     for backend in BACKENDS {
         let dir = tempfile::tempdir().unwrap();
         let store = open_with(backend, options(&dir.path().join("a.db")))
@@ -201,10 +202,13 @@ async fn import_interrupted_by_a_bad_line_is_resumable() {
         let e = import_from_file(&*store, &file, small).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
         assert!(e.message().contains("line 62"), "{e}");
-        assert!(e.message().contains("60 entries were written"), "{e}");
         assert!(!e.message().contains("@@"), "echoed input: {e}");
+        assert_eq!(count_entries(&*store).await.unwrap(), 0, "{backend:?}");
+
+        let first_60 = dir.path().join("first-60.jsonl");
+        std::fs::write(&first_60, export_text(60).join("\n")).unwrap();
+        import_from_file(&*store, &first_60, small).await.unwrap();
         assert_filled(&*store, "k/", 60).await;
-        assert_eq!(count_entries(&*store).await.unwrap(), 60, "{backend:?}");
 
         lines[61] = good_line_61;
         std::fs::write(&file, lines.join("\n")).unwrap();
@@ -220,6 +224,7 @@ async fn import_interrupted_by_a_bad_line_is_resumable() {
         .unwrap();
         assert_eq!(resumed.skipped_present, 60);
         assert_eq!(resumed.written, 40);
+        assert_eq!((resumed.distinct_keys, resumed.duplicates), (100, 0));
         assert_filled(&*store, "k/", 100).await;
 
         let again = import_from_file(&*store, &file, small).await.unwrap();
@@ -229,8 +234,60 @@ async fn import_interrupted_by_a_bad_line_is_resumable() {
     }
 }
 
+/// Keys that occur more than once are counted; the last line of each wins, with and
+/// without `resume`, and only that one is written.
 #[tokio::test]
-async fn damaged_exports_are_refused_after_applying_what_is_sound() {
+async fn duplicate_keys_are_counted_and_the_last_one_wins() {
+    use base64::Engine;
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let entry = |k: &[u8], v: &[u8]| {
+        format!(
+            r#"{{"key":"{}","value":"{}","version":1,"expires_at":null}}"#,
+            b64(k),
+            b64(v)
+        )
+    };
+    let text = [
+        r#"{"format":"pooledstore-export","format_version":1}"#.to_owned(),
+        entry(b"a", b"first"),
+        entry(b"b", b"only"),
+        entry(b"a", b"second"),
+        entry(b"c", b"one"),
+        entry(b"a", b"third"),
+        entry(b"c", b"two"),
+        r#"{"end":true,"entries":6}"#.to_owned(),
+    ]
+    .join("\n");
+    for resume in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open_with(Backend::Sqlx, options(&dir.path().join("a.db")))
+            .await
+            .unwrap();
+        let small = ImportOptions {
+            resume,
+            batch_entries: 2,
+            ..ImportOptions::default()
+        };
+        let report = import(&*store, Cursor::new(text.as_bytes()), small)
+            .await
+            .unwrap();
+        assert_eq!(
+            (report.distinct_keys, report.duplicates),
+            (3, 3),
+            "{report:?}"
+        );
+        assert_eq!((report.lines, report.written), (6, 3), "{report:?}");
+        for (key, value) in [(&b"a"[..], &b"third"[..]), (b"b", b"only"), (b"c", b"two")] {
+            let got = store.get(key).await.unwrap().unwrap();
+            assert_eq!(got.value, value, "resume {resume}");
+        }
+        store.close().await;
+    }
+}
+
+/// A truncated, miscounted, overlong or newer export is refused before any write.
+#[tokio::test]
+async fn damaged_exports_are_refused_before_any_write() {
     let dir = tempfile::tempdir().unwrap();
     let store = open_with(Backend::Sqlx, options(&dir.path().join("a.db")))
         .await
@@ -238,18 +295,23 @@ async fn damaged_exports_are_refused_after_applying_what_is_sound() {
     let lines = export_text(10);
 
     let truncated = lines[..8].join("\n");
-    let e = import(&*store, truncated.as_bytes(), ImportOptions::default())
-        .await
-        .unwrap_err();
+    let e = import(
+        &*store,
+        Cursor::new(truncated.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("truncated"), "{e}");
-    assert_eq!(count_entries(&*store).await.unwrap(), 7);
+    assert!(e.message().starts_with("line 9: "), "{e}");
+    assert_eq!(count_entries(&*store).await.unwrap(), 0);
 
     let mut miscounted = lines.clone();
     miscounted[11] = r#"{"end":true,"entries":11}"#.into();
     let e = import(
         &*store,
-        miscounted.join("\n").as_bytes(),
+        Cursor::new(miscounted.join("\n").as_bytes()),
         ImportOptions::default(),
     )
     .await
@@ -260,7 +322,7 @@ async fn damaged_exports_are_refused_after_applying_what_is_sound() {
     trailing.push(lines[1].clone());
     let e = import(
         &*store,
-        trailing.join("\n").as_bytes(),
+        Cursor::new(trailing.join("\n").as_bytes()),
         ImportOptions::default(),
     )
     .await
@@ -271,7 +333,7 @@ async fn damaged_exports_are_refused_after_applying_what_is_sound() {
     newer[0] = r#"{"format":"pooledstore-export","format_version":2}"#.into();
     let e = import(
         &*store,
-        newer.join("\n").as_bytes(),
+        Cursor::new(newer.join("\n").as_bytes()),
         ImportOptions::default(),
     )
     .await
@@ -279,11 +341,20 @@ async fn damaged_exports_are_refused_after_applying_what_is_sound() {
     assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
 
     for junk in ["", "key,value\n1,2\n"] {
-        let e = import(&*store, junk.as_bytes(), ImportOptions::default())
-            .await
-            .unwrap_err();
+        let e = import(
+            &*store,
+            Cursor::new(junk.as_bytes()),
+            ImportOptions::default(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
     }
+    assert_eq!(
+        count_entries(&*store).await.unwrap(),
+        0,
+        "nothing was written"
+    );
     store.close().await;
 }
 
@@ -313,9 +384,13 @@ async fn import_checks_each_entry_against_the_target() {
         r#"{"end":true,"entries":2}"#.to_owned(),
     ]
     .join("\n");
-    let report = import(&*store, text.as_bytes(), ImportOptions::default())
-        .await
-        .unwrap();
+    let report = import(
+        &*store,
+        Cursor::new(text.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!((report.written, report.skipped_expired), (1, 1));
     assert!(store.get(b"old").await.unwrap().is_none());
     assert!(
@@ -338,16 +413,24 @@ async fn import_checks_each_entry_against_the_target() {
         r#"{"end":true,"entries":1}"#.to_owned(),
     ]
     .join("\n");
-    let e = import(&*store, too_big.as_bytes(), ImportOptions::default())
-        .await
-        .unwrap_err();
+    let e = import(
+        &*store,
+        Cursor::new(too_big.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidInput);
     assert!(e.message().contains("line 2"), "{e}");
 
     let huge = format!("{header}\n{{\"key\":\"{}\"", "A".repeat(1 << 20));
-    let e = import(&*store, huge.as_bytes(), ImportOptions::default())
-        .await
-        .unwrap_err();
+    let e = import(
+        &*store,
+        Cursor::new(huge.as_bytes()),
+        ImportOptions::default(),
+    )
+    .await
+    .unwrap_err();
     assert!(e.message().contains("longer than"), "{e}");
     store.close().await;
 }

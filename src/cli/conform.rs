@@ -35,11 +35,12 @@ pub(super) async fn conform(
     storage: &StorageConfig,
     args: ConformArgs,
 ) -> Result<ExitCode, StoreError> {
-    let harness = Arc::new(ConfiguredHarness::new(storage)?);
     let mut options = RunOptions::from_env()?;
     if !args.filter.is_empty() {
         options = options.with_filter(args.filter);
     }
+    check_filter(&options.filter, &conformance::case_names())?;
+    let harness = Arc::new(ConfiguredHarness::new(storage)?);
     if let Some(seed) = args.seed {
         options = options.with_seed(seed);
     }
@@ -56,8 +57,43 @@ pub(super) async fn conform(
     Ok(if report.is_success() {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(super::EXIT_NEGATIVE)
     })
+}
+
+/// Fails (exit 2) when a filter matches no case, naming it and the closest case, and
+/// listing them all: a typo must not pass as a run of zero cases.
+fn check_filter(filter: &[String], cases: &[&str]) -> Result<(), StoreError> {
+    let Some(unmatched) = filter
+        .iter()
+        .find(|f| !cases.iter().any(|case| case.contains(f.as_str())))
+    else {
+        return Ok(());
+    };
+    let closest = cases
+        .iter()
+        .min_by_key(|case| edit_distance(unmatched, case))
+        .copied()
+        .unwrap_or_default();
+    Err(StoreError::invalid_input(format!(
+        "--filter {unmatched:?} matches no case; did you mean {closest:?}? Cases: {}",
+        cases.join(", ")
+    )))
+}
+
+/// Levenshtein distance between `a` and `b`, by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != *cb);
+            current.push(substitute.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
 }
 
 /// Opens the configured backend with the configured SQLite settings, each store on a new
@@ -129,5 +165,25 @@ impl Harness for ConfiguredHarness {
 
     async fn open(&self, options: StoreOptions) -> Result<Arc<dyn PooledStore>, StoreError> {
         pooledstore::open_with(&self.config.backend, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_matching_no_case_names_the_closest() {
+        let cases = ["get_absent", "scan_order", "tx_isolation"];
+        check_filter(&[], &cases).unwrap();
+        check_filter(&["scan".into(), "tx_".into()], &cases).unwrap();
+        let e = check_filter(&["scan".into(), "scan_ordr".into()], &cases).unwrap_err();
+        assert!(e.message().contains("\"scan_ordr\""), "{e}");
+        assert!(e.message().contains("did you mean \"scan_order\""), "{e}");
+        assert!(
+            e.message().contains("get_absent, scan_order, tx_isolation"),
+            "{e}"
+        );
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

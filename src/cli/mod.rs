@@ -1,10 +1,18 @@
 //! Command-line parsing and dispatch. Each command lives in the file of its group.
 
+mod batch;
+mod condition;
 mod conform;
 mod data;
+mod docs;
+mod encoding;
+mod oplines;
 mod ops;
 mod pool;
+mod scan;
 mod serve;
+mod show;
+mod tx;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +20,16 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use pooledstore::observe::Instrumented;
-use pooledstore::{Config, Location, PooledStore, StorageConfig, Store, StoreError, url_scheme};
+use pooledstore::{
+    Config, ErrorKind, Location, PooledStore, StorageConfig, Store, StoreError, url_scheme,
+};
+
+/// Exit code of a negative answer: unhealthy, absent, a failed check.
+const EXIT_NEGATIVE: u8 = 1;
+/// Exit code of a usage, configuration, open or other error.
+const EXIT_ERROR: u8 = 2;
+/// Exit code of a write whose condition did not hold (nothing was written).
+const EXIT_CONDITION_FAILED: u8 = 3;
 
 /// Operate a pooledstore key-value store.
 #[derive(Debug, Parser)]
@@ -41,14 +58,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the value stored under KEY. Exit 1 when absent.
+    /// Print the value stored under KEY (with --json or --table the version and expiry
+    /// too). Exit 1 when absent.
     Get(data::GetArgs),
-    /// Store VALUE under KEY and print the new version.
+    /// Store VALUE under KEY and print the new version. Exit 3 when a condition fails.
     Put(data::PutArgs),
-    /// Delete KEY. Exit 1 when nothing was deleted.
+    /// Delete KEY. Exit 1 when nothing was deleted, 3 when a condition fails.
     Delete(data::DeleteArgs),
-    /// List entries in key order, one `key<TAB>value` line each.
-    Scan(data::ScanArgs),
+    /// List entries in key order, one `key<TAB>value` line each, or as a table or JSON.
+    Scan(scan::ScanArgs),
+    /// Print the time KEY has left before it expires. Exit 1 when absent.
+    Ttl(data::TtlArgs),
+    /// Remove expired entries and print how many.
+    Purge,
+    /// Apply the puts and deletes of a JSON Lines file atomically: all or none.
+    /// Exit 3 when a condition fails.
+    Batch(batch::BatchArgs),
+    /// Run the gets, scans, puts and deletes of a JSON Lines file in one serializable
+    /// transaction, retried on Conflict or Busy. Exit 3 when a condition fails.
+    Tx(tx::TxArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(docs::CompletionsArgs),
+    /// Print the man page (roff).
+    Man,
     /// Print the store's pool metrics once, in the Prometheus text format.
     Metrics,
     /// Serve /health, /ready and /metrics over HTTP until SIGTERM or SIGINT.
@@ -63,7 +95,7 @@ enum Command {
 }
 
 /// Runs the command line; the exit code is 0 on success, 1 for a negative answer
-/// (unhealthy, absent) and 2 for an error.
+/// (unhealthy, absent), 2 for an error and 3 for a failed condition.
 pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = wants_json(&cli.command);
@@ -97,6 +129,12 @@ fn wants_json(command: &Command) -> bool {
 }
 
 async fn run(cli: Cli) -> Result<ExitCode, StoreError> {
+    // Generated from the definitions alone: no configuration, no store.
+    match &cli.command {
+        Command::Completions(args) => return docs::completions(args),
+        Command::Man => return docs::man(),
+        _ => {}
+    }
     let config = Config::load(cli.config.as_deref())?;
     if cli.config.is_none() {
         prepare_default_location(&config.storage)?;
@@ -126,10 +164,16 @@ async fn dispatch(
         Command::Migrate => pool::migrate(store).await,
         Command::Health { json } => pool::health(store, &config.storage.url, json).await,
         Command::Validate { json } => pool::validate(store, json).await,
-        Command::Get(args) => data::get(store, args).await,
+        Command::Get(args) => data::get(store, &config.storage.url, args).await,
         Command::Put(args) => data::put(store, args).await,
         Command::Delete(args) => data::delete(store, args).await,
-        Command::Scan(args) => data::scan(store, args).await,
+        Command::Scan(args) => scan::scan(store, args).await,
+        Command::Ttl(args) => data::ttl(store, args).await,
+        Command::Purge => data::purge(store).await,
+        Command::Batch(args) => batch::batch(store, args).await,
+        Command::Tx(args) => tx::tx(store, args).await,
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man => docs::man(),
         Command::Ops(command) => ops::on_store(command, store).await,
         Command::File(command) => ops::on_file(command, &config.storage).await,
         Command::Conform(args) => conform::conform(&config.storage, args).await,
@@ -176,7 +220,11 @@ fn init_tracing() {
 
 fn fail(error: &StoreError) -> ExitCode {
     eprintln!("pooledstore: {error}");
-    ExitCode::from(2)
+    if error.kind() == ErrorKind::ConditionFailed {
+        ExitCode::from(EXIT_CONDITION_FAILED)
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    }
 }
 
 /// Reports an error (configuration, opening the store, …) as JSON on standard output

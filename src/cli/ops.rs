@@ -24,7 +24,8 @@ pub(super) enum FileCommand {
 pub(super) enum StoreCommand {
     /// Write every entry to a portable JSON Lines file (any backend).
     Export(ExportArgs),
-    /// Load a file written by `export` (any backend); entries are upserts.
+    /// Load a file written by `export` (any backend), checked whole before any write;
+    /// entries are upserts, and of duplicate keys the last line wins.
     Import(ImportArgs),
     /// Copy every entry into the (empty) store another config file describes, e.g. from
     /// SQLite to PostgreSQL.
@@ -153,12 +154,15 @@ pub(super) async fn on_store(command: StoreCommand, store: &Store) -> Result<Exi
             };
             let report = pooledstore_ops::import_from_file(&**store, &args.input, options).await?;
             println!(
-                "imported {} of {} entries from {} ({} skipped as present, {} as expired)",
+                "imported {} of {} entries from {} ({} skipped as present, {} as expired); \
+                 {} distinct keys, {} duplicates (the last of each key was kept)",
                 report.written,
                 report.lines,
                 args.input.display(),
                 report.skipped_present,
-                report.skipped_expired
+                report.skipped_expired,
+                report.distinct_keys,
+                report.duplicates
             );
         }
         StoreCommand::Copy(args) => copy(store, &args.to).await?,

@@ -103,6 +103,6 @@ fn exit_if(ok: bool) -> ExitCode {
     if ok {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(1)
+        ExitCode::from(super::EXIT_NEGATIVE)
     }
 }
