@@ -5,6 +5,7 @@
 //!
 //! 256 cases per property; `PROPTEST_CASES` changes it. Failures are saved in
 //! `proptest-regressions/` and replayed first.
+#![cfg(feature = "serve")]
 
 use pooledstore::{Config, EMBEDDED_DEFAULT, ErrorKind, StorageConfig};
 use proptest::prelude::*;

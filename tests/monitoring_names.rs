@@ -4,6 +4,7 @@
 //! they match or group by is a label of it, and every label value they match exactly is
 //! one the store emits. A rename in the exporter therefore fails here instead of
 //! leaving a panel empty or an alert silent.
+#![cfg(feature = "serve")]
 #![cfg(any(feature = "sqlx", feature = "deadpool"))]
 
 mod common;

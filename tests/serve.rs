@@ -1,6 +1,7 @@
 //! The HTTP server against a real listening socket: each endpoint, the 503 paths,
 //! metrics that reconcile with the work done, 404/405, odd requests, and graceful
 //! shutdown with a request in flight.
+#![cfg(feature = "serve")]
 
 mod common;
 

@@ -7,6 +7,7 @@
 //! be rendered:
 //!
 //! ```no_run
+//! # #[cfg(feature = "metrics")]
 //! # async fn demo(config: &pooledstore::StorageConfig) -> pooledstore::Result<()> {
 //! use std::sync::Arc;
 //! use pooledstore::observe::{ExportOptions, PrometheusExporter};
@@ -21,10 +22,12 @@
 mod fake;
 mod instrumented;
 mod labels;
+#[cfg(feature = "metrics")]
 mod prometheus;
 mod stats;
 
 pub use instrumented::Instrumented;
 pub use labels::{Op, Outcome};
+#[cfg(feature = "metrics")]
 pub use prometheus::{CONTENT_TYPE, ExportOptions, PrometheusExporter};
 pub use stats::OperationsSnapshot;

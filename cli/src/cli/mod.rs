@@ -20,9 +20,8 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use pooledstore::observe::Instrumented;
-use pooledstore::{
-    Config, ErrorKind, Location, PooledStore, StorageConfig, Store, StoreError, url_scheme,
-};
+use pooledstore::{Config, ErrorKind, PooledStore, StorageConfig, Store, StoreError};
+use storage_api::{Location, url_scheme};
 
 /// Exit code of a negative answer: unhealthy, absent, a failed check.
 const EXIT_NEGATIVE: u8 = 1;

@@ -2,6 +2,7 @@
 //! databases, reports JSON, leaves the configured data alone, and refuses PostgreSQL.
 #![cfg(any(feature = "sqlx", feature = "deadpool"))]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use pooledstore::{ErrorKind, Location, PutOptions, Store, StoreError, to_unix_millis, url_scheme};
+use pooledstore::{ErrorKind, PutOptions, Store, StoreError};
+use storage_api::{Location, to_unix_millis, url_scheme};
 
 use super::condition;
 use super::encoding::{InputEncoding, OutputEncoding};

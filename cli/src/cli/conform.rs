@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
 use conformance::{Harness, RunOptions};
-use pooledstore::{
-    ErrorKind, Location, PooledStore, StorageConfig, StoreError, StoreOptions, async_trait,
-    url_scheme,
-};
+use pooledstore::{ErrorKind, PooledStore, StorageConfig, StoreError, StoreOptions};
+use storage_api::{Location, async_trait, url_scheme};
 
 /// Arguments of `conform`.
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@
 //! installs it.
 #![cfg(any(feature = "sqlx", feature = "deadpool"))]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::Write;
@@ -193,7 +194,7 @@ async fn serve_metrics_endpoint_passes_promtool() {
 }
 
 fn rules_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("ops/prometheus")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/prometheus")
 }
 
 #[test]

@@ -5,8 +5,9 @@ use std::io::{BufWriter, Stdout, Write};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Args;
-use pooledstore::{Entry, ErrorKind, StoreError, to_unix_millis};
+use pooledstore::{Entry, ErrorKind, StoreError};
 use serde_json::{Map, Value, json};
+use storage_api::to_unix_millis;
 
 use super::encoding::{OutputEncoding, Used};
 

@@ -2,6 +2,7 @@
 //! Prometheus text, and `serve` answers over HTTP and exits 0 on SIGTERM.
 #![cfg(any(feature = "sqlx", feature = "deadpool"))]
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};
