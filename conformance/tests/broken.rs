@@ -260,3 +260,37 @@ async fn snapshot_isolation_instead_of_serializable() {
 async fn dirty_transactions_show_in_histories() {
     assert_caught(Bug::DirtyTransactions, &["tx_histories"]).await;
 }
+
+/// A differential run against the correct backend finds a broken one and shrinks the
+/// sequence to a few steps that still show the difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differential_runs_find_and_shrink_a_difference() {
+    for bug in [
+        Bug::ScanEndInclusiveWithCursor,
+        Bug::TtlIgnored,
+        Bug::DeleteAlwaysTrue,
+    ] {
+        let options = conformance::DifferentialOptions::default().with_seed(18);
+        let found = conformance::differential(
+            Arc::new(common::MemoryHarness::default()),
+            Arc::new(BrokenHarness::new(bug)),
+            &options,
+        )
+        .await;
+        let mismatch = found.expect_err("the broken backend must disagree with the correct one");
+        println!("{bug:?}:\n{mismatch}");
+        assert_eq!(mismatch.seed, 18);
+        assert!(
+            !mismatch.minimal.is_empty() && mismatch.minimal.len() <= 6,
+            "{bug:?}: the failing sequence was not shrunk:\n{mismatch}"
+        );
+        assert_ne!(mismatch.left, mismatch.right);
+    }
+    let same = conformance::differential(
+        Arc::new(common::MemoryHarness::default()),
+        Arc::new(BrokenHarness::new(Bug::None)),
+        &conformance::DifferentialOptions::default().with_seed(18),
+    )
+    .await;
+    assert!(same.is_ok(), "the bug-free wrapper agrees: {same:?}");
+}

@@ -49,6 +49,7 @@ pub(crate) use settings::{
     min_idle_kept,
 };
 pub(crate) use state_machine::model_state_machine;
+pub(crate) use support::SplitMix;
 pub(crate) use ttl::{ttl_conditions, ttl_expiry, ttl_purge};
 pub(crate) use tx::{
     tx_bank_transfer, tx_drop_rolls_back, tx_isolation, tx_read_only, tx_rollback, tx_serializable,
