@@ -81,7 +81,7 @@ impl Report {
     /// The `n` slowest cases, slowest first.
     pub fn slowest(&self, n: usize) -> Vec<&CaseReport> {
         let mut cases: Vec<&CaseReport> = self.cases.iter().collect();
-        cases.sort_by(|a, b| b.duration.cmp(&a.duration));
+        cases.sort_by_key(|c| std::cmp::Reverse(c.duration));
         cases.truncate(n);
         cases
     }
