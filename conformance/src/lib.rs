@@ -4,11 +4,13 @@
 mod check;
 mod cases;
 mod context;
+pub mod differential;
 mod harness;
 mod report;
 mod runner;
 mod suite;
 
+pub use differential::{DifferentialOptions, DifferentialReport, Mismatch, differential};
 pub use harness::{Faults, Harness};
 pub use report::{CaseReport, Outcome, Report};
 pub use runner::{FILTER_ENV, PROPTEST_CASES_ENV, RunOptions, SEED_ENV, case_names, run, run_case};

@@ -78,6 +78,19 @@ impl Report {
         self.cases.iter().filter(|c| c.outcome == Outcome::Failed)
     }
 
+    /// The `n` slowest cases, slowest first.
+    pub fn slowest(&self, n: usize) -> Vec<&CaseReport> {
+        let mut cases: Vec<&CaseReport> = self.cases.iter().collect();
+        cases.sort_by_key(|c| std::cmp::Reverse(c.duration));
+        cases.truncate(n);
+        cases
+    }
+
+    /// The time every case took, added up.
+    pub fn total_duration(&self) -> Duration {
+        self.cases.iter().map(|c| c.duration).sum()
+    }
+
     /// The report as pretty-printed JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
@@ -94,6 +107,17 @@ impl fmt::Display for Report {
             self.count(Outcome::Failed),
             self.count(Outcome::Skipped),
             self.seed
+        )?;
+        let slowest: Vec<String> = self
+            .slowest(5)
+            .iter()
+            .map(|c| format!("{} {:.1?}", c.name, c.duration))
+            .collect();
+        writeln!(
+            f,
+            "total {:.1?}; slowest: {}",
+            self.total_duration(),
+            slowest.join(", ")
         )?;
         let width = self.cases.iter().map(|c| c.name.len()).max().unwrap_or(4);
         writeln!(
@@ -175,6 +199,10 @@ mod tests {
         assert!(table.starts_with("conformance of memory: 1 passed, 0 failed, 1 skipped"));
         assert!(table.contains("ttl_expiry"));
         assert!(table.contains("backend reports ttl = false"));
+        assert!(
+            table.contains("slowest: ttl_expiry 2.0ms, get_absent 1.5ms"),
+            "{table}"
+        );
         assert!(sample().is_success());
     }
 }

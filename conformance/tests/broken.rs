@@ -181,3 +181,116 @@ async fn metrics_that_do_not_count() {
 async fn validation_that_checks_nothing() {
     assert_caught(Bug::ValidateNothing, &["validate_evicts_broken"]).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_one_connection_too_large() {
+    assert_caught(Bug::PoolSizeOffByOne, &["acquire_timeout"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acquire_timeout_fires_too_late() {
+    assert_caught(Bug::AcquireTimeoutDoubled, &["acquire_timeout"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_histogram_records_zero() {
+    assert_caught(Bug::WaitHistogramZero, &["acquire_timeout"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_acquire_time_always_zero() {
+    assert_caught(
+        Bug::HealthAcquireZero,
+        &["health_reports_timings", "health_saturated"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn min_idle_ignored() {
+    assert_caught(Bug::MinIdleIgnored, &["min_idle_kept"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_ignored() {
+    assert_caught(Bug::IdleTimeoutIgnored, &["idle_timeout_retires"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_lifetime_ignored() {
+    assert_caught(Bug::MaxLifetimeIgnored, &["max_lifetime_retires"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_timeout_ignored() {
+    assert_caught(Bug::BusyTimeoutIgnored, &["busy_timeout_honoured"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leak_threshold_ignored() {
+    assert_caught(Bug::LeakThresholdIgnored, &["leak_detection_counts"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_counted_twice() {
+    assert_caught(Bug::GetCountedTwice, &["metrics_reconcile"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_report_counts_no_connections() {
+    assert_caught(Bug::CloseReportsNoConnections, &["close_semantics"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_report_waited_nothing() {
+    assert_caught(Bug::CloseReportsNoWait, &["close_while_busy"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scan_end_inclusive_with_a_cursor() {
+    assert_caught(Bug::ScanEndInclusiveWithCursor, &["scan_combinations"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshot_isolation_instead_of_serializable() {
+    assert_caught(Bug::SnapshotIsolation, &["tx_histories"]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dirty_transactions_show_in_histories() {
+    assert_caught(Bug::DirtyTransactions, &["tx_histories"]).await;
+}
+
+/// A differential run against the correct backend finds a broken one and shrinks the
+/// sequence to a few steps that still show the difference.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn differential_runs_find_and_shrink_a_difference() {
+    for bug in [
+        Bug::ScanEndInclusiveWithCursor,
+        Bug::TtlIgnored,
+        Bug::DeleteAlwaysTrue,
+    ] {
+        let options = conformance::DifferentialOptions::default().with_seed(18);
+        let found = conformance::differential(
+            Arc::new(common::MemoryHarness::default()),
+            Arc::new(BrokenHarness::new(bug)),
+            &options,
+        )
+        .await;
+        let mismatch = found.expect_err("the broken backend must disagree with the correct one");
+        println!("{bug:?}:\n{mismatch}");
+        assert_eq!(mismatch.seed, 18);
+        assert!(
+            !mismatch.minimal.is_empty() && mismatch.minimal.len() <= 6,
+            "{bug:?}: the failing sequence was not shrunk:\n{mismatch}"
+        );
+        assert_ne!(mismatch.left, mismatch.right);
+    }
+    let same = conformance::differential(
+        Arc::new(common::MemoryHarness::default()),
+        Arc::new(BrokenHarness::new(Bug::None)),
+        &conformance::DifferentialOptions::default().with_seed(18),
+    )
+    .await;
+    assert!(same.is_ok(), "the bug-free wrapper agrees: {same:?}");
+}

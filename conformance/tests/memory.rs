@@ -67,7 +67,8 @@ async fn filters_select_cases_and_unknown_names_are_none() {
             "scan_prefix",
             "scan_range",
             "scan_cursor",
-            "scan_limit"
+            "scan_limit",
+            "scan_combinations"
         ]
     );
     assert_eq!(report.seed, 42);

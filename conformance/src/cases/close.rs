@@ -22,8 +22,24 @@ pub(crate) async fn close_semantics(ctx: Ctx) -> CaseResult {
         .put(b"a", b"v", PutOptions::default())
         .await
         .must("put a")?;
-    wait_quiet(&store, Duration::from_secs(2), "before close").await?;
+    let quiet = wait_quiet(&store, Duration::from_secs(2), "before close").await?;
     let first = within(HANG, "close", store.close()).await?;
+    ensure_eq!(
+        first.connections_closed,
+        quiet.size,
+        "connections_closed in the close report (the pool had {} open)",
+        quiet.size
+    );
+    ensure_eq!(
+        (first.in_flight, first.forced),
+        (0, 0),
+        "(in_flight, forced) in the report of closing a quiet store"
+    );
+    ensure!(
+        first.waited < Duration::from_secs(1),
+        "closing a quiet store reported waiting {:?}",
+        first.waited
+    );
     ensure!(
         !first.already_closed,
         "the first close reported already_closed"
@@ -32,6 +48,17 @@ pub(crate) async fn close_semantics(ctx: Ctx) -> CaseResult {
     ensure!(
         second.already_closed,
         "a second close did not report already_closed"
+    );
+    ensure_eq!(
+        second.connections_closed,
+        0,
+        "connections a second close reported closing"
+    );
+    let counted = store.pool_metrics().closed.shutdown - quiet.closed.shutdown;
+    ensure_eq!(
+        counted,
+        u64::from(quiet.size),
+        "connections counted as closed for reason shutdown"
     );
 
     let closed = ErrorKind::Closed;
@@ -107,6 +134,7 @@ pub(crate) async fn close_while_busy(ctx: Ctx) -> CaseResult {
         let store = store.clone();
         tokio::spawn(async move { store.close().await })
     };
+    let close_started = Instant::now();
     tokio::time::sleep(Duration::from_millis(150)).await;
     ensure!(
         !closer.is_finished(),
@@ -140,7 +168,18 @@ pub(crate) async fn close_while_busy(ctx: Ctx) -> CaseResult {
         "close returned {:?} after the last in-flight work finished",
         committed.elapsed()
     );
-    ensure!(report.in_flight >= 1, "close report in_flight: {report:?}");
+    ensure!(
+        (1..=2).contains(&report.in_flight),
+        "close report in_flight: {} (one transaction was open, one caller waiting)",
+        report.in_flight
+    );
+    ensure!(
+        report.waited >= Duration::from_millis(100) && report.waited <= close_started.elapsed(),
+        "close waited at least until the commit, {:?} after it began, but reported \
+         waiting {:?}",
+        close_started.elapsed(),
+        report.waited
+    );
     ensure_eq!(
         report.forced,
         0,

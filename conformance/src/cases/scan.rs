@@ -305,3 +305,110 @@ pub(crate) async fn scan_limit(ctx: Ctx) -> CaseResult {
         .must_fail(ErrorKind::InvalidInput, "scan limit over max_scan_limit")?;
     Ok(Verdict::Passed)
 }
+
+/// Range starts, range ends and prefixes, crossed with cursors and limits, over live and
+/// expired entries: every combination returns what the model (the live keys, filtered
+/// by `ScanOptions::selects`, cut at the limit) says, on the store and inside a
+/// read-only transaction.
+pub(crate) async fn scan_combinations(ctx: Ctx) -> CaseResult {
+    let store = ctx.open_default().await?;
+    let caps = store.capabilities();
+    let mut live: Vec<Vec<u8>> = [
+        &b"a"[..],
+        b"a\0",
+        b"ab",
+        b"abc",
+        b"b",
+        b"b\xff",
+        b"ba",
+        b"c",
+    ]
+    .iter()
+    .map(|k| k.to_vec())
+    .collect();
+    live.sort();
+    write_keys(&ctx, &store, &live).await?;
+    // Expired entries between the live ones: a limit must count only live entries.
+    let expiring: Vec<Vec<u8>> = [&b"a\x01"[..], b"aa", b"abb", b"b\0", b"bb"]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    if caps.ttl {
+        let ttl = PutOptions::default().with_ttl(std::time::Duration::from_secs(5));
+        for key in &expiring {
+            store
+                .put(key, b"expiring", ttl)
+                .await
+                .must(format_args!("put {} with a TTL", show(key)))?;
+        }
+        ctx.clock().advance(std::time::Duration::from_secs(6));
+    }
+    let bounds: Vec<Option<Vec<u8>>> =
+        [None, Some(&b"a"[..]), Some(b"ab"), Some(b"b\0"), Some(b"c")]
+            .into_iter()
+            .map(|b| b.map(<[u8]>::to_vec))
+            .collect();
+    let cursors: Vec<Option<Vec<u8>>> = [
+        None,
+        Some(&b"\0"[..]),
+        Some(b"a"),
+        Some(b"aa"),
+        Some(b"abc"),
+        Some(b"b"),
+        Some(b"c"),
+        Some(b"d"),
+    ]
+    .into_iter()
+    .map(|b| b.map(<[u8]>::to_vec))
+    .collect();
+    let limits = [None, Some(0), Some(1), Some(2), Some(5)];
+    let mut ranges = Vec::new();
+    for start in &bounds {
+        for end in &bounds {
+            ranges.push(KeyRange {
+                start: start.clone(),
+                end: end.clone(),
+            });
+        }
+    }
+    for prefix in [&b"a"[..], b"ab", b"b", b"\xff"] {
+        ranges.push(KeyRange::prefix(prefix));
+    }
+    let mut scans = Vec::new();
+    for range in &ranges {
+        for after in &cursors {
+            for limit in limits {
+                scans.push(ScanOptions {
+                    range: range.clone(),
+                    limit,
+                    after: after.clone(),
+                });
+            }
+        }
+    }
+    let expected = |options: &ScanOptions| -> Vec<String> {
+        live.iter()
+            .filter(|k| options.selects(k))
+            .take(options.limit.unwrap_or(SCAN_LIMIT))
+            .map(|k| show(k))
+            .collect()
+    };
+    for options in &scans {
+        let what = format!("scan {options:?}");
+        let entries = store.scan(options.clone()).await.must(&what)?;
+        ensure_eq!(keys_of(&entries), expected(options), "{what}");
+    }
+    if caps.transactions {
+        let mut tx = store
+            .begin(storage_api::TxOptions { read_only: true })
+            .await
+            .must("begin read-only")?;
+        for options in &scans {
+            let what = format!("transaction scan {options:?}");
+            let entries = tx.scan(options.clone()).await.must(&what)?;
+            ensure_eq!(keys_of(&entries), expected(options), "{what}");
+        }
+        tx.commit().await.must("commit read-only")?;
+    }
+    Ok(Verdict::Passed)
+}

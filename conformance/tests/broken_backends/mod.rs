@@ -2,7 +2,7 @@
 //! introduces exactly one bug. The kit must report each one as failing.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -61,6 +61,38 @@ pub(crate) enum Bug {
     MetricsFrozen,
     /// `validate_connections` reports every connection valid without checking.
     ValidateNothing,
+    /// The pool opens one connection more than `max_connections` (and reports the
+    /// configured maximum).
+    PoolSizeOffByOne,
+    /// The acquire timeout applies twice: once waiting for a slot, once more opening
+    /// the connection.
+    AcquireTimeoutDoubled,
+    /// The acquire wait histogram records every wait as zero seconds.
+    WaitHistogramZero,
+    /// Health checks report a zero acquire time.
+    HealthAcquireZero,
+    /// `min_idle` is reported but never kept open.
+    MinIdleIgnored,
+    /// `idle_timeout` is ignored: idle connections are never retired.
+    IdleTimeoutIgnored,
+    /// `max_lifetime` is ignored: connections are never retired for age.
+    MaxLifetimeIgnored,
+    /// `busy_timeout` is ignored: a blocked write waits the driver's default instead.
+    BusyTimeoutIgnored,
+    /// `leak_detection_threshold` is ignored: nothing is ever counted as a leak.
+    LeakThresholdIgnored,
+    /// Every `get` is counted as two acquisitions (both in `acquired` and the histogram).
+    GetCountedTwice,
+    /// The close report says no connection was closed.
+    CloseReportsNoConnections,
+    /// The close report says close waited no time at all.
+    CloseReportsNoWait,
+    /// With a cursor, the range end is treated as inclusive.
+    ScanEndInclusiveWithCursor,
+    /// Transactions run under snapshot isolation: a snapshot at begin, writes checked
+    /// only against concurrent writes to the same keys (first committer wins), so write
+    /// skew and phantoms commit.
+    SnapshotIsolation,
 }
 
 /// A harness opening `MemoryStore`s with `bug` wrapped around them.
@@ -89,15 +121,26 @@ impl Harness for BrokenHarness {
     }
 
     async fn open(&self, mut options: StoreOptions) -> Result<Arc<dyn PooledStore>> {
-        if self.bug == Bug::TimeoutNeverFires {
-            options.acquire_timeout = Duration::from_secs(3600);
+        let configured = options.clone();
+        match self.bug {
+            Bug::TimeoutNeverFires => options.acquire_timeout = Duration::from_secs(3600),
+            Bug::PoolSizeOffByOne => options.max_connections += 1,
+            Bug::AcquireTimeoutDoubled => options.acquire_timeout *= 2,
+            Bug::MinIdleIgnored => options.min_idle = 0,
+            Bug::IdleTimeoutIgnored => options.idle_timeout = None,
+            Bug::MaxLifetimeIgnored => options.max_lifetime = None,
+            Bug::BusyTimeoutIgnored => options.busy_timeout = Duration::from_secs(5),
+            Bug::LeakThresholdIgnored => options.leak_detection_threshold = None,
+            _ => {}
         }
         let inner = self.memory.open(options).await?;
         Ok(Arc::new(Broken {
             bug: self.bug,
             inner,
+            configured,
             closed: AtomicBool::new(false),
             renumbered: Mutex::new(HashMap::new()),
+            extra_acquisitions: AtomicU64::new(0),
         }))
     }
 
@@ -117,7 +160,11 @@ struct Renumbered {
 struct Broken {
     bug: Bug,
     inner: Arc<dyn PooledStore>,
+    /// The options the kit asked for, before the bug changed them.
+    configured: StoreOptions,
     closed: AtomicBool,
+    /// Acquisitions counted without happening ([`Bug::GetCountedTwice`]).
+    extra_acquisitions: AtomicU64,
     /// Per key: puts since the last delete, and the (inner, reported) current version.
     renumbered: Mutex<HashMap<Vec<u8>, Renumbered>>,
 }
@@ -199,6 +246,9 @@ impl PooledStore for Broken {
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         self.check_open()?;
         let entry = self.inner.get(key).await?;
+        if self.bug == Bug::GetCountedTwice {
+            self.extra_acquisitions.fetch_add(1, Ordering::SeqCst);
+        }
         if self.bug != Bug::VersionsReusedAfterDelete {
             return Ok(entry);
         }
@@ -287,6 +337,13 @@ impl PooledStore for Broken {
                 options.after = None;
                 self.inner.scan(options).await
             }
+            Bug::ScanEndInclusiveWithCursor if options.after.is_some() => {
+                let mut options = options;
+                if let Some(end) = options.range.end.as_mut() {
+                    end.push(0);
+                }
+                self.inner.scan(options).await
+            }
             _ => self.inner.scan(options).await,
         }
     }
@@ -355,6 +412,13 @@ impl PooledStore for Broken {
                 _hold: self.inner.begin(TxOptions { read_only: true }).await?,
                 read_only: options.read_only,
             })),
+            Bug::SnapshotIsolation => Ok(Box::new(SnapshotTx {
+                store: Arc::clone(&self.inner),
+                snapshot: self.inner.begin(TxOptions { read_only: true }).await?,
+                writes: Vec::new(),
+                first_seen: Vec::new(),
+                read_only: options.read_only,
+            })),
             Bug::SnapshotWithoutValidation => Ok(Box::new(OptimisticTx {
                 store: Arc::clone(&self.inner),
                 snapshot: self.inner.begin(TxOptions { read_only: true }).await?,
@@ -370,6 +434,9 @@ impl PooledStore for Broken {
             return PoolHealth::closed();
         }
         let mut health = self.inner.health_check().await;
+        if self.bug == Bug::HealthAcquireZero {
+            health.acquire_time = Duration::ZERO;
+        }
         if self.bug == Bug::HealthRounded {
             let round = |d: Duration| Duration::from_millis(d.as_millis() as u64);
             health.acquire_time = round(health.acquire_time);
@@ -390,8 +457,20 @@ impl PooledStore for Broken {
 
     fn pool_metrics(&self) -> PoolMetrics {
         let mut m = self.inner.pool_metrics();
-        if self.bug == Bug::MetricsFrozen {
-            m.acquired = 0;
+        match self.bug {
+            Bug::MetricsFrozen => m.acquired = 0,
+            Bug::PoolSizeOffByOne => m.max = self.configured.max_connections,
+            Bug::MinIdleIgnored => m.min_idle = self.configured.min_idle,
+            Bug::WaitHistogramZero => m.acquire_wait.sum = 0.0,
+            Bug::GetCountedTwice => {
+                let extra = self.extra_acquisitions.load(Ordering::SeqCst);
+                m.acquired += extra;
+                m.acquire_wait.count += extra;
+                for count in &mut m.acquire_wait.counts {
+                    *count += extra;
+                }
+            }
+            _ => {}
         }
         m
     }
@@ -405,6 +484,21 @@ impl PooledStore for Broken {
                 CloseReport::new(!first, 0, 0, Duration::ZERO, 0)
             }
             Bug::CloseDoesNothing => CloseReport::new(false, 0, 0, Duration::ZERO, 0),
+            Bug::CloseReportsNoConnections => {
+                let r = self.inner.close().await;
+                CloseReport::new(r.already_closed, r.in_flight, r.forced, r.waited, 0)
+            }
+            Bug::CloseReportsNoWait => {
+                let r = self.inner.close().await;
+                let waited = Duration::ZERO;
+                CloseReport::new(
+                    r.already_closed,
+                    r.in_flight,
+                    r.forced,
+                    waited,
+                    r.connections_closed,
+                )
+            }
             _ => self.inner.close().await,
         }
     }
@@ -592,6 +686,156 @@ impl Transaction for OptimisticTx {
             store.batch(writes).await?;
         }
         Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A snapshot-isolation transaction: reads come from a snapshot taken at begin (with
+/// the transaction's own writes on top); at commit the buffered writes apply as one
+/// batch conditioned on every written key still having its snapshot version, so
+/// concurrent writes to the same key conflict but read-write conflicts go unnoticed.
+#[derive(Debug)]
+struct SnapshotTx {
+    store: Arc<dyn PooledStore>,
+    snapshot: Box<dyn Transaction>,
+    writes: Vec<WriteOp>,
+    /// Each written key with the version the snapshot had for it.
+    first_seen: Vec<(Vec<u8>, Option<Version>)>,
+    read_only: bool,
+}
+
+impl SnapshotTx {
+    fn buffered(&self, key: &[u8]) -> Option<&WriteOp> {
+        self.writes.iter().rev().find(|op| op.key() == key)
+    }
+
+    async fn write(&mut self, op: WriteOp, condition: Condition) -> Result<Option<Entry>> {
+        if self.read_only {
+            return Err(StoreError::invalid_input("read-only"));
+        }
+        let key = op.key().to_vec();
+        let current = self.get(&key).await?;
+        if !condition.holds(current.as_ref().map(|e| e.version)) {
+            return Err(StoreError::new(
+                ErrorKind::ConditionFailed,
+                "condition failed",
+            ));
+        }
+        if !self.first_seen.iter().any(|(k, _)| *k == key) {
+            let seen = self.snapshot.get(&key).await?.map(|e| e.version);
+            self.first_seen.push((key, seen));
+        }
+        self.writes.push(op);
+        Ok(current)
+    }
+}
+
+#[async_trait]
+impl Transaction for SnapshotTx {
+    async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
+        match self.buffered(key) {
+            Some(WriteOp::Put { value, .. }) => Ok(Some(Entry {
+                key: key.to_vec(),
+                value: value.clone(),
+                version: OptimisticTx::unknown_version()?,
+                expires_at: None,
+            })),
+            Some(WriteOp::Delete { .. }) => Ok(None),
+            None => self.snapshot.get(key).await,
+        }
+    }
+
+    async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
+        let op = WriteOp::Put {
+            key: key.to_vec(),
+            value: value.to_vec(),
+            options: PutOptions {
+                condition: Condition::Any,
+                ttl: options.ttl,
+            },
+        };
+        self.write(op, options.condition).await?;
+        OptimisticTx::unknown_version()
+    }
+
+    async fn delete(&mut self, key: &[u8], condition: Condition) -> Result<bool> {
+        let present = self.write(WriteOp::delete(key.to_vec()), condition).await?;
+        Ok(present.is_some())
+    }
+
+    async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
+        let limit = options.limit;
+        let mut unlimited = options.clone();
+        unlimited.limit = None;
+        let mut entries = self.snapshot.scan(unlimited).await?;
+        for op in &self.writes {
+            if !options.selects(op.key()) {
+                continue;
+            }
+            entries.retain(|e| e.key != op.key());
+            if let WriteOp::Put { key, value, .. } = op {
+                entries.push(Entry {
+                    key: key.clone(),
+                    value: value.clone(),
+                    version: OptimisticTx::unknown_version()?,
+                    expires_at: None,
+                });
+            }
+        }
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(limit) = limit {
+            entries.truncate(limit);
+        }
+        Ok(entries)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<()> {
+        let Self {
+            store,
+            snapshot,
+            mut writes,
+            first_seen,
+            ..
+        } = *self;
+        drop(snapshot);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        // First committer wins: each written key must still have its snapshot version.
+        for (key, seen) in first_seen {
+            let condition = match seen {
+                Some(version) => Condition::Version(version),
+                None => Condition::Absent,
+            };
+            let check = WriteOp::Delete {
+                key: key.clone(),
+                condition,
+            };
+            match seen {
+                // A conditional delete followed by the writes puts nothing back for a
+                // key the transaction only deleted, which is what it wrote anyway.
+                Some(_) => writes.insert(0, check),
+                None => writes.insert(
+                    0,
+                    WriteOp::Put {
+                        key: key.clone(),
+                        value: Vec::new(),
+                        options: PutOptions::if_absent(),
+                    },
+                ),
+            }
+        }
+        match store.batch(writes).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::ConditionFailed => Err(StoreError::new(
+                ErrorKind::Conflict,
+                "a concurrent transaction wrote the same key",
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     async fn rollback(self: Box<Self>) -> Result<()> {

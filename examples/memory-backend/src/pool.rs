@@ -99,6 +99,7 @@ impl Pool {
             pool: Arc::clone(self),
             _permit: permit,
             _work: work,
+            leased_at: Instant::now(),
         })
     }
 
@@ -239,6 +240,8 @@ pub(crate) struct Lease {
     pool: Arc<Pool>,
     _permit: OwnedSemaphorePermit,
     _work: InFlight,
+    /// When the lease began, for leak detection.
+    leased_at: Instant,
 }
 
 impl Lease {
@@ -254,6 +257,10 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        let threshold = self.pool.settings.leak_detection_threshold;
+        if threshold.is_some_and(|limit| self.leased_at.elapsed() > limit) {
+            self.pool.instruments.record_leak();
+        }
         if let Some(connection) = self.connection.take() {
             self.pool.check_in(connection);
         }

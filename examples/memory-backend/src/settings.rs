@@ -17,6 +17,8 @@ pub(crate) struct PoolSettings {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) busy_timeout: Duration,
     pub(crate) close_grace: Duration,
+    /// A connection held longer than this counts as a leak.
+    pub(crate) leak_detection_threshold: Option<Duration>,
 }
 
 impl PoolSettings {
@@ -51,6 +53,7 @@ impl PoolSettings {
             max_lifetime: options.max_lifetime,
             busy_timeout: options.busy_timeout,
             close_grace: options.close_grace,
+            leak_detection_threshold: options.leak_detection_threshold,
         })
     }
 }
