@@ -30,6 +30,7 @@ mod pool;
 mod redact;
 pub mod schema;
 mod store;
+mod tls;
 mod types;
 pub mod wal;
 
@@ -48,6 +49,7 @@ pub use pool::{
 };
 pub use redact::{describe_toml_error, redact_secrets, redact_url};
 pub use store::{PooledStore, Transaction};
+pub use tls::{SslMode, TlsSettings};
 pub use types::{
     Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,
     Version, WriteOp, WriteResult, prefix_successor,

@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx_core::Url;
-use storage_api::{Result, StoreError, StoreOptions, redact_url};
+use storage_api::{Result, SslMode, StoreError, StoreOptions, redact_url};
+
+use super::tls;
 
 /// The query parameters sqlx understands in a PostgreSQL URL. Any other is refused:
 /// sqlx would log an unknown parameter with its value, and a misspelt `password`
@@ -61,6 +63,11 @@ pub(crate) struct Target {
     pub(crate) application_name: String,
     /// The `lock_timeout` every connection sets, as PostgreSQL reads it (`5000ms`).
     pub(crate) lock_timeout: String,
+    /// The `sslmode` connections use, the URL's and the config's merged.
+    pub(crate) ssl_mode: SslMode,
+    /// Whether connections go through a transaction-mode pooler: no session setup,
+    /// no server-side prepared statements.
+    pub(crate) transaction_pooler: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -68,6 +75,8 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("application_name", &self.application_name)
             .field("lock_timeout", &self.lock_timeout)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("transaction_pooler", &self.transaction_pooler)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +84,9 @@ impl std::fmt::Debug for Target {
 /// The connection settings for `options.url`, a `postgres://` URL.
 ///
 /// Fails with `Config`, naming the URL with its password masked, when the URL does not
-/// parse or has a query parameter sqlx does not know.
+/// parse or has a query parameter sqlx does not know, and naming the setting when the
+/// TLS settings disagree or name a file that cannot be used (see [`tls::resolve`]).
+/// Through a transaction-mode pooler, statements are not cached on the server.
 pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
     let shown = shown_url(&options.url);
     let url = Url::parse(&options.url).map_err(|e| {
@@ -90,14 +101,21 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
             )));
         }
     }
-    let connect = PgConnectOptions::from_url(&url).map_err(|e| {
+    let connect = PgConnectOptions::from_url(&tls::without_tls_parameters(&url)).map_err(|e| {
         StoreError::config(format!("url {shown:?} has invalid connection options: {e}"))
     })?;
+    let tls = tls::resolve(&url, &options.tls, connect.get_ssl_mode())?;
+    let mut connect = tls.apply(connect);
+    if options.transaction_pooler {
+        connect = connect.statement_cache_capacity(0);
+    }
     let application_name = unique_application_name(connect.get_application_name());
     Ok(Target {
         connect: connect.application_name(&application_name),
         application_name,
         lock_timeout: format!("{}ms", lock_timeout_millis(options.busy_timeout)),
+        ssl_mode: tls.mode,
+        transaction_pooler: options.transaction_pooler,
     })
 }
 
@@ -199,6 +217,18 @@ mod tests {
         let e = target(&options).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(!e.message().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn tls_settings_from_config_and_url_reach_the_target() {
+        let mut options = StoreOptions::new("postgres://u@localhost/db?sslmode=require");
+        assert_eq!(target(&options).unwrap().ssl_mode, SslMode::Require);
+        options.tls.mode = Some(SslMode::Disable);
+        let e = target(&options).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("db_ssl_mode"), "{e}");
+        options.url = "postgres://u@localhost/db".into();
+        assert_eq!(target(&options).unwrap().ssl_mode, SslMode::Disable);
     }
 
     #[test]
