@@ -7,6 +7,7 @@
 //! server.
 
 pub mod certs;
+pub mod cli;
 pub mod postgres;
 pub mod private_pg;
 pub mod proxy;

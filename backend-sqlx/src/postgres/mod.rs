@@ -22,6 +22,7 @@ mod names;
 mod ops;
 mod retry;
 mod schema;
+mod scratch;
 mod shared;
 mod sizing;
 mod statements;
@@ -42,6 +43,7 @@ use storage_api::{
 use crate::common::accounting::ConnectionAccounting;
 use lease::BeginStatements;
 use names::Names;
+pub use scratch::ScratchSchema;
 use shared::{Parts, Shared};
 use statements::Statements;
 use tx::PgTx;
