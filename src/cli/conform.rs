@@ -82,7 +82,7 @@ enum Scratch {
     Directory(PathBuf),
     /// Tables in this schema.
     #[cfg(feature = "postgres")]
-    Schema(pooledstore::ScratchSchema),
+    Schema(Box<pooledstore::ScratchSchema>),
 }
 
 impl ConfiguredHarness {
@@ -99,10 +99,10 @@ impl ConfiguredHarness {
                 Scratch::Directory(dir)
             }
             #[cfg(feature = "postgres")]
-            Location::Postgres => Scratch::Schema(
+            Location::Postgres => Scratch::Schema(Box::new(
                 pooledstore::ScratchSchema::create(&config.to_options()?, "pooledstore_conform")
                     .await?,
-            ),
+            )),
             #[cfg(not(feature = "postgres"))]
             Location::Postgres => {
                 return Err(StoreError::config(
@@ -128,7 +128,7 @@ impl ConfiguredHarness {
             }
             #[cfg(feature = "postgres")]
             Scratch::Schema(schema) => {
-                if let Err(e) = schema.clone().remove().await {
+                if let Err(e) = (**schema).clone().remove().await {
                     tracing::warn!(schema = schema.name(), error = %e, "cannot drop the scratch schema");
                 }
             }
