@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod private_pg;
 pub mod proxy;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgPool};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
 use storage_api::{ErrorKind, PoolInstruments, Result, SslMode, StoreError, StoreOptions};
 
 use super::connect_options::{SESSION_SETUP, Target, endpoint, lock_timeout_millis};
@@ -109,8 +109,23 @@ async fn first_connection(
     let address = endpoint(&target.connect);
     match tokio::time::timeout(options.acquire_timeout, target.connect.connect()).await {
         Ok(Ok(conn)) => {
-            let _ = tokio::time::timeout(CLOSE_BOUND, conn.close()).await;
-            Ok(())
+            let shared = if target.transaction_pooler {
+                Ok(false)
+            } else {
+                let probe = sessions_are_shared(conn, target);
+                tokio::time::timeout(options.acquire_timeout, probe)
+                    .await
+                    .unwrap_or(Ok(false))
+            };
+            match shared {
+                Ok(true) => Err(StoreError::config(format!(
+                    "open: connections to {address} share server sessions (a transaction-mode \
+                     pooler, such as PgBouncer with pool_mode = transaction): session settings \
+                     and prepared statements would leak between clients; set \
+                     db_transaction_pooler = true, or use session mode"
+                ))),
+                _ => Ok(()),
+            }
         }
         Ok(Err(error)) => {
             let certificate = handshake_failure(&error).is_some_and(|(settings, _)| settings);
@@ -134,6 +149,37 @@ async fn first_connection(
             ),
         )),
     }
+}
+
+/// Whether two connections of this store share one server session, as they do behind a
+/// transaction-mode pooler: `first` sets a session variable to the store's unique
+/// `application_name` outside any transaction (so such a pooler hands its server
+/// session back), and a second connection looks for it (a pooler hands out the session
+/// it got back last). The variable is reset wherever it is seen. Closes both.
+async fn sessions_are_shared(mut first: PgConnection, target: &Target) -> sqlx::Result<bool> {
+    let marker = target.application_name.replace('\'', "");
+    let probe = async {
+        let mut second = target.connect.connect().await?;
+        let set = format!("SET pooledstore.session_probe = '{marker}'");
+        sqlx::raw_sql(AssertSqlSafe(set))
+            .execute(&mut first)
+            .await?;
+        let row = sqlx::raw_sql("SELECT current_setting('pooledstore.session_probe', true)")
+            .fetch_one(&mut second)
+            .await?;
+        let seen: Option<String> = row.try_get(0)?;
+        let shared = seen.as_deref() == Some(marker.as_str());
+        let reset = "RESET pooledstore.session_probe";
+        let _ = sqlx::raw_sql(reset).execute(&mut second).await;
+        let _ = tokio::time::timeout(CLOSE_BOUND, second.close()).await;
+        Ok(shared)
+    };
+    let shared = probe.await;
+    let _ = sqlx::raw_sql("RESET pooledstore.session_probe")
+        .execute(&mut first)
+        .await;
+    let _ = tokio::time::timeout(CLOSE_BOUND, first.close()).await;
+    shared
 }
 
 /// A hint for a server that refused an unencrypted connection: with `sslmode` disable
@@ -166,8 +212,8 @@ fn session_setup(
             let Some(lock_timeout) = lock_timeout else {
                 return Ok(());
             };
-            sqlx::query(SESSION_SETUP)
-                .bind(lock_timeout)
+            let setup = SESSION_SETUP.replace("{lock_timeout}", &lock_timeout);
+            sqlx::raw_sql(AssertSqlSafe(setup))
                 .execute(conn)
                 .await
                 .map(drop)

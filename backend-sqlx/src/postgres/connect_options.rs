@@ -39,7 +39,9 @@ const KNOWN_PARAMETERS: [&str; 18] = [
 /// The longest `application_name` PostgreSQL keeps (longer ones are truncated).
 const MAX_APPLICATION_NAME: usize = 63;
 
-/// What every new connection runs before it joins the pool (`$1`: the lock timeout).
+/// What every new connection runs before it joins the pool, with `{lock_timeout}` (a
+/// number of milliseconds this crate formats, never input) filled in. One simple-protocol
+/// statement: it leaves no prepared statement behind.
 /// Set with `set_config` rather than startup parameters, which poolers and
 /// PostgreSQL-compatible engines do not all pass on.
 ///
@@ -51,7 +53,7 @@ const MAX_APPLICATION_NAME: usize = 63;
 ///   the transaction) out of the log; errors still arrive as errors.
 pub(crate) const SESSION_SETUP: &str = "SELECT \
      set_config('default_transaction_isolation', 'serializable', false), \
-     set_config('lock_timeout', $1, false), \
+     set_config('lock_timeout', '{lock_timeout}', false), \
      set_config('client_min_messages', 'error', false)";
 
 /// How a store connects.
@@ -105,7 +107,9 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
         StoreError::config(format!("url {shown:?} has invalid connection options: {e}"))
     })?;
     let tls = tls::resolve(&url, &options.tls, connect.get_ssl_mode())?;
-    let mut connect = tls.apply(connect);
+    // The store reads no floating-point values, and poolers (PgBouncer) refuse startup
+    // parameters they do not know, such as the `extra_float_digits` sqlx sends.
+    let mut connect = tls.apply(connect).extra_float_digits(None);
     if options.transaction_pooler {
         connect = connect.statement_cache_capacity(0);
     }
