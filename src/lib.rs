@@ -33,3 +33,7 @@ pub use storage_api::{
     ScanOptions, StorageConfig, StoreError, StoreOptions, Synchronous, SystemClock, Transaction,
     TxOptions, Version, WriteOp, WriteResult, prefix_successor,
 };
+
+/// A throwaway schema on a PostgreSQL server (what `pooledstore conform` runs in).
+#[cfg(feature = "postgres")]
+pub use backend_sqlx::ScratchSchema;

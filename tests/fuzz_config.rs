@@ -11,7 +11,7 @@ use pooledstore::{Config, EMBEDDED_DEFAULT, ErrorKind, StorageConfig};
 use proptest::prelude::*;
 
 /// Every key of `[storage]`, as the example file lists them.
-const KEYS: [&str; 15] = [
+const KEYS: [&str; 20] = [
     "backend",
     "url",
     "db_pool_size",
@@ -27,6 +27,11 @@ const KEYS: [&str; 15] = [
     "table",
     "db_leak_detection_threshold_secs",
     "db_close_grace_secs",
+    "db_ssl_mode",
+    "db_ssl_root_cert",
+    "db_ssl_cert",
+    "db_ssl_key",
+    "db_transaction_pooler",
 ];
 
 fn cases() -> u32 {

@@ -9,4 +9,6 @@ mod sqlite;
 mod store;
 mod trace;
 
+#[cfg(feature = "postgres")]
+pub use postgres::ScratchSchema;
 pub use store::SqlxStore;

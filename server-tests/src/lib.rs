@@ -6,7 +6,11 @@
 //! cannot be reached, and the failure names the variable to set and how to start the
 //! server.
 
+pub mod certs;
+pub mod cli;
+pub mod pgbouncer;
 pub mod postgres;
+pub mod private_pg;
 pub mod proxy;
 
 /// The variable naming a scratch PostgreSQL database.

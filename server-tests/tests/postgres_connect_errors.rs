@@ -1,5 +1,5 @@
 //! A PostgreSQL store that cannot connect says why and where: at open (an unknown role,
-//! a missing database, a TLS demand this build cannot meet) and on later acquires
+//! a missing database, a TLS demand the server cannot meet) and on later acquires
 //! (a server that stops accepting connections is named within seconds; one that stops
 //! answering is named in the timeout).
 
@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use backend_sqlx::SqlxStore;
 use server_tests::postgres::{Scratch, open, with_search_path};
+use server_tests::private_pg::{PgConfig, PrivatePg};
 use server_tests::proxy::Proxy;
 use sqlx::postgres::PgConnectOptions;
 use storage_api::{ErrorKind, PooledStore, PutOptions, StoreError, StoreOptions};
@@ -57,14 +58,16 @@ async fn a_missing_database_is_named_at_open() {
 }
 
 #[tokio::test]
-async fn a_tls_demand_this_build_cannot_meet_is_named_at_open() {
-    let scratch = Scratch::new().await;
-    let (e, took) = open_error(variant(&scratch, None, None, "?sslmode=require")).await;
+async fn a_tls_demand_the_server_cannot_meet_is_named_at_open() {
+    // A private server: `ssl` is off there, as initdb leaves it.
+    let server = PrivatePg::start(&PgConfig::default());
+    let (e, took) = open_error(format!("{}?sslmode=require", server.url())).await;
     assert!(
         matches!(e.kind(), ErrorKind::Connection | ErrorKind::Config),
         "{e}"
     );
     assert!(e.to_string().contains("TLS"), "{e}");
+    assert!(e.to_string().contains("server does not support TLS"), "{e}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
 

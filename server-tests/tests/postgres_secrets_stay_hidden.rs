@@ -75,10 +75,10 @@ async fn errors_from_unusable_urls_do_not_show_the_password() {
             format!("postgres://app:{PASSWORD}@127.0.0.1:1/db"),
             ErrorKind::Connection,
         ),
-        // TLS required, but this build has none.
+        // TLS verified against a CA file that is not there.
         (
-            format!("{with_password}?sslmode=require"),
-            ErrorKind::Connection,
+            format!("{with_password}?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem"),
+            ErrorKind::Config,
         ),
         // Not a URL sqlx can use.
         (

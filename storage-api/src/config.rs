@@ -8,8 +8,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::options::{StoreOptions, Synchronous};
+use crate::options::{Location, StoreOptions, Synchronous};
 use crate::redact::{describe_toml_error, redact_url};
+use crate::tls::{SslMode, TlsSettings};
 
 /// Prefix of the environment variables that override config keys
 /// (`POOLEDSTORE_DB_POOL_SIZE=20`).
@@ -56,6 +57,22 @@ pub struct StorageConfig {
     pub db_leak_detection_threshold_secs: u64,
     /// How long `close` waits for in-flight work, 0..=3600 s. Default: 10.
     pub db_close_grace_secs: u64,
+    /// PostgreSQL only: `disable`, `allow`, `prefer`, `require`, `verify-ca` or
+    /// `verify-full`; empty keeps the URL's `sslmode` (else `prefer`). Default: `""`.
+    pub db_ssl_mode: String,
+    /// PostgreSQL only: PEM file of the CAs the server's certificate must chain to
+    /// (the URL's `sslrootcert`); empty: the bundled Mozilla roots. Default: `""`.
+    pub db_ssl_root_cert: String,
+    /// PostgreSQL only: PEM file of a client certificate (the URL's `sslcert`), with
+    /// `db_ssl_key`. Default: `""`.
+    pub db_ssl_cert: String,
+    /// PostgreSQL only: PEM file of the client certificate's private key (the URL's
+    /// `sslkey`), with `db_ssl_cert`. Default: `""`.
+    pub db_ssl_key: String,
+    /// PostgreSQL only: the connections go through a transaction-mode pooler (PgBouncer
+    /// `pool_mode = transaction`): no session settings, no server-side prepared
+    /// statements, every statement in a transaction. Default: false.
+    pub db_transaction_pooler: bool,
 }
 
 impl Default for StorageConfig {
@@ -76,6 +93,11 @@ impl Default for StorageConfig {
             table: "pooledstore_kv".into(),
             db_leak_detection_threshold_secs: 0,
             db_close_grace_secs: 10,
+            db_ssl_mode: String::new(),
+            db_ssl_root_cert: String::new(),
+            db_ssl_cert: String::new(),
+            db_ssl_key: String::new(),
+            db_transaction_pooler: false,
         }
     }
 }
@@ -104,6 +126,11 @@ impl fmt::Debug for StorageConfig {
                 &self.db_leak_detection_threshold_secs,
             )
             .field("db_close_grace_secs", &self.db_close_grace_secs)
+            .field("db_ssl_mode", &self.db_ssl_mode)
+            .field("db_ssl_root_cert", &self.db_ssl_root_cert)
+            .field("db_ssl_cert", &self.db_ssl_cert)
+            .field("db_ssl_key", &self.db_ssl_key)
+            .field("db_transaction_pooler", &self.db_transaction_pooler)
             .finish()
     }
 }
@@ -233,8 +260,45 @@ impl StorageConfig {
                 "backend is empty; use \"sqlx\" or \"deadpool\"",
             ));
         }
-        crate::options::url_scheme(&self.url)?;
+        let location = crate::options::url_scheme(&self.url)?;
+        let tls = self.tls_settings()?;
+        if location != Location::Postgres {
+            let postgres_only = [
+                ("db_ssl_mode", self.db_ssl_mode.is_empty()),
+                ("db_ssl_root_cert", self.db_ssl_root_cert.is_empty()),
+                ("db_ssl_cert", self.db_ssl_cert.is_empty()),
+                ("db_ssl_key", self.db_ssl_key.is_empty()),
+                ("db_transaction_pooler", !self.db_transaction_pooler),
+            ];
+            if let Some((key, _)) = postgres_only.iter().find(|(_, unset)| !unset) {
+                return Err(StoreError::config(format!(
+                    "{key} applies to PostgreSQL URLs only; remove it or use a postgres:// url"
+                )));
+            }
+        }
+        if tls.client_cert.is_some() != tls.client_key.is_some() {
+            return Err(StoreError::config(
+                "db_ssl_cert and db_ssl_key go together: set both (a client certificate and \
+                 its key) or neither",
+            ));
+        }
         Ok(())
+    }
+
+    /// The `db_ssl_*` keys as [`TlsSettings`]; an unknown `db_ssl_mode` is a `Config`
+    /// error naming the key and the allowed values.
+    pub fn tls_settings(&self) -> Result<TlsSettings> {
+        let path = |value: &str| (!value.trim().is_empty()).then(|| value.trim().into());
+        let mode = match self.db_ssl_mode.trim() {
+            "" => None,
+            mode => Some(SslMode::parse("db_ssl_mode", mode)?),
+        };
+        Ok(TlsSettings {
+            mode,
+            root_cert: path(&self.db_ssl_root_cert),
+            client_cert: path(&self.db_ssl_cert),
+            client_key: path(&self.db_ssl_key),
+        })
     }
 
     /// Validates, then converts to the options a backend opens with (system clock).
@@ -255,14 +319,17 @@ impl StorageConfig {
         options.table = self.table.clone();
         options.leak_detection_threshold = secs_or_never(self.db_leak_detection_threshold_secs);
         options.close_grace = Duration::from_secs(self.db_close_grace_secs);
+        options.tls = self.tls_settings()?;
+        options.transaction_pooler = self.db_transaction_pooler;
         Ok(options)
     }
 }
 
 /// `POOLEDSTORE_` variables the project's tests and tools read, which are not
 /// configuration keys and so are allowed beside them.
-pub const ENV_ALLOWED: [&str; 4] = [
+pub const ENV_ALLOWED: [&str; 5] = [
     "POOLEDSTORE_TEST_POSTGRES_URL",
+    "POOLEDSTORE_TEST_PG_BIN",
     "POOLEDSTORE_CRASH_SEED",
     "POOLEDSTORE_CRASH_ROUNDS",
     "POOLEDSTORE_OPS_TEST_CHILD",
@@ -458,6 +525,32 @@ mod tests {
             ("table", Box::new(|c| c.table = "a".repeat(64))),
             ("backend", Box::new(|c| c.backend.clear())),
             ("url", Box::new(|c| c.url = "mysql://localhost/db".into())),
+            (
+                "db_ssl_mode",
+                Box::new(|c| c.db_ssl_mode = "require".into()),
+            ),
+            (
+                "db_ssl_mode",
+                Box::new(|c| {
+                    c.url = "postgres://u@h/d".into();
+                    c.db_ssl_mode = "verify_full".into();
+                }),
+            ),
+            (
+                "db_ssl_root_cert",
+                Box::new(|c| c.db_ssl_root_cert = "ca.pem".into()),
+            ),
+            (
+                "db_ssl_key",
+                Box::new(|c| {
+                    c.url = "postgres://u@h/d".into();
+                    c.db_ssl_cert = "client.pem".into();
+                }),
+            ),
+            (
+                "db_transaction_pooler",
+                Box::new(|c| c.db_transaction_pooler = true),
+            ),
         ];
         for (key, mutate) in cases {
             let mut config = StorageConfig::default();
@@ -504,6 +597,25 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("db.internal"), "{shown}");
+    }
+
+    #[test]
+    fn tls_keys_reach_the_options() {
+        let c = StorageConfig {
+            url: "postgres://app@db.internal/app".into(),
+            db_ssl_mode: "verify-full".into(),
+            db_ssl_root_cert: "/etc/ssl/db-ca.pem".into(),
+            db_ssl_cert: "client.pem".into(),
+            db_ssl_key: "client.key".into(),
+            db_transaction_pooler: true,
+            ..StorageConfig::default()
+        };
+        let o = c.to_options().unwrap();
+        assert_eq!(o.tls.mode, Some(SslMode::VerifyFull));
+        assert_eq!(o.tls.root_cert, Some("/etc/ssl/db-ca.pem".into()));
+        assert_eq!(o.tls.client_key, Some("client.key".into()));
+        assert!(o.transaction_pooler);
+        assert!(!StorageConfig::default().to_options().unwrap().tls.is_set());
     }
 
     #[test]

@@ -29,6 +29,7 @@ mod options;
 mod pool;
 mod redact;
 mod store;
+mod tls;
 mod types;
 
 pub use async_trait::async_trait;
@@ -45,6 +46,7 @@ pub use pool::{
 };
 pub use redact::{describe_toml_error, redact_secrets, redact_url};
 pub use store::{PooledStore, Transaction};
+pub use tls::{SslMode, TlsSettings};
 pub use types::{
     Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,
     Version, WriteOp, WriteResult, prefix_successor,

@@ -13,6 +13,7 @@ use crate::config::validate_identifier;
 use crate::error::{Result, StoreError};
 use crate::limits::Limits;
 use crate::redact::redact_url;
+use crate::tls::TlsSettings;
 
 /// SQLite's `synchronous` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -105,6 +106,11 @@ pub struct StoreOptions {
     pub close_grace: Duration,
     /// Time source for TTLs.
     pub clock: Arc<dyn Clock>,
+    /// PostgreSQL: TLS settings beside the URL's (file paths, never key material).
+    pub tls: TlsSettings,
+    /// PostgreSQL: the connections go through a transaction-mode pooler (PgBouncer
+    /// `pool_mode = transaction`), so nothing may rely on session state.
+    pub transaction_pooler: bool,
 }
 
 impl StoreOptions {
@@ -128,6 +134,8 @@ impl StoreOptions {
             leak_detection_threshold: None,
             close_grace: Duration::from_secs(10),
             clock: Arc::new(SystemClock),
+            tls: TlsSettings::default(),
+            transaction_pooler: false,
         }
     }
 
@@ -170,6 +178,8 @@ impl fmt::Debug for StoreOptions {
             .field("leak_detection_threshold", &self.leak_detection_threshold)
             .field("close_grace", &self.close_grace)
             .field("clock", &self.clock)
+            .field("tls", &self.tls)
+            .field("transaction_pooler", &self.transaction_pooler)
             .finish()
     }
 }

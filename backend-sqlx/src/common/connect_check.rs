@@ -144,10 +144,21 @@ fn waiting_may_cure(error: &sqlx::Error) -> bool {
 }
 
 /// A failed connection attempt in the driver's words, which name the cause (a refused
-/// connection, an unknown host, the server's refusal) and never the password.
+/// connection, an unknown host, the server's refusal, a certificate the TLS settings do
+/// not accept) and never the password.
 pub(crate) fn cause(error: &sqlx::Error) -> String {
+    #[cfg(feature = "postgres")]
+    if let Some((_, described)) = crate::postgres::tls::handshake_failure(error) {
+        return described;
+    }
     match error {
-        sqlx::Error::Database(db) => match db.code() {
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // PostgreSQL's too_many_connections: say which limit.
+            Some(code @ "53300") => format!(
+                "{} (SQLSTATE {code}): the server's connection limit (max_connections, less \
+                 the reserved slots) is reached",
+                db.message()
+            ),
             Some(code) => format!("{} (SQLSTATE {code})", db.message()),
             None => db.message().to_owned(),
         },

@@ -52,8 +52,9 @@ impl Gate {
     ///
     /// Fails with `Closed` as soon as the store starts closing, even while waiting, and
     /// with `Connection`, naming the cause and the address, as soon as the store finds
-    /// it cannot connect (see [`ConnectCheck`]). A timeout names the last connection
-    /// failure seen, if any.
+    /// it cannot connect (see [`ConnectCheck`]). A timeout while connections were
+    /// failing (a full server, one that does not answer) is a `Connection` error naming
+    /// the last failure; otherwise it is a `Timeout`.
     pub(crate) async fn acquire<DB: Database>(
         &self,
         pool: &Pool<DB>,
@@ -82,9 +83,11 @@ impl Gate {
             Err(sqlx::Error::PoolTimedOut) => {
                 instruments.record_timeout(waited);
                 let error = map(sqlx::Error::PoolTimedOut, waited);
+                // Connections were failing: the wait ran out because none could be
+                // opened (a full server, one that stopped answering), a `Connection` error.
                 match self.connects.last_failure().await {
                     Some(cause) => Err(StoreError::new(
-                        error.kind(),
+                        ErrorKind::Connection,
                         format!(
                             "{}; last connect error ({}): {cause}",
                             error.message(),

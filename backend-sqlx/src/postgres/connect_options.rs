@@ -8,7 +8,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx_core::Url;
-use storage_api::{Result, StoreError, StoreOptions, redact_url};
+use storage_api::{Result, SslMode, StoreError, StoreOptions, redact_url};
+
+use super::tls;
 
 /// The query parameters sqlx understands in a PostgreSQL URL. Any other is refused:
 /// sqlx would log an unknown parameter with its value, and a misspelt `password`
@@ -37,7 +39,9 @@ const KNOWN_PARAMETERS: [&str; 18] = [
 /// The longest `application_name` PostgreSQL keeps (longer ones are truncated).
 const MAX_APPLICATION_NAME: usize = 63;
 
-/// What every new connection runs before it joins the pool (`$1`: the lock timeout).
+/// What every new connection runs before it joins the pool, with `{lock_timeout}` (a
+/// number of milliseconds this crate formats, never input) filled in. One simple-protocol
+/// statement: it leaves no prepared statement behind.
 /// Set with `set_config` rather than startup parameters, which poolers and
 /// PostgreSQL-compatible engines do not all pass on.
 ///
@@ -49,7 +53,7 @@ const MAX_APPLICATION_NAME: usize = 63;
 ///   the transaction) out of the log; errors still arrive as errors.
 pub(crate) const SESSION_SETUP: &str = "SELECT \
      set_config('default_transaction_isolation', 'serializable', false), \
-     set_config('lock_timeout', $1, false), \
+     set_config('lock_timeout', '{lock_timeout}', false), \
      set_config('client_min_messages', 'error', false)";
 
 /// How a store connects.
@@ -61,6 +65,11 @@ pub(crate) struct Target {
     pub(crate) application_name: String,
     /// The `lock_timeout` every connection sets, as PostgreSQL reads it (`5000ms`).
     pub(crate) lock_timeout: String,
+    /// The `sslmode` connections use, the URL's and the config's merged.
+    pub(crate) ssl_mode: SslMode,
+    /// Whether connections go through a transaction-mode pooler: no session setup,
+    /// no server-side prepared statements.
+    pub(crate) transaction_pooler: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -68,6 +77,8 @@ impl std::fmt::Debug for Target {
         f.debug_struct("Target")
             .field("application_name", &self.application_name)
             .field("lock_timeout", &self.lock_timeout)
+            .field("ssl_mode", &self.ssl_mode)
+            .field("transaction_pooler", &self.transaction_pooler)
             .finish_non_exhaustive()
     }
 }
@@ -75,7 +86,9 @@ impl std::fmt::Debug for Target {
 /// The connection settings for `options.url`, a `postgres://` URL.
 ///
 /// Fails with `Config`, naming the URL with its password masked, when the URL does not
-/// parse or has a query parameter sqlx does not know.
+/// parse or has a query parameter sqlx does not know, and naming the setting when the
+/// TLS settings disagree or name a file that cannot be used (see [`tls::resolve`]).
+/// Through a transaction-mode pooler, statements are not cached on the server.
 pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
     let shown = shown_url(&options.url);
     let url = Url::parse(&options.url).map_err(|e| {
@@ -90,14 +103,23 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
             )));
         }
     }
-    let connect = PgConnectOptions::from_url(&url).map_err(|e| {
+    let connect = PgConnectOptions::from_url(&tls::without_tls_parameters(&url)).map_err(|e| {
         StoreError::config(format!("url {shown:?} has invalid connection options: {e}"))
     })?;
+    let tls = tls::resolve(&url, &options.tls, connect.get_ssl_mode())?;
+    // The store reads no floating-point values, and poolers (PgBouncer) refuse startup
+    // parameters they do not know, such as the `extra_float_digits` sqlx sends.
+    let mut connect = tls.apply(connect).extra_float_digits(None);
+    if options.transaction_pooler {
+        connect = connect.statement_cache_capacity(0);
+    }
     let application_name = unique_application_name(connect.get_application_name());
     Ok(Target {
         connect: connect.application_name(&application_name),
         application_name,
         lock_timeout: format!("{}ms", lock_timeout_millis(options.busy_timeout)),
+        ssl_mode: tls.mode,
+        transaction_pooler: options.transaction_pooler,
     })
 }
 
@@ -199,6 +221,18 @@ mod tests {
         let e = target(&options).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(!e.message().contains("s3cret"), "{e}");
+    }
+
+    #[test]
+    fn tls_settings_from_config_and_url_reach_the_target() {
+        let mut options = StoreOptions::new("postgres://u@localhost/db?sslmode=require");
+        assert_eq!(target(&options).unwrap().ssl_mode, SslMode::Require);
+        options.tls.mode = Some(SslMode::Disable);
+        let e = target(&options).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("db_ssl_mode"), "{e}");
+        options.url = "postgres://u@localhost/db".into();
+        assert_eq!(target(&options).unwrap().ssl_mode, SslMode::Disable);
     }
 
     #[test]

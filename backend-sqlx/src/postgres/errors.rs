@@ -25,6 +25,19 @@ pub(crate) fn map_error(
         if kind == ErrorKind::Busy {
             instruments.record_busy();
         }
+        // A prepared statement the session should hold is missing, or one it never
+        // made exists: the session is shared behind a transaction-mode pooler.
+        if matches!(code.as_ref(), "26000" | "42P05") {
+            return (
+                ErrorKind::Config,
+                format!(
+                    "{operation}: {} (SQLSTATE {code}); connections that share server \
+                     sessions like this go through a transaction-mode pooler: set \
+                     db_transaction_pooler = true",
+                    db.message()
+                ),
+            );
+        }
         (
             kind,
             format!("{operation}: {} (SQLSTATE {code})", db.message()),

@@ -2,7 +2,11 @@
 
 use std::time::Instant;
 
-use storage_api::{ConnectionValidation, HealthStatus, PoolHealth, PoolMetrics, Result};
+use sqlx::Row;
+
+use storage_api::{
+    ConnectionValidation, ErrorKind, HealthStatus, PoolHealth, PoolMetrics, Result, StoreError,
+};
 
 use super::retry::{Next, Retry};
 use super::shared::Shared;
@@ -10,10 +14,40 @@ use crate::common::health::{
     CHECK_BOUND, acquired_for_check, healthy, pool_metrics, round_trip_too_slow, validate_idle,
 };
 
+/// The health check's round trip: the server's version and whether this session is
+/// encrypted. Simple query protocol, so it needs no prepared statement (and works
+/// through a transaction-mode pooler). Behind a pooler, `pg_stat_ssl` describes the
+/// pooler's connection to the server.
+const HEALTH_QUERY: &str = "SELECT current_setting('server_version'), \
+     coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)";
+
+/// The server version and encryption flag from [`HEALTH_QUERY`]'s row.
+fn read_health_row(row: &sqlx::postgres::PgRow) -> Result<(String, bool)> {
+    let read = || -> sqlx::Result<(String, bool)> { Ok((row.try_get(0)?, row.try_get(1)?)) };
+    read().map_err(|e| {
+        StoreError::new(
+            ErrorKind::Backend,
+            "health_check: unexpected answer to the round trip",
+        )
+        .with_source(e)
+    })
+}
+
+/// What the health detail says about the session's encryption.
+fn session_encryption(encrypted: bool) -> &'static str {
+    if encrypted {
+        "; session encrypted (TLS)"
+    } else {
+        "; session not encrypted"
+    }
+}
+
 impl Shared {
-    /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs
-    /// `SHOW server_version`, timing both steps. A connection found dead is evicted
-    /// and the check moves to another one, as operations do.
+    /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs one round trip
+    /// reading the server's version and whether the session is encrypted, timing both
+    /// steps. A connection found dead is evicted and the check moves to another one, as
+    /// operations do. The detail says whether the session uses TLS and, when open found
+    /// too few free connection slots on the server to fill the pool, says that too.
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
             return PoolHealth::closed();
@@ -30,8 +64,7 @@ impl Shared {
                     Err(health) => return health,
                 };
             let started = Instant::now();
-            let version =
-                sqlx::query_scalar::<_, String>("SHOW server_version").fetch_one(lease.start());
+            let version = sqlx::raw_sql(HEALTH_QUERY).fetch_one(lease.start());
             let version = tokio::time::timeout(bound, version).await;
             let query_time = started.elapsed();
             let version = match version {
@@ -39,8 +72,16 @@ impl Shared {
                 // The lease is dropped with the statement in flight: it is evicted.
                 Err(_) => return round_trip_too_slow(acquire_time, query_time, bound),
             };
-            match version {
-                Ok(version) => return healthy(acquire_time, query_time, version),
+            match version.and_then(|row| read_health_row(&row)) {
+                Ok((version, encrypted)) => {
+                    let mut health = healthy(acquire_time, query_time, version);
+                    health.detail.push_str(session_encryption(encrypted));
+                    if let Some(warning) = &self.sizing_warning {
+                        health.detail.push_str("; ");
+                        health.detail.push_str(warning);
+                    }
+                    return health;
+                }
                 Err(e) if retry.next(&e, lease.stale()) == Next::OtherConnection => continue,
                 Err(e) => {
                     return PoolHealth::new(
@@ -64,7 +105,7 @@ impl Shared {
             Vec::new(),
             &self.accounting,
             self.options.max_connections,
-            |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
+            |conn| Box::pin(async move { sqlx::raw_sql("SELECT 1").execute(conn).await.is_ok() }),
         );
         let (report, _back_to_the_pool) = validation.await;
         Ok(report)

@@ -14,9 +14,9 @@
 
 use std::sync::Arc;
 
-use sqlx::SqlSafeStr;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgTransactionManager, Postgres};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
 use storage_api::{CloseReason, ErrorKind, PoolInstruments, Result, StoreError};
 
@@ -28,10 +28,39 @@ const BEGIN_READ_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 /// Starts a read-only transaction.
 const BEGIN_READ_ONLY: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY";
 
+/// The statements that start a transaction on a store's connections. Through a
+/// transaction-mode pooler, the session settings (which such a pooler would leak to
+/// other clients or lose) are made local to each transaction instead, in the same
+/// round trip.
+#[derive(Debug)]
+pub(crate) struct BeginStatements {
+    read_write: String,
+    read_only: String,
+}
+
+impl BeginStatements {
+    /// `lock_timeout` is PostgreSQL's form of the busy timeout (digits and `ms`).
+    pub(crate) fn new(transaction_pooler: bool, lock_timeout: &str) -> Self {
+        let local = if transaction_pooler {
+            format!(
+                "; SET LOCAL lock_timeout = '{lock_timeout}'; \
+                 SET LOCAL client_min_messages = error"
+            )
+        } else {
+            String::new()
+        };
+        Self {
+            read_write: format!("{BEGIN_READ_WRITE}{local}"),
+            read_only: format!("{BEGIN_READ_ONLY}{local}"),
+        }
+    }
+}
+
 /// A pooled connection on loan, returned (or evicted) when dropped.
 #[derive(Debug)]
 pub(crate) struct Lease {
     conn: PoolConnection<Postgres>,
+    begin: Arc<BeginStatements>,
     instruments: Arc<PoolInstruments>,
     accounting: Arc<ConnectionAccounting>,
     /// A statement was started and has not finished.
@@ -50,11 +79,13 @@ impl Lease {
     /// A lease of `conn`, recording evictions in `accounting`.
     pub(crate) fn new(
         conn: PoolConnection<Postgres>,
+        begin: Arc<BeginStatements>,
         instruments: Arc<PoolInstruments>,
         accounting: Arc<ConnectionAccounting>,
     ) -> Self {
         Self {
             conn,
+            begin,
             instruments,
             accounting,
             in_flight: false,
@@ -100,12 +131,13 @@ impl Lease {
     /// Starts a serializable transaction (`READ ONLY` when `read_only`).
     pub(crate) async fn begin(&mut self, operation: &str, read_only: bool) -> Result<()> {
         let statement = if read_only {
-            BEGIN_READ_ONLY
+            self.begin.read_only.clone()
         } else {
-            BEGIN_READ_WRITE
+            self.begin.read_write.clone()
         };
         self.aborted = None;
-        let begun = PgTransactionManager::begin(self.start(), Some(statement.into_sql_str())).await;
+        let statement = AssertSqlSafe(statement).into_sql_str();
+        let begun = PgTransactionManager::begin(self.start(), Some(statement)).await;
         self.finish(operation, begun)
     }
 

@@ -22,8 +22,11 @@ mod names;
 mod ops;
 mod retry;
 mod schema;
+mod scratch;
 mod shared;
+mod sizing;
 mod statements;
+pub(crate) mod tls;
 mod tx;
 mod work;
 
@@ -38,7 +41,9 @@ use storage_api::{
 };
 
 use crate::common::accounting::ConnectionAccounting;
+use lease::BeginStatements;
 use names::Names;
+pub use scratch::ScratchSchema;
 use shared::{Parts, Shared};
 use statements::Statements;
 use tx::PgTx;
@@ -81,6 +86,9 @@ impl PostgresStore {
                 pool: opened.pool,
                 sql: Statements::new(&names),
                 options,
+                begin: BeginStatements::new(target.transaction_pooler, &target.lock_timeout),
+                transaction_pooler: target.transaction_pooler,
+                sizing_warning: opened.sizing_warning,
                 application_name: target.application_name,
                 schema_version: opened.schema_version,
                 instruments,

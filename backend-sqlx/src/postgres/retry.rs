@@ -126,10 +126,10 @@ impl Shared {
     /// One attempt of `work` on `lease`.
     async fn attempt<W: Work>(&self, lease: &mut Lease, work: &W) -> Result<W::Output> {
         let now = self.now();
-        if !W::WRITES {
+        if !W::WRITES && !self.transaction_pooler {
             return work.run(self, lease, now).await;
         }
-        lease.begin(W::NAME, false).await?;
+        lease.begin(W::NAME, !W::WRITES).await?;
         let output = work.run(self, lease, now).await?;
         lease.commit(W::NAME).await?;
         Ok(output)

@@ -40,12 +40,20 @@ pub(crate) async fn prepare(
     instruments: &PoolInstruments,
 ) -> Result<i64> {
     let fail = |e| map_error(e, "open", None, instruments);
-    if let Some(version) = registered(conn, names, instruments).await? {
+    // In a transaction of its own, so it also runs through a transaction-mode pooler
+    // (which may move statements outside a transaction to another server connection).
+    let mut check = conn
+        .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY")
+        .await
+        .map_err(fail)?;
+    if let Some(version) = registered(&mut check, names, instruments).await? {
         check_version(names, version)?;
-        if check_layout(conn, names, instruments).await.is_ok() {
+        if check_layout(&mut check, names, instruments).await.is_ok() {
+            check.commit().await.map_err(fail)?;
             return Ok(version);
         }
     }
+    check.rollback().await.map_err(fail)?;
     let mut tx = conn
         .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await

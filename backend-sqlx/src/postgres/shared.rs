@@ -10,7 +10,7 @@ use storage_api::{InFlight, PoolInstruments, Result, StoreOptions};
 
 use super::connect_options::endpoint;
 use super::errors::map_error;
-use super::lease::Lease;
+use super::lease::{BeginStatements, Lease};
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
@@ -28,6 +28,14 @@ pub(crate) struct Shared {
     pub(crate) accounting: Arc<ConnectionAccounting>,
     /// Admission and closing.
     pub(crate) gate: Gate,
+    /// How transactions start on this store's connections.
+    pub(crate) begin: Arc<BeginStatements>,
+    /// Whether connections go through a transaction-mode pooler: every statement runs
+    /// in a transaction.
+    pub(crate) transaction_pooler: bool,
+    /// What open found about the server's free connection slots, when the pool cannot
+    /// be filled; reported by every health check.
+    pub(crate) sizing_warning: Option<String>,
 }
 
 impl fmt::Debug for Shared {
@@ -49,6 +57,9 @@ pub(crate) struct Parts {
     pub(crate) schema_version: i64,
     pub(crate) instruments: Arc<PoolInstruments>,
     pub(crate) accounting: Arc<ConnectionAccounting>,
+    pub(crate) begin: BeginStatements,
+    pub(crate) transaction_pooler: bool,
+    pub(crate) sizing_warning: Option<String>,
 }
 
 impl Shared {
@@ -64,6 +75,9 @@ impl Shared {
             instruments: parts.instruments,
             accounting: parts.accounting,
             gate,
+            begin: Arc::new(parts.begin),
+            transaction_pooler: parts.transaction_pooler,
+            sizing_warning: parts.sizing_warning,
         })
     }
 
@@ -89,6 +103,7 @@ impl Shared {
             .await?;
         Ok(Lease::new(
             conn,
+            Arc::clone(&self.begin),
             Arc::clone(&self.instruments),
             Arc::clone(&self.accounting),
         ))

@@ -1,5 +1,8 @@
 //! `conform`: runs the conformance kit against the configured backend and settings,
-//! on scratch databases beside the configured one, never on the user's data.
+//! on scratch databases beside the configured one, never on the user's data: SQLite
+//! files in a private directory beside the configured file, or, for a PostgreSQL url,
+//! tables in a scratch schema of the configured database (created for the run and
+//! dropped after it; the role needs `CREATE` on the database).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
 use conformance::{Harness, RunOptions};
-use pooledstore::{ErrorKind, PooledStore, StorageConfig, StoreError, StoreOptions};
+use pooledstore::{PooledStore, StorageConfig, StoreError, StoreOptions};
 use storage_api::{Location, async_trait, url_scheme};
 
 /// Arguments of `conform`.
@@ -38,7 +41,7 @@ pub(super) async fn conform(
         options = options.with_filter(args.filter);
     }
     check_filter(&options.filter, &conformance::case_names())?;
-    let harness = Arc::new(ConfiguredHarness::new(storage)?);
+    let harness = Arc::new(ConfiguredHarness::new(storage).await?);
     if let Some(seed) = args.seed {
         options = options.with_seed(seed);
     }
@@ -46,7 +49,7 @@ pub(super) async fn conform(
         options.proptest_cases = cases;
     }
     let report = conformance::run(Arc::clone(&harness) as Arc<dyn Harness>, &options).await;
-    harness.remove_scratch();
+    harness.remove_scratch().await;
     if args.json {
         println!("{}", report.to_json());
     } else {
@@ -94,20 +97,33 @@ fn edit_distance(a: &str, b: &str) -> usize {
     previous[b.len()]
 }
 
-/// Opens the configured backend with the configured SQLite settings, each store on a new
-/// scratch database: a file in a private directory beside the configured database, or a
-/// private in-memory database.
+/// Opens the configured backend with the configured settings, each store on a new
+/// scratch database: a file in a private directory beside the configured database, a
+/// private in-memory database, or a new table in a scratch schema on the configured
+/// PostgreSQL database.
 #[derive(Debug)]
 struct ConfiguredHarness {
     config: StorageConfig,
-    scratch_dir: Option<PathBuf>,
+    scratch: Scratch,
     next: AtomicU64,
 }
 
+/// Where the run's stores live.
+#[derive(Debug)]
+enum Scratch {
+    /// Private in-memory SQLite databases.
+    Memory,
+    /// SQLite files in this directory.
+    Directory(PathBuf),
+    /// Tables in this schema.
+    #[cfg(feature = "postgres")]
+    Schema(Box<pooledstore::ScratchSchema>),
+}
+
 impl ConfiguredHarness {
-    fn new(config: &StorageConfig) -> Result<Self, StoreError> {
-        let scratch_dir = match url_scheme(&config.url)? {
-            Location::SqliteMemory => None,
+    async fn new(config: &StorageConfig) -> Result<Self, StoreError> {
+        let scratch = match url_scheme(&config.url)? {
+            Location::SqliteMemory => Scratch::Memory,
             Location::SqliteFile(path) => {
                 let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
                 let dir = parent
@@ -115,29 +131,42 @@ impl ConfiguredHarness {
                     .unwrap_or_else(|| PathBuf::from("."))
                     .join(format!(".pooledstore-conform-{}", std::process::id()));
                 super::create_dir(&dir)?;
-                Some(dir)
+                Scratch::Directory(dir)
             }
+            #[cfg(feature = "postgres")]
+            Location::Postgres => Scratch::Schema(Box::new(
+                pooledstore::ScratchSchema::create(&config.to_options()?, "pooledstore_conform")
+                    .await?,
+            )),
+            #[cfg(not(feature = "postgres"))]
             Location::Postgres => {
-                return Err(StoreError::new(
-                    ErrorKind::Unsupported,
-                    "conform does not run against a PostgreSQL url: it would create scratch \
-                     tables in that database; run `cargo test -p conformance` with \
-                     POOLEDSTORE_TEST_POSTGRES_URL pointing at a scratch database instead",
+                return Err(StoreError::config(
+                    "url is a PostgreSQL URL, but this build has no PostgreSQL support; \
+                     enable the Cargo feature `postgres` of pooledstore",
                 ));
             }
         };
         Ok(Self {
             config: config.clone(),
-            scratch_dir,
+            scratch,
             next: AtomicU64::new(0),
         })
     }
 
-    fn remove_scratch(&self) {
-        if let Some(dir) = &self.scratch_dir
-            && let Err(e) = std::fs::remove_dir_all(dir)
-        {
-            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the scratch directory");
+    async fn remove_scratch(&self) {
+        match &self.scratch {
+            Scratch::Memory => {}
+            Scratch::Directory(dir) => {
+                if let Err(e) = std::fs::remove_dir_all(dir) {
+                    tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the scratch directory");
+                }
+            }
+            #[cfg(feature = "postgres")]
+            Scratch::Schema(schema) => {
+                if let Err(e) = (**schema).clone().remove().await {
+                    tracing::warn!(schema = schema.name(), error = %e, "cannot drop the scratch schema");
+                }
+            }
         }
     }
 }
@@ -150,9 +179,23 @@ impl Harness for ConfiguredHarness {
 
     fn isolate(&self, mut options: StoreOptions) -> StoreOptions {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        options.url = match &self.scratch_dir {
-            Some(dir) => format!("sqlite://{}", dir.join(format!("case-{n}.db")).display()),
-            None => "sqlite::memory:".into(),
+        options.url = match &self.scratch {
+            Scratch::Directory(dir) => {
+                format!("sqlite://{}", dir.join(format!("case-{n}.db")).display())
+            }
+            Scratch::Memory => "sqlite::memory:".into(),
+            #[cfg(feature = "postgres")]
+            Scratch::Schema(schema) => {
+                // A fresh table per store, beside the others in the scratch schema; the
+                // kit's own busy timeout is kept (it is PostgreSQL's lock timeout).
+                options.url = schema
+                    .options(StoreOptions::new(self.config.url.clone()))
+                    .url;
+                options.table = format!("kv_{n}");
+                options.tls = self.config.tls_settings().unwrap_or_default();
+                options.transaction_pooler = self.config.db_transaction_pooler;
+                return options;
+            }
         };
         options.table = self.config.table.clone();
         options.enable_wal = self.config.db_enable_wal;

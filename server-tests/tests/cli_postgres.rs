@@ -1,0 +1,240 @@
+//! The `pooledstore` binary on a PostgreSQL URL, end to end, against the scratch
+//! database `POOLEDSTORE_TEST_POSTGRES_URL` names: `health`, `validate`, data commands,
+//! `export`/`import`, `copy` both ways between SQLite and PostgreSQL, `conform` (in a
+//! scratch schema it drops afterwards) and `serve`. The binary is built on first use
+//! (see `server_tests::cli`).
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use server_tests::cli::{pooledstore, pooledstore_bin};
+use server_tests::postgres::Scratch;
+use server_tests::private_pg::spare_port;
+
+/// Writes a config file naming `url` and `table`, with `extra` lines appended.
+fn config(dir: &Path, name: &str, url: &str, table: &str, extra: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("[storage]\nbackend = \"sqlx\"\nurl = \"{url}\"\ntable = \"{table}\"\n{extra}"),
+    )
+    .unwrap();
+    path
+}
+
+fn ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}: {}{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn json(output: &std::process::Output) -> serde_json::Value {
+    serde_json::from_str(&ok(output)).expect("JSON output")
+}
+
+#[tokio::test]
+async fn health_validate_and_data_commands_work_on_a_postgres_url() {
+    let scratch = Scratch::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = config(dir.path(), "pg.toml", &scratch.url(), "cli_kv", "");
+
+    let health = json(&pooledstore(&pg, &["health", "--json"]));
+    assert_eq!(health["healthy"], true, "{health}");
+    assert_eq!(health["engine"], "PostgreSQL", "{health}");
+    assert!(
+        health["server_version"]
+            .as_str()
+            .is_some_and(|v| !v.is_empty()),
+        "{health}"
+    );
+    assert!(
+        health["detail"].as_str().unwrap().contains("session"),
+        "{health}"
+    );
+    let validate = json(&pooledstore(&pg, &["validate", "--json"]));
+    assert_eq!(validate["passed"], true, "{validate}");
+
+    ok(&pooledstore(&pg, &["put", "greeting", "hello"]));
+    assert_eq!(ok(&pooledstore(&pg, &["get", "greeting"])), "hello\n");
+    assert_eq!(ok(&pooledstore(&pg, &["scan"])), "greeting\thello\n");
+}
+
+#[tokio::test]
+async fn export_import_and_copy_move_data_between_postgres_and_sqlite() {
+    let scratch = Scratch::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let source = config(dir.path(), "source.toml", &scratch.url(), "cli_source", "");
+    for (k, v) in [("a", "1"), ("b", "2"), ("c", "3")] {
+        ok(&pooledstore(&source, &["put", k, v]));
+    }
+    let expected = ok(&pooledstore(&source, &["scan"]));
+    assert_eq!(expected, "a\t1\nb\t2\nc\t3\n");
+
+    let export = dir.path().join("export.jsonl");
+    ok(&pooledstore(
+        &source,
+        &["export", "--output", export.to_str().unwrap(), "--snapshot"],
+    ));
+    let imported = config(
+        dir.path(),
+        "imported.toml",
+        &scratch.url(),
+        "cli_imported",
+        "",
+    );
+    ok(&pooledstore(
+        &imported,
+        &["import", "--input", export.to_str().unwrap()],
+    ));
+    assert_eq!(ok(&pooledstore(&imported, &["scan"])), expected);
+
+    let sqlite_url = format!("sqlite://{}", dir.path().join("copy.db").display());
+    let sqlite = config(dir.path(), "sqlite.toml", &sqlite_url, "kv", "");
+    ok(&pooledstore(
+        &source,
+        &["copy", "--to", sqlite.to_str().unwrap()],
+    ));
+    assert_eq!(ok(&pooledstore(&sqlite, &["scan"])), expected);
+    let back = config(dir.path(), "back.toml", &scratch.url(), "cli_back", "");
+    ok(&pooledstore(
+        &sqlite,
+        &["copy", "--to", back.to_str().unwrap()],
+    ));
+    assert_eq!(ok(&pooledstore(&back, &["scan"])), expected);
+}
+
+#[tokio::test]
+async fn conform_runs_the_kit_in_a_scratch_schema_it_drops() {
+    let scratch = Scratch::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The configured store's own data, which the kit must leave alone.
+    let pg = config(dir.path(), "pg.toml", &scratch.url(), "app_kv", "");
+    ok(&pooledstore(&pg, &["put", "mine", "keep me"]));
+    let cases = "get_absent,put_get_roundtrip,scan_order,batch_atomic,cas_counter,tx_rollback,persistence_reopen";
+    let report = json(&pooledstore(
+        &pg,
+        &["conform", "--json", "--filter", cases, "--cases", "16"],
+    ));
+    let outcomes: Vec<(String, String)> = report["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|case| {
+            (
+                case["name"].as_str().unwrap_or_default().to_owned(),
+                case["outcome"].to_string(),
+            )
+        })
+        .collect();
+    assert!(!outcomes.is_empty(), "{report}");
+    for (name, outcome) in &outcomes {
+        assert!(outcome.contains("passed"), "{name}: {outcome}\n{report}");
+    }
+    assert_eq!(ok(&pooledstore(&pg, &["scan"])), "mine\tkeep me\n");
+
+    let mut admin = scratch.admin().await;
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'pooledstore_conform%'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the scratch schema was left behind");
+}
+
+/// `GET path` on `port`: the status code and the body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+#[tokio::test]
+async fn serve_answers_probes_for_a_postgres_store_and_stops_on_sigterm() {
+    let scratch = Scratch::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = spare_port();
+    let pg = config(
+        dir.path(),
+        "pg.toml",
+        &scratch.url(),
+        "serve_kv",
+        &format!("\n[serve]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut child = Command::new(pooledstore_bin())
+        .arg("--config")
+        .arg(&pg)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start pooledstore serve");
+    let started = Instant::now();
+    let ready = loop {
+        if let Some(answer) = http_get(port, "/ready") {
+            break answer;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("serve exited early: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let health = http_get(port, "/health").expect("/health answers");
+    let metrics = http_get(port, "/metrics").expect("/metrics answers");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    assert!(ready.1.contains("\"ready\":true"), "{}", ready.1);
+    assert_eq!(health.0, 200, "{}", health.1);
+    assert_eq!(metrics.0, 200);
+    assert!(
+        metrics.1.contains("db_client_connection_max"),
+        "{}",
+        metrics.1
+    );
+    assert!(status.success(), "serve exited with {status}: {stderr}");
+}
