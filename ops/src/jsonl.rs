@@ -122,17 +122,17 @@ impl Line {
     pub(crate) fn parse(line: &str, number: u64) -> Result<Self> {
         let bad = |what: String| StoreError::invalid_input(format!("line {number}: {what}"));
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line)
-            .map_err(|e| bad(format!("not a JSON object ({})", describe(&e))))?;
+            .map_err(|e| bad(format!("not a JSON object ({})", describe_json_error(&e))))?;
         if object.contains_key("end") {
             let trailer: Trailer = serde_json::from_value(object.into())
-                .map_err(|e| bad(format!("bad end line ({})", describe(&e))))?;
+                .map_err(|e| bad(format!("bad end line ({})", describe_json_error(&e))))?;
             if !trailer.end {
                 return Err(bad("bad end line (end must be true)".into()));
             }
             return Ok(Self::End(trailer));
         }
         let record: Record = serde_json::from_value(object.into())
-            .map_err(|e| bad(format!("bad entry ({})", describe(&e))))?;
+            .map_err(|e| bad(format!("bad entry ({})", describe_json_error(&e))))?;
         let key = STANDARD
             .decode(&record.key)
             .map_err(|_| bad("key is not valid base64".into()))?;
@@ -156,13 +156,14 @@ pub(crate) fn max_line_bytes(max_key_bytes: usize, max_value_bytes: usize) -> us
     b64(max_key_bytes) + b64(max_value_bytes) + 256
 }
 
-/// What is wrong with a line, in words that never echo its content: `serde_json`'s
+/// What is wrong with a JSON line, in words that never echo its content: `serde_json`'s
 /// own messages may quote values ("invalid type: string \"…\""), so only the ones
-/// that name a field are passed on.
-fn describe(error: &serde_json::Error) -> String {
+/// that name a field or a variant are passed on.
+pub fn describe_json_error(error: &serde_json::Error) -> String {
     let message = error.to_string();
-    let names_a_field =
-        message.starts_with("missing field") || message.starts_with("unknown field");
+    let names_a_field = message.starts_with("missing field")
+        || message.starts_with("unknown field")
+        || message.starts_with("unknown variant");
     match error.classify() {
         serde_json::error::Category::Data if names_a_field => message
             .split(" at line")

@@ -238,3 +238,105 @@ async fn serve_answers_probes_for_a_postgres_store_and_stops_on_sigterm() {
     );
     assert!(status.success(), "serve exited with {status}: {stderr}");
 }
+
+/// The contract's commands on PostgreSQL: `get --json` shows the version a conditional
+/// put needs, a cursor walk pages through every key, a failed batch applies nothing,
+/// and a transaction that meets a real serialization conflict is retried and commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_contract_commands_work_on_a_postgres_url() {
+    let scratch = Scratch::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let pg = config(
+        dir.path(),
+        "pg.toml",
+        &scratch.url(),
+        "cli_contract",
+        "max_scan_limit = 10\n",
+    );
+
+    let v1: u64 = ok(&pooledstore(&pg, &["put", "counter", "1"]))
+        .trim()
+        .parse()
+        .unwrap();
+    let got = json(&pooledstore(&pg, &["get", "counter", "--json"]));
+    assert_eq!(got["version"].as_u64(), Some(v1), "{got}");
+    let stale = pooledstore(
+        &pg,
+        &[
+            "put",
+            "counter",
+            "x",
+            "--if-version",
+            &(v1 + 1000).to_string(),
+        ],
+    );
+    assert_eq!(stale.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&stale.stderr).contains(&format!("version {v1}")));
+
+    for i in 0..25 {
+        ok(&pooledstore(&pg, &["put", &format!("k/{i:02}"), "v"]));
+    }
+    let all = ok(&pooledstore(
+        &pg,
+        &["scan", "--prefix", "k/", "--all", "--keys-only"],
+    ));
+    assert_eq!(all.lines().count(), 25, "{all}");
+    assert_eq!(
+        ok(&pooledstore(&pg, &["scan", "--prefix", "k/", "--count"])).trim(),
+        "25"
+    );
+
+    let batch = dir.path().join("batch.jsonl");
+    std::fs::write(
+        &batch,
+        format!(
+            "{{\"op\":\"put\",\"key\":\"new\",\"value\":\"x\"}}\n\
+             {{\"op\":\"put\",\"key\":\"counter\",\"value\":\"y\",\"if_version\":{}}}\n",
+            v1 + 1000
+        ),
+    )
+    .unwrap();
+    let failed = pooledstore(&pg, &["batch", batch.to_str().unwrap()]);
+    assert_eq!(failed.status.code(), Some(3));
+    assert_eq!(pooledstore(&pg, &["get", "new"]).status.code(), Some(1));
+
+    // Another session updates the row the transaction reads and writes, and commits
+    // while the transaction waits for the row: PostgreSQL fails it with a
+    // serialization error (a retryable Conflict), and the retry commits.
+    let mut other = scratch.admin().await;
+    sqlx::query("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE cli_contract SET value = 'other' WHERE key = 'counter'::bytea")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let tx = dir.path().join("tx.jsonl");
+    std::fs::write(
+        &tx,
+        "{\"op\":\"get\",\"key\":\"counter\"}\n{\"op\":\"put\",\"key\":\"counter\",\"value\":\"mine\"}\n",
+    )
+    .unwrap();
+    let child = Command::new(pooledstore_bin())
+        .arg("--config")
+        .arg(&pg)
+        .args(["tx", tx.to_str().unwrap(), "--retries", "5"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    sqlx::query("COMMIT").execute(&mut other).await.unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("retrying"),
+        "the transaction was not retried: {log}"
+    );
+    assert_eq!(ok(&pooledstore(&pg, &["get", "counter"])), "mine\n");
+}

@@ -96,7 +96,7 @@ pub(super) fn read(path: &Path, reads: bool) -> Result<Vec<Op>, StoreError> {
 }
 
 fn parse(line: &str, reads: bool) -> Result<OpKind, String> {
-    let raw: Raw = serde_json::from_str(line).map_err(|e| describe(&e))?;
+    let raw: Raw = serde_json::from_str(line).map_err(|e| pooledstore_ops::jsonl::describe_json_error(&e))?;
     let decode = |text: &Option<String>, field: &str| {
         text.as_deref()
             .map(|t| {
@@ -181,25 +181,6 @@ fn parse(line: &str, reads: bool) -> Result<OpKind, String> {
             "unknown op {other:?}; expected put, delete{}",
             if reads { ", get or scan" } else { "" }
         )),
-    }
-}
-
-/// What is wrong with a line, without echoing its content (which may be a secret value).
-fn describe(error: &serde_json::Error) -> String {
-    let message = error.to_string();
-    let names_a_field = message.starts_with("missing field")
-        || message.starts_with("unknown field")
-        || message.starts_with("unknown variant");
-    match error.classify() {
-        serde_json::error::Category::Data if names_a_field => message
-            .split(" at line")
-            .next()
-            .unwrap_or("wrong shape")
-            .to_owned(),
-        serde_json::error::Category::Data => "a field has the wrong type".into(),
-        serde_json::error::Category::Syntax => "not valid JSON".into(),
-        serde_json::error::Category::Eof => "the JSON ends early".into(),
-        serde_json::error::Category::Io => "read error".into(),
     }
 }
 
