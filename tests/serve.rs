@@ -26,6 +26,7 @@ async fn health_ready_and_metrics_answer() {
     let body = health.json();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["backend"], t.store.backend_name());
+    assert_eq!(body["engine"], t.store.engine_name());
     assert_eq!(body["pool"]["max"], 2);
 
     let ready = get(server.addr, "/ready").await;
@@ -138,6 +139,7 @@ async fn operation_metrics_reconcile_with_the_work_done() {
     for s in &scrape.samples {
         assert_eq!(s.labels.get("pool"), Some("main"), "{s:?}");
         assert_eq!(s.labels.get("backend"), Some(store.backend_name()), "{s:?}");
+        assert_eq!(s.labels.get("engine"), Some(store.engine_name()), "{s:?}");
     }
     // Every operation acquired a connection; the pool's own counters agree.
     let acquired = sample(&scrape, "app_pooledstore_connections_acquired_total", &[]);

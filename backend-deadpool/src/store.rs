@@ -224,6 +224,10 @@ impl PooledStore for DeadpoolStore {
         "deadpool"
     }
 
+    fn engine_name(&self) -> &'static str {
+        "sqlite"
+    }
+
     fn capabilities(&self) -> Capabilities {
         let limits = self.options.limits;
         let mut capabilities = Capabilities::full(limits.max_value_bytes, limits.max_scan_limit);

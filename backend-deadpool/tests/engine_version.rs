@@ -11,6 +11,7 @@ use storage_api::PooledStore;
 async fn health_reports_a_sqlite_past_the_wal_fixes() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(file_options(dir.path(), "kv.db")).await;
+    assert_eq!(store.engine_name(), "sqlite");
     let health = store.health_check().await;
     let version = health
         .server_version

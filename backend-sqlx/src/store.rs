@@ -143,6 +143,15 @@ impl PooledStore for SqlxStore {
         "sqlx"
     }
 
+    fn engine_name(&self) -> &'static str {
+        match self.inner {
+            #[cfg(feature = "sqlite")]
+            Inner::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Inner::Postgres(_) => "postgres",
+        }
+    }
+
     fn capabilities(&self) -> Capabilities {
         dispatch!(self, store => store.capabilities())
     }

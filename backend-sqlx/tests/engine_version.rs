@@ -12,6 +12,7 @@ async fn health_reports_a_sqlite_past_the_wal_fixes() {
     for kind in KINDS {
         let dir = temp_dir();
         let store = open(options(kind, &dir)).await;
+        assert_eq!(store.engine_name(), "sqlite");
         let health = store.health_check().await;
         let version = health
             .server_version

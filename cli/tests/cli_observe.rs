@@ -59,6 +59,7 @@ fn metrics_prints_the_pool_metrics_as_prometheus_text() {
     for s in &scrape.samples {
         assert_eq!(s.labels.get("pool"), Some("cli"), "{s:?}");
         assert_eq!(s.labels.get("backend"), Some(BACKEND), "{s:?}");
+        assert_eq!(s.labels.get("engine"), Some("sqlite"), "{s:?}");
     }
 }
 

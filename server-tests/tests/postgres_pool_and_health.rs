@@ -11,6 +11,10 @@ use storage_api::{ErrorKind, HealthStatus, PooledStore, PutOptions, TxOptions};
 async fn health_reports_the_server_version_and_timings() {
     let scratch = Scratch::new().await;
     let store = open(scratch.options("kv")).await;
+    assert_eq!(
+        (store.backend_name(), store.engine_name()),
+        ("sqlx", "postgres")
+    );
     let health = store.health_check().await;
     assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
     assert!(health.query_time > Duration::ZERO && health.query_time < Duration::from_secs(5));

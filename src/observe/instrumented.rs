@@ -35,6 +35,7 @@ pub struct Instrumented {
 #[derive(Debug)]
 struct Shared {
     backend: &'static str,
+    engine: &'static str,
     stats: OperationStats,
     closed: AtomicBool,
 }
@@ -44,6 +45,7 @@ impl Instrumented {
     pub fn new(inner: Store) -> Self {
         let shared = Arc::new(Shared {
             backend: inner.backend_name(),
+            engine: inner.engine_name(),
             stats: OperationStats::default(),
             closed: AtomicBool::new(false),
         });
@@ -79,6 +81,7 @@ impl Shared {
         let span = tracing::debug_span!(
             "pooledstore_op",
             backend = self.backend,
+            engine = self.engine,
             op = op.as_str(),
             key_len = Empty,
             items = Empty,
@@ -151,6 +154,10 @@ impl Drop for Timer<'_> {
 impl PooledStore for Instrumented {
     fn backend_name(&self) -> &'static str {
         self.shared.backend
+    }
+
+    fn engine_name(&self) -> &'static str {
+        self.shared.engine
     }
 
     fn capabilities(&self) -> Capabilities {

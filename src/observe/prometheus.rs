@@ -90,6 +90,10 @@ impl PrometheusExporter {
                 Cow::Borrowed("backend"),
                 Cow::Borrowed(store.inner().backend_name()),
             ),
+            (
+                Cow::Borrowed("engine"),
+                Cow::Borrowed(store.inner().engine_name()),
+            ),
         ];
         let mut registry = if options.namespace.is_empty() {
             Registry::with_labels(labels.into_iter())

@@ -26,6 +26,7 @@ pub(super) fn health(state: &State) -> (StatusCode, Value) {
     let body = json!({
         "status": status,
         "backend": store.backend_name(),
+        "engine": store.engine_name(),
         "uptime_secs": state.started.elapsed().as_secs(),
         "pool": {
             "max": m.max,

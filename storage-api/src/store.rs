@@ -56,6 +56,13 @@ pub trait PooledStore: Send + Sync + Debug + 'static {
     /// The backend's name as it appears in config and metric labels (`"sqlx"`, …).
     fn backend_name(&self) -> &'static str;
 
+    /// The database engine behind the backend (`"sqlite"`, `"postgres"`, …), which
+    /// health, metric labels and logs name beside the backend, since one backend can
+    /// drive several engines. Defaults to [`backend_name`](Self::backend_name).
+    fn engine_name(&self) -> &'static str {
+        self.backend_name()
+    }
+
     /// What this backend offers; operations it lacks return `Unsupported`.
     fn capabilities(&self) -> Capabilities;
 
