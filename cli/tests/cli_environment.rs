@@ -11,7 +11,17 @@ fn health(vars: &[(&OsStr, &OsStr)]) -> (tempfile::TempDir, Output) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("c.toml");
     let url = format!("sqlite://{}/x.db", dir.path().display());
-    std::fs::write(&config, format!("[storage]\nurl = \"{url}\"\n")).unwrap();
+    // The backend this build has (the deadpool-only build has no sqlx).
+    let backend = if cfg!(feature = "sqlx") {
+        "sqlx"
+    } else {
+        "deadpool"
+    };
+    std::fs::write(
+        &config,
+        format!("[storage]\nbackend = \"{backend}\"\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_pooledstore"));
     command.arg("--config").arg(&config).arg("health");
     for (name, value) in vars {

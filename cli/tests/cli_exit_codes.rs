@@ -16,9 +16,20 @@ fn run_in(dir: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// The backend this build has (the deadpool-only build has no sqlx).
+const BACKEND: &str = if cfg!(feature = "sqlx") {
+    "sqlx"
+} else {
+    "deadpool"
+};
+
 fn config(dir: &Path, url: &str) -> String {
     let path = dir.join("c.toml");
-    std::fs::write(&path, format!("[storage]\nurl = \"{url}\"\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("[storage]\nbackend = \"{BACKEND}\"\nurl = \"{url}\"\n"),
+    )
+    .unwrap();
     path.display().to_string()
 }
 
@@ -99,6 +110,7 @@ fn the_default_data_directory_is_owner_only_whatever_the_umask() {
         .arg("umask 000; exec \"$0\" health")
         .arg(env!("CARGO_BIN_EXE_pooledstore"))
         .env_remove("POOLEDSTORE_URL")
+        .env("POOLEDSTORE_BACKEND", BACKEND)
         .output()
         .unwrap();
     assert_eq!(

@@ -33,7 +33,12 @@ fn health(dir: &Path, backend: &str, url: &str) -> (i32, String, String, Duratio
 fn health_names_the_sqlite_version() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("kv.db").display());
-    let (code, out, err, _) = health(dir.path(), "sqlx", &url);
+    let backend = if cfg!(feature = "sqlx") {
+        "sqlx"
+    } else {
+        "deadpool"
+    };
+    let (code, out, err, _) = health(dir.path(), backend, &url);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("SQLite 3."), "{out}");
 }

@@ -397,13 +397,13 @@ mod tests {
         );
         assert_eq!(buckets.last().map(|b| b.count), Some(3.0));
         assert!(text.contains(
-            "db_client_connection_wait_time_seconds_count{pool=\"default\",backend=\"scripted\"} 3"
+            "db_client_connection_wait_time_seconds_count{pool=\"default\",backend=\"scripted\",engine=\"scripted\"} 3"
         ));
-        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\",outcome=\"ok\"} 2"));
-        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",op=\"put\",outcome=\"condition_failed\"} 1"));
+        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",engine=\"scripted\",op=\"put\",outcome=\"ok\"} 2"));
+        assert!(text.contains("pooledstore_operation_duration_seconds_count{pool=\"default\",backend=\"scripted\",engine=\"scripted\",op=\"put\",outcome=\"condition_failed\"} 1"));
         assert!(
             !text.contains(
-                "duration_seconds_bucket{pool=\"default\",backend=\"scripted\",op=\"get\""
+                "duration_seconds_bucket{pool=\"default\",backend=\"scripted\",engine=\"scripted\",op=\"get\""
             ),
             "histograms only for ops seen"
         );
@@ -454,7 +454,7 @@ mod tests {
         }
         assert!(
             text.contains(
-                "app_db_client_connection_max{pool=\"orders \\\"eu\\\"\",backend=\"scripted\"} 4"
+                "app_db_client_connection_max{pool=\"orders \\\"eu\\\"\",backend=\"scripted\",engine=\"scripted\"} 4"
             ),
             "{text}"
         );
