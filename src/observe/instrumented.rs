@@ -394,68 +394,6 @@ mod tests {
         );
     }
 
-    /// Collects what a `fmt` subscriber writes.
-    #[derive(Clone, Default)]
-    struct Capture(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Capture {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[tokio::test]
-    async fn spans_carry_backend_op_key_length_and_outcome_but_no_data() {
-        let capture = Capture::default();
-        let writer = capture.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
-
-        let store = wrapped();
-        store
-            .put(b"user-key-1", b"secret-value", PutOptions::default())
-            .await
-            .unwrap();
-        let _ = store
-            .put(b"cas", b"other-secret", PutOptions::default())
-            .await;
-        let mut tx = store.begin(TxOptions::default()).await.unwrap();
-        let _ = tx.delete(b"tx-key-7", Condition::Any).await;
-        store
-            .batch(vec![WriteOp::put("a", "b"), WriteOp::delete("c")])
-            .await
-            .unwrap();
-
-        let out = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-        let closes: Vec<&str> = out.lines().filter(|l| l.contains("close")).collect();
-        let find = |needle: &str| {
-            closes
-                .iter()
-                .find(|l| l.contains(needle))
-                .unwrap_or_else(|| panic!("no span with {needle} in\n{out}"))
-        };
-        let put = find("key_len=10");
-        for field in ["backend=\"scripted\"", "op=\"put\"", "outcome=\"ok\""] {
-            assert!(put.contains(field), "{field} missing: {put}");
-        }
-        assert!(find("key_len=3").contains("outcome=\"condition_failed\""));
-        let tx_delete = find("op=\"tx_delete\"");
-        assert!(tx_delete.contains("key_len=8") && tx_delete.contains("outcome=\"busy\""));
-        assert!(find("op=\"batch\"").contains("items=2"));
-        for secret in ["secret-value", "other-secret", "user-key-1", "tx-key-7"] {
-            assert!(!out.contains(secret), "{secret} leaked into\n{out}");
-        }
-    }
-
     #[tokio::test]
     async fn passes_identity_through() {
         let store = wrapped();
