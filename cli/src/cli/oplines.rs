@@ -96,7 +96,8 @@ pub(super) fn read(path: &Path, reads: bool) -> Result<Vec<Op>, StoreError> {
 }
 
 fn parse(line: &str, reads: bool) -> Result<OpKind, String> {
-    let raw: Raw = serde_json::from_str(line).map_err(|e| pooledstore_ops::jsonl::describe_json_error(&e))?;
+    let raw: Raw =
+        serde_json::from_str(line).map_err(|e| pooledstore_ops::jsonl::describe_json_error(&e))?;
     let decode = |text: &Option<String>, field: &str| {
         text.as_deref()
             .map(|t| {
