@@ -1,7 +1,8 @@
 //! Running MySQL store-level operations to completion with the shared retry
-//! decisions ([`Retry`]): serialization conflicts are retried within a budget, and a
-//! connection found dead on its first statement is evicted and the operation moves to
-//! another one.
+//! decisions ([`Retry`]): deadlocks (`Conflict`; InnoDB rolled the whole transaction
+//! back) are retried within a budget, and a connection found dead on its first
+//! statement is evicted and the operation moves to another one. A lock wait that ran
+//! out (`Busy`) is reported, not retried: the caller has waited the busy timeout.
 
 use storage_api::Result;
 
