@@ -30,14 +30,21 @@ type ScannedRow = (Vec<u8>, Vec<u8>, i64, Option<i64>);
 /// A key's row as a write sees it: version, expires_at (ms).
 type CurrentRow = (i64, Option<i64>);
 
-/// Reads the live entry under `key` at `now`.
+/// Reads the live entry under `key` at `now`; `in_transaction` for a read that takes
+/// a shared lock (and may wait for one, up to the busy timeout).
 pub(crate) async fn get(
     s: &Shared,
     lease: &mut Lease,
     key: &[u8],
     now: SystemTime,
+    in_transaction: bool,
 ) -> Result<Option<Entry>> {
-    let row = sqlx::query_as::<_, StoredRow>(s.sql.get.clone())
+    let statement = if in_transaction {
+        &s.sql.get_locking
+    } else {
+        &s.sql.get
+    };
+    let row = sqlx::query_as::<_, StoredRow>(statement.clone())
         .bind(key)
         .bind(to_unix_millis(now))
         .fetch_optional(lease.start())

@@ -21,8 +21,12 @@ use crate::common::names::Names;
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
     table: String,
-    /// key, now (ms): value, version, expires_at of a live entry.
+    /// key, now (ms): value, version, expires_at of a live entry. For single reads in
+    /// autocommit: a consistent non-locking read, which never waits on a lock.
     pub(crate) get: SqlStr,
+    /// As `get`, for reads in a transaction (which take shared locks): bounded by the
+    /// busy timeout on MariaDB.
+    pub(crate) get_locking: SqlStr,
     /// key: version and expires_at of the key's row, live or expired, locked for
     /// update (a missing key's gap is locked).
     pub(crate) current: SqlStr,
@@ -52,11 +56,13 @@ impl Statements {
             )),
             None => sql_str(sql),
         };
+        let get = format!(
+            "SELECT `value`, version, expires_at FROM {t} \
+             WHERE `key` = ? AND (expires_at IS NULL OR expires_at > ?)"
+        );
         Self {
-            get: bounded(format!(
-                "SELECT `value`, version, expires_at FROM {t} \
-                 WHERE `key` = ? AND (expires_at IS NULL OR expires_at > ?)"
-            )),
+            get_locking: bounded(get.clone()),
+            get: sql_str(get),
             current: bounded(format!(
                 "SELECT version, expires_at FROM {t} WHERE `key` = ? FOR UPDATE"
             )),
@@ -137,6 +143,8 @@ mod tests {
                 .starts_with("SET STATEMENT max_statement_time = 0.400 FOR SELECT")
         );
         assert!(!maria.purge.as_str().starts_with("SET STATEMENT"));
+        assert!(!maria.get.as_str().starts_with("SET STATEMENT"));
+        assert!(maria.get_locking.as_str().starts_with("SET STATEMENT"));
         let mysql = Statements::new(&Names::new("kv"), None);
         assert!(mysql.current.as_str().starts_with("SELECT version"));
         assert!(mysql.draw.as_str().contains("`kv_version_seq`"));

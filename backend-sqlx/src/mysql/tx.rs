@@ -79,7 +79,7 @@ impl Transaction for MysqlTx {
         self.check_usable("get")?;
         self.shared.options.limits.check_key(key)?;
         let now = self.shared.now();
-        ops::get(&self.shared, &mut self.lease, key, now).await
+        ops::get(&self.shared, &mut self.lease, key, now, true).await
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {

@@ -49,7 +49,7 @@ impl Work for Get<'_> {
         lease: &'a mut Lease,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
-        ops::get(s, lease, self.key, now)
+        ops::get(s, lease, self.key, now, false)
     }
 }
 
