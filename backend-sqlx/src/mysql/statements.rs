@@ -5,9 +5,13 @@
 //!
 //! Identifiers come from [`Names`] (a validated table name and names derived from it)
 //! and are always backquoted; every value is a bound parameter. On MariaDB each
-//! single-key statement carries `SET STATEMENT max_statement_time = busy timeout`, so
-//! a lock wait ends after the busy timeout to the millisecond (InnoDB's own
-//! `innodb_lock_wait_timeout` counts whole seconds; it still bounds scans).
+//! single-key statement that can wait on another transaction's lock (a write's first
+//! read `FOR UPDATE`, an insert into a gap, a read in a transaction) carries `SET
+//! STATEMENT max_statement_time = busy timeout`, so the wait ends after the busy
+//! timeout to the millisecond (InnoDB's own `innodb_lock_wait_timeout` counts whole
+//! seconds; it still bounds scans). The rest (the version draw on the store's own
+//! sequence row, updates and deletes of a row already locked) never waits on another
+//! transaction and runs unwrapped.
 
 use std::fmt::Write;
 use std::ops::Bound;
@@ -46,7 +50,8 @@ pub(crate) struct Statements {
 
 impl Statements {
     /// The statements for the table `names` describes; `lock_bound` is the MariaDB
-    /// `max_statement_time` (seconds) for single-key statements, `None` on MySQL.
+    /// `max_statement_time` (seconds) for single-key statements that may wait on a
+    /// lock, `None` on MySQL.
     pub(crate) fn new(names: &Names, lock_bound: Option<&str>) -> Self {
         let t = quote(&names.table);
         let seq = quote(&names.sequence);
@@ -66,15 +71,15 @@ impl Statements {
             current: bounded(format!(
                 "SELECT version, expires_at FROM {t} WHERE `key` = ? FOR UPDATE"
             )),
-            draw: bounded(format!("INSERT INTO {seq} () VALUES ()")),
-            forget: bounded(format!("DELETE FROM {seq} WHERE id = ?")),
+            draw: sql_str(format!("INSERT INTO {seq} () VALUES ()")),
+            forget: sql_str(format!("DELETE FROM {seq} WHERE id = ?")),
             insert: bounded(format!(
                 "INSERT INTO {t} (`key`, `value`, version, expires_at) VALUES (?, ?, ?, ?)"
             )),
-            update: bounded(format!(
+            update: sql_str(format!(
                 "UPDATE {t} SET `value` = ?, version = ?, expires_at = ? WHERE `key` = ?"
             )),
-            delete: bounded(format!("DELETE FROM {t} WHERE `key` = ?")),
+            delete: sql_str(format!("DELETE FROM {t} WHERE `key` = ?")),
             purge: sql_str(format!(
                 "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= ?"
             )),
