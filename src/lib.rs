@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `sqlx` (default) | the sqlx backend on SQLite |
 //! | `postgres` | PostgreSQL through the sqlx backend |
+//! | `mysql` | MySQL 8 and MariaDB through the sqlx backend (`mysql://…`) |
 //! | `deadpool` | the deadpool-sqlite backend |
 //! | `metrics` | [`observe::PrometheusExporter`], the Prometheus text exposition |
 //! | `serve` | the HTTP server for probes and metrics (`serve`) and the config file with its `[serve]` section (`Config`) |

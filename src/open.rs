@@ -68,10 +68,17 @@ async fn open_backend(backend: &str, options: StoreOptions) -> Result<Store> {
             info.feature
         )));
     }
-    if options.validate()? == Location::Postgres && !cfg!(feature = "postgres") {
+    let location = options.validate()?;
+    if location == Location::Postgres && !cfg!(feature = "postgres") {
         return Err(StoreError::config(
             "url is a PostgreSQL URL, but this build has no PostgreSQL support; enable the \
              Cargo feature `postgres` of pooledstore",
+        ));
+    }
+    if location == Location::Mysql && !cfg!(feature = "mysql") {
+        return Err(StoreError::config(
+            "url is a MySQL URL, but this build has no MySQL/MariaDB support; enable the \
+             Cargo feature `mysql` of pooledstore",
         ));
     }
     open_compiled(info.name, options).await

@@ -3,7 +3,7 @@
 
 // Built without any database feature, every operation is unreachable.
 #![cfg_attr(
-    not(any(feature = "sqlite", feature = "postgres")),
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
     allow(unused_variables)
 )]
 
@@ -16,9 +16,11 @@ use storage_api::{
     TxOptions, Version, WriteOp, WriteResult,
 };
 
-#[cfg(not(all(feature = "sqlite", feature = "postgres")))]
+#[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")))]
 use storage_api::StoreError;
 
+#[cfg(feature = "mysql")]
+use crate::mysql::MysqlStore;
 #[cfg(feature = "postgres")]
 use crate::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
@@ -41,6 +43,8 @@ enum Inner {
     Sqlite(SqliteStore),
     #[cfg(feature = "postgres")]
     Postgres(PostgresStore),
+    #[cfg(feature = "mysql")]
+    Mysql(MysqlStore),
 }
 
 /// Runs `$body` with `$store` bound to the database-specific store.
@@ -51,13 +55,15 @@ macro_rules! dispatch {
             Inner::Sqlite(ref $store) => $body,
             #[cfg(feature = "postgres")]
             Inner::Postgres(ref $store) => $body,
+            #[cfg(feature = "mysql")]
+            Inner::Mysql(ref $store) => $body,
         }
     };
 }
 
 impl SqlxStore {
-    /// Opens the store `options.url` names (`sqlite://PATH`, `sqlite::memory:`, or
-    /// `postgres://…` with feature `postgres`), after validating the options: creates
+    /// Opens the store `options.url` names (`sqlite://PATH`, `sqlite::memory:`,
+    /// `postgres://…` with feature `postgres`, or `mysql://…` with feature `mysql`), after validating the options: creates
     /// the database file (owner-only, SQLite) and the schema when missing, and opens
     /// `min_idle` connections (at least one for PostgreSQL, to check the server).
     ///
@@ -75,6 +81,7 @@ impl SqlxStore {
                 open_sqlite(options, &location).await
             }
             Location::Postgres => open_postgres(options).await,
+            Location::Mysql => open_mysql(options).await,
         }
     }
 
@@ -91,6 +98,8 @@ impl SqlxStore {
             Inner::Sqlite(ref store) => Some(store.database_path()),
             #[cfg(feature = "postgres")]
             Inner::Postgres(_) => None,
+            #[cfg(feature = "mysql")]
+            Inner::Mysql(_) => None,
         }
     }
 
@@ -103,6 +112,8 @@ impl SqlxStore {
             Inner::Sqlite(_) => None,
             #[cfg(feature = "postgres")]
             Inner::Postgres(ref store) => Some(store.application_name()),
+            #[cfg(feature = "mysql")]
+            Inner::Mysql(_) => None,
         }
     }
 }
@@ -134,6 +145,21 @@ async fn open_postgres(options: StoreOptions) -> Result<SqlxStore> {
 async fn open_postgres(_options: StoreOptions) -> Result<SqlxStore> {
     Err(StoreError::config(
         "a postgres:// url needs backend-sqlx's `postgres` feature",
+    ))
+}
+
+#[cfg(feature = "mysql")]
+async fn open_mysql(options: StoreOptions) -> Result<SqlxStore> {
+    let store = MysqlStore::open(options).await?;
+    Ok(SqlxStore {
+        inner: Inner::Mysql(store),
+    })
+}
+
+#[cfg(not(feature = "mysql"))]
+async fn open_mysql(_options: StoreOptions) -> Result<SqlxStore> {
+    Err(StoreError::config(
+        "a mysql:// url needs backend-sqlx's `mysql` feature",
     ))
 }
 

@@ -94,10 +94,14 @@ async fn invalid_options_are_config_errors() {
         SqlxStore::open(opts).await.unwrap_err().kind(),
         ErrorKind::Config
     );
-    let err = SqlxStore::open(StoreOptions::new("mysql://u:secret@h/db"))
+    let err = SqlxStore::open(StoreOptions::new("redis://u:secret@h/db"))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(!err.message().contains("secret"), "{err}");
+    let err = SqlxStore::open(StoreOptions::new("mysql://u:secret@h/db"))
+        .await
+        .unwrap_err();
     assert!(!err.message().contains("secret"), "{err}");
     let err = SqlxStore::open(StoreOptions::new("postgres://u:secret@h/db"))
         .await

@@ -15,6 +15,8 @@ use crate::report::{Failure, Meta, Report};
 
 /// The variable naming the PostgreSQL database the PostgreSQL configurations use.
 pub(crate) const POSTGRES_URL_VAR: &str = "POOLEDSTORE_TEST_POSTGRES_URL";
+/// The variable naming the MySQL/MariaDB database the MySQL configurations run on.
+pub(crate) const MYSQL_URL_VAR: &str = "POOLEDSTORE_TEST_MYSQL_URL";
 
 /// How much longer than its nominal time a child may take before it is killed.
 const CHILD_SLACK: Duration = Duration::from_secs(120);
@@ -93,6 +95,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
 /// The configurations the filters and this build select, and a line for each left out.
 fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
     let postgres_url = std::env::var(POSTGRES_URL_VAR).is_ok_and(|u| !u.is_empty());
+    let mysql_url = std::env::var(MYSQL_URL_VAR).is_ok_and(|u| !u.is_empty());
     let mut selected = Vec::new();
     let mut skipped = Vec::new();
     for config in Config::ALL {
@@ -107,6 +110,8 @@ fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
             let features = match config {
                 Config::PgSqlx => "`postgres`",
                 Config::PooledPg => "`postgres` and `pooledstore`",
+                Config::MysqlSqlx => "`mysql`",
+                Config::PooledMysql => "`mysql` and `pooledstore`",
                 _ => "`pooledstore`",
             };
             skipped.push(format!(
@@ -114,6 +119,8 @@ fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
             ));
         } else if config.is_postgres() && !postgres_url {
             skipped.push(format!("{config}: {POSTGRES_URL_VAR} is not set"));
+        } else if config.is_mysql() && !mysql_url {
+            skipped.push(format!("{config}: {MYSQL_URL_VAR} is not set"));
         } else {
             selected.push(config);
         }

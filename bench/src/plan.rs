@@ -46,11 +46,15 @@ pub(crate) enum Config {
     PgSqlx,
     /// pooledstore through backend-sqlx on PostgreSQL.
     PooledPg,
+    /// An sqlx `MySqlPool` used directly.
+    MysqlSqlx,
+    /// pooledstore through backend-sqlx on MySQL/MariaDB.
+    PooledMysql,
 }
 
 impl Config {
     /// Every configuration, in run and report order.
-    pub(crate) const ALL: [Config; 7] = [
+    pub(crate) const ALL: [Config; 9] = [
         Config::Rusqlite,
         Config::Deadpool,
         Config::Sqlx,
@@ -58,6 +62,8 @@ impl Config {
         Config::PooledSqlx,
         Config::PgSqlx,
         Config::PooledPg,
+        Config::MysqlSqlx,
+        Config::PooledMysql,
     ];
 
     /// The name used on the command line and in JSON.
@@ -70,6 +76,8 @@ impl Config {
             Self::PooledDeadpool => "pooledstore-deadpool",
             Self::PgSqlx => "pg-sqlx",
             Self::PooledPg => "pooledstore-pg",
+            Self::MysqlSqlx => "mysql-sqlx",
+            Self::PooledMysql => "pooledstore-mysql",
         }
     }
 
@@ -84,6 +92,7 @@ impl Config {
             Self::PooledSqlx => Some(Self::Sqlx),
             Self::PooledDeadpool => Some(Self::Deadpool),
             Self::PooledPg => Some(Self::PgSqlx),
+            Self::PooledMysql => Some(Self::MysqlSqlx),
             _ => None,
         }
     }
@@ -93,6 +102,11 @@ impl Config {
         matches!(self, Self::PgSqlx | Self::PooledPg)
     }
 
+    /// Whether this configuration talks to MySQL/MariaDB.
+    pub(crate) fn is_mysql(self) -> bool {
+        matches!(self, Self::MysqlSqlx | Self::PooledMysql)
+    }
+
     /// Whether this build can run it (pooledstore and PostgreSQL are Cargo features).
     pub(crate) fn compiled(self) -> bool {
         match self {
@@ -100,6 +114,8 @@ impl Config {
             Self::PooledSqlx | Self::PooledDeadpool => cfg!(feature = "pooledstore"),
             Self::PgSqlx => cfg!(feature = "postgres"),
             Self::PooledPg => cfg!(all(feature = "postgres", feature = "pooledstore")),
+            Self::MysqlSqlx => cfg!(feature = "mysql"),
+            Self::PooledMysql => cfg!(all(feature = "mysql", feature = "pooledstore")),
         }
     }
 

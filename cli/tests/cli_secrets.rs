@@ -49,6 +49,10 @@ fn bad_configs() -> Vec<(&'static str, String)> {
         ),
         (
             "unknown scheme",
+            format!("[storage]\nurl = \"redis://app:{pw}@db/app\"\n"),
+        ),
+        (
+            "mysql url",
             format!("[storage]\nurl = \"mysql://app:{pw}@db/app\"\n"),
         ),
         (

@@ -40,6 +40,13 @@ pub fn sqlite_path(url: &str, operation: &str) -> Result<PathBuf> {
                  `import` (portable JSONL) or pg_dump / pg_restore"
             ),
         )),
+        Location::Mysql => Err(StoreError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{operation} works on SQLite files; for MySQL or MariaDB use `pooledstore \
+                 export` / `import` (portable JSONL) or mysqldump / mariadb-dump"
+            ),
+        )),
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod mysql;
 pub mod pgbouncer;
 pub mod postgres;
 pub mod private_pg;
@@ -52,5 +53,44 @@ pub fn postgres_unreachable(what: &str, error: impl std::fmt::Display) -> ! {
     panic!(
         "{what}: the PostgreSQL server named by {POSTGRES_URL_VAR} could not be used ({error}); \
          {POSTGRES_HOW_TO}"
+    )
+}
+
+/// The variable naming a scratch MySQL or MariaDB database.
+pub const MYSQL_URL_VAR: &str = "POOLEDSTORE_TEST_MYSQL_URL";
+
+/// How to get a MariaDB server these tests can use.
+pub const MYSQL_HOW_TO: &str = "start MariaDB (on Debian, as root: `start-stop-daemon --start \
+     --oknodo --background --exec /usr/sbin/mariadbd`; `mysqladmin -uroot ping` answers when \
+     it is up), create a scratch database (`mysql -uroot -e 'CREATE DATABASE pooledstore_test'`) \
+     and set POOLEDSTORE_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/pooledstore_test \
+     (`.ci/run` does all three); the user must be allowed to create and drop databases";
+
+/// The scratch database's URL from [`MYSQL_URL_VAR`].
+///
+/// # Panics
+/// When the variable is unset, empty or not UTF-8: a test that needs the server must
+/// fail without it, saying what to do.
+pub fn mysql_url() -> String {
+    match std::env::var(MYSQL_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            panic!("{MYSQL_URL_VAR} is not set, so this MySQL test cannot run: {MYSQL_HOW_TO}")
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            panic!("{MYSQL_URL_VAR} is not valid UTF-8: {MYSQL_HOW_TO}")
+        }
+    }
+}
+
+/// Fails the test because the server named by [`MYSQL_URL_VAR`] could not be reached
+/// or used for `what`, quoting the driver's `error` (which never carries the password).
+///
+/// # Panics
+/// Always.
+pub fn mysql_unreachable(what: &str, error: impl std::fmt::Display) -> ! {
+    panic!(
+        "{what}: the MySQL server named by {MYSQL_URL_VAR} could not be used ({error}); \
+         {MYSQL_HOW_TO}"
     )
 }

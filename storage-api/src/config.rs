@@ -327,8 +327,9 @@ impl StorageConfig {
 
 /// `POOLEDSTORE_` variables the project's tests and tools read, which are not
 /// configuration keys and so are allowed beside them.
-pub const ENV_ALLOWED: [&str; 5] = [
+pub const ENV_ALLOWED: [&str; 6] = [
     "POOLEDSTORE_TEST_POSTGRES_URL",
+    "POOLEDSTORE_TEST_MYSQL_URL",
     "POOLEDSTORE_TEST_PG_BIN",
     "POOLEDSTORE_CRASH_SEED",
     "POOLEDSTORE_CRASH_ROUNDS",
@@ -524,7 +525,7 @@ mod tests {
             ("table", Box::new(|c| c.table = "1kv".into())),
             ("table", Box::new(|c| c.table = "a".repeat(64))),
             ("backend", Box::new(|c| c.backend.clear())),
-            ("url", Box::new(|c| c.url = "mysql://localhost/db".into())),
+            ("url", Box::new(|c| c.url = "redis://localhost/db".into())),
             (
                 "db_ssl_mode",
                 Box::new(|c| c.db_ssl_mode = "require".into()),

@@ -45,16 +45,21 @@ pub enum Location {
     SqliteMemory,
     /// A PostgreSQL server; the URL as given.
     Postgres,
+    /// A MySQL or MariaDB server (`mysql://…`); the URL as given.
+    Mysql,
 }
 
 /// Parses the `url` setting: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`,
-/// `postgres://…` or `postgresql://…`.
+/// `postgres://…`, `postgresql://…` or `mysql://…` (MySQL and MariaDB).
 pub fn url_scheme(url: &str) -> Result<Location> {
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
         return Ok(Location::SqliteMemory);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok(Location::Postgres);
+    }
+    if url.starts_with("mysql://") {
+        return Ok(Location::Mysql);
     }
     if let Some(rest) = url
         .strip_prefix("sqlite://")
@@ -69,7 +74,7 @@ pub fn url_scheme(url: &str) -> Result<Location> {
         return Ok(Location::SqliteFile(PathBuf::from(rest)));
     }
     Err(StoreError::config(format!(
-        "url {:?} has an unsupported scheme; use sqlite://PATH, sqlite::memory: or postgres://…",
+        "url {:?} has an unsupported scheme; use sqlite://PATH, sqlite::memory:, postgres://… or mysql://…",
         redact_url(url)
     )))
 }
@@ -203,6 +208,7 @@ mod tests {
             Location::SqliteFile("/abs/x.db".into())
         );
         assert_eq!(url_scheme("postgres://u@h/d").unwrap(), Location::Postgres);
+        assert_eq!(url_scheme("mysql://u@h/d").unwrap(), Location::Mysql);
         let e = url_scheme("redis://:pw@localhost").unwrap_err();
         assert!(e.message().contains("unsupported scheme"), "{e}");
         assert!(!e.message().contains("pw"), "{e}");

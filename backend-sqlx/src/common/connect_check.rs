@@ -136,6 +136,10 @@ async fn attempt<DB: Database>(pool: &Pool<DB>) -> Finding {
 fn waiting_may_cure(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Database(db) => {
+            #[cfg(feature = "mysql")]
+            if crate::mysql::is_transient_connect_error(db.as_ref()) {
+                return true;
+            }
             db.is_transient_in_connect_phase()
                 || matches!(db.code().as_deref(), Some("53300" | "57P03"))
         }
@@ -149,6 +153,10 @@ fn waiting_may_cure(error: &sqlx::Error) -> bool {
 pub(crate) fn cause(error: &sqlx::Error) -> String {
     #[cfg(feature = "postgres")]
     if let Some((_, described)) = crate::postgres::tls::handshake_failure(error) {
+        return described;
+    }
+    #[cfg(feature = "mysql")]
+    if let Some(described) = crate::mysql::describe_server_error(error) {
         return described;
     }
     match error {

@@ -9,5 +9,10 @@ pub(crate) mod connect_check;
 pub(crate) mod errors;
 pub(crate) mod gate;
 pub(crate) mod health;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod names;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod retry;
 pub(crate) mod rows;
+#[cfg(feature = "sqlite")]
 pub(crate) mod stash;

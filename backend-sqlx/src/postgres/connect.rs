@@ -10,12 +10,12 @@ use storage_api::{ErrorKind, PoolInstruments, Result, SslMode, StoreError, Store
 
 use super::connect_options::{SESSION_SETUP, Target, endpoint, lock_timeout_millis};
 use super::errors::map_error;
-use super::names::Names;
 use super::schema;
 use super::sizing;
 use super::tls::handshake_failure;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::connect_check::cause;
+use crate::common::names::Names;
 
 /// The longest `open` waits for the pool to close after a failed schema setup.
 const CLOSE_BOUND: Duration = Duration::from_secs(5);

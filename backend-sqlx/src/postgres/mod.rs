@@ -2,8 +2,8 @@
 //!
 //! Each file is one concern: [`connect_options`] turns the URL into connection
 //! settings, [`connect`] opens the pool after which [`schema`] sets up the tables
-//! (names from [`names`], SQL from [`statements`]); [`shared`] is the state operations
-//! share and their acquire path, [`lease`] a connection on loan that knows when it
+//! (names from [`Names`], SQL from [`statements`]); [`shared`] is the state
+//! operations share and their acquire path, [`lease`] a connection on loan that knows when it
 //! must not go back to the pool; [`ops`] holds the SQL of each operation, [`work`]
 //! wraps them as retryable units that [`retry`] runs; [`tx`] the transactions,
 //! [`health`] and [`close`] the pool-level operations; [`errors`] maps SQLSTATEs.
@@ -18,7 +18,6 @@ mod connect_options;
 mod errors;
 mod health;
 mod lease;
-mod names;
 mod ops;
 mod retry;
 mod schema;
@@ -41,8 +40,8 @@ use storage_api::{
 };
 
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::names::Names;
 use lease::BeginStatements;
-use names::Names;
 pub use scratch::ScratchSchema;
 use shared::{Parts, Shared};
 use statements::Statements;

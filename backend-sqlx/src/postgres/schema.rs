@@ -11,8 +11,8 @@ use sqlx::postgres::PgConnection;
 use storage_api::{ErrorKind, PoolInstruments, Result, StoreError};
 
 use super::errors::map_error;
-use super::names::Names;
 use super::statements::{quote, sql_str};
+use crate::common::names::Names;
 
 /// The schema version this code writes and understands.
 pub(crate) const SCHEMA_VERSION: i64 = 1;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
-use super::names::Names;
+use crate::common::names::Names;
 
 /// Every statement operations run against the store's table, built once per store.
 #[derive(Debug, Clone)]

@@ -145,6 +145,14 @@ impl ConfiguredHarness {
                      enable the Cargo feature `postgres` of pooledstore",
                 ));
             }
+            Location::Mysql => {
+                return Err(StoreError::new(
+                    storage_api::ErrorKind::Unsupported,
+                    "conform runs on SQLite and PostgreSQL URLs; the kit runs on MySQL and \
+                     MariaDB through `cargo test -p pooledstore-server-tests --test \
+                     conformance_mysql` (POOLEDSTORE_TEST_MYSQL_URL)",
+                ));
+            }
         };
         Ok(Self {
             config: config.clone(),

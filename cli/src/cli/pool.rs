@@ -66,6 +66,7 @@ fn engine_name(url: &str) -> &'static str {
     match scheme.to_ascii_lowercase().as_str() {
         "sqlite" => "SQLite",
         "postgres" | "postgresql" => "PostgreSQL",
+        "mysql" => "MySQL/MariaDB",
         _ => "engine",
     }
 }

@@ -1,12 +1,12 @@
 //! Names derived from the table name (its version sequence and expiry index), kept
-//! within PostgreSQL's 63-byte identifier limit.
+//! within PostgreSQL's 63-byte identifier limit (MySQL's is 64).
 //!
-//! PostgreSQL silently truncates longer identifiers, so two long table names sharing a
+//! PostgreSQL silently truncates longer identifiers (MySQL refuses them), so two long table names sharing a
 //! prefix would share a truncated sequence. A derived name that would not fit instead
 //! keeps a prefix of the table name and adds a hash of the whole name: deterministic
 //! (every process and version derives the same name) and distinct for distinct tables.
 
-/// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`).
+/// PostgreSQL's longest identifier, in bytes (`NAMEDATALEN - 1`); one less than MySQL's.
 pub(crate) const MAX_IDENTIFIER_BYTES: usize = 63;
 
 /// The names of everything one store's table needs.

@@ -1,0 +1,16 @@
+//! Closing a MySQL store: drain, close every connection, report.
+
+use storage_api::CloseReport;
+
+use super::shared::Shared;
+use crate::common::close::close_pool;
+
+impl Shared {
+    /// Refuses new work at once, waits up to `close_grace` for in-flight work, closes
+    /// every connection and reports. Idempotent.
+    pub(crate) async fn close(&self) -> CloseReport {
+        let after_pool = |_drained| std::future::ready(());
+        let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
+        close_pool(gate, pool, accounting, &self.options, after_pool).await
+    }
+}

@@ -1,0 +1,177 @@
+//! [`Lease`]: one pooled connection on loan to an operation or transaction, which
+//! knows when the connection can no longer go back to the pool.
+//!
+//! A connection is evicted (closed, counted as `broken`) instead of returned when a
+//! statement fails because the connection is gone (I/O error, the session killed, the
+//! server shutting down), or when the lease is dropped while a statement is in flight
+//! (its future was cancelled: the connection's state is unknown). A lease dropped
+//! between statements inside a transaction queues a `ROLLBACK`, which sqlx sends when
+//! the connection returns to the pool.
+
+use std::sync::Arc;
+
+use sqlx::mysql::{MySql, MySqlConnection, MySqlTransactionManager};
+use sqlx::{AssertSqlSafe, SqlSafeStr};
+use sqlx_core::transaction::TransactionManager;
+use storage_api::{CloseReason, ErrorKind, PoolInstruments, Result, StoreError};
+
+use super::errors::{is_connection_loss, is_server_error, map_error};
+use crate::common::accounting::ConnectionAccounting;
+use sqlx::pool::PoolConnection;
+
+/// Starts a read-write transaction (the session's isolation is `SERIALIZABLE`).
+const BEGIN_READ_WRITE: &str = "START TRANSACTION READ WRITE";
+/// Starts a read-only transaction.
+const BEGIN_READ_ONLY: &str = "START TRANSACTION READ ONLY";
+
+/// A pooled connection on loan, returned (or evicted) when dropped.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    conn: PoolConnection<MySql>,
+    instruments: Arc<PoolInstruments>,
+    accounting: Arc<ConnectionAccounting>,
+    /// A statement was started and has not finished.
+    in_flight: bool,
+    /// Statements finished (successfully or not) on this lease.
+    statements: u32,
+    /// The lease's first statement found the connection dead.
+    stale: bool,
+    /// The connection will be closed rather than returned.
+    evicted: bool,
+    /// The kind of the server error that failed a statement of the current
+    /// transaction, if any.
+    aborted: Option<ErrorKind>,
+}
+
+impl Lease {
+    /// A lease of `conn`, recording evictions in `accounting`.
+    pub(crate) fn new(
+        conn: PoolConnection<MySql>,
+        instruments: Arc<PoolInstruments>,
+        accounting: Arc<ConnectionAccounting>,
+    ) -> Self {
+        Self {
+            conn,
+            instruments,
+            accounting,
+            in_flight: false,
+            statements: 0,
+            stale: false,
+            evicted: false,
+            aborted: None,
+        }
+    }
+
+    /// The connection, for one statement; pass its result to [`finish`](Self::finish).
+    pub(crate) fn start(&mut self) -> &mut MySqlConnection {
+        self.in_flight = true;
+        &mut self.conn
+    }
+
+    /// Ends the statement begun with [`start`](Self::start): maps its error for
+    /// `operation`, evicting the connection if the error says it is gone.
+    pub(crate) fn finish<T>(&mut self, operation: &str, result: sqlx::Result<T>) -> Result<T> {
+        self.in_flight = false;
+        self.statements += 1;
+        result.map_err(|error| {
+            let lost = is_connection_loss(&error);
+            if lost {
+                self.stale = self.statements == 1;
+                self.evict();
+            }
+            let server = is_server_error(&error);
+            let mapped = map_error(error, operation, None, &self.instruments);
+            if (server || lost) && self.in_transaction() && self.aborted.is_none() {
+                self.aborted = Some(mapped.kind());
+            }
+            mapped
+        })
+    }
+
+    /// Whether the lease's very first statement found the connection dead, so the
+    /// operation may safely move to another connection: nothing it asked for was done.
+    pub(crate) fn stale(&self) -> bool {
+        self.stale
+    }
+
+    /// Starts a transaction (`READ ONLY` when `read_only`).
+    pub(crate) async fn begin(&mut self, operation: &str, read_only: bool) -> Result<()> {
+        let statement = if read_only {
+            BEGIN_READ_ONLY
+        } else {
+            BEGIN_READ_WRITE
+        };
+        self.aborted = None;
+        let statement = AssertSqlSafe(statement).into_sql_str();
+        let begun = MySqlTransactionManager::begin(self.start(), Some(statement)).await;
+        self.finish(operation, begun)
+    }
+
+    /// Commits the current transaction. One in which a statement failed on the server
+    /// is not committed (MySQL would commit the statements that did succeed): it fails
+    /// with that error's kind.
+    pub(crate) async fn commit(&mut self, operation: &str) -> Result<()> {
+        self.check_not_aborted(operation)?;
+        let committed = MySqlTransactionManager::commit(self.start()).await;
+        self.finish(operation, committed)
+    }
+
+    /// Rolls the current transaction back, if there is one.
+    pub(crate) async fn rollback(&mut self, operation: &str) -> Result<()> {
+        if !self.in_transaction() {
+            return Ok(());
+        }
+        let rolled_back = MySqlTransactionManager::rollback(self.start()).await;
+        self.aborted = None;
+        self.finish(operation, rolled_back)
+    }
+
+    /// `Err` with the kind of the server error that failed a statement of the current
+    /// transaction.
+    pub(crate) fn check_not_aborted(&self, operation: &str) -> Result<()> {
+        match self.aborted {
+            None => Ok(()),
+            Some(kind) => Err(StoreError::new(
+                kind,
+                format!(
+                    "{operation}: an earlier statement failed, so the transaction cannot \
+                     commit; roll it back{}",
+                    if kind.is_retryable() {
+                        " and retry it"
+                    } else {
+                        ""
+                    }
+                ),
+            )),
+        }
+    }
+
+    /// Whether the connection will be closed rather than returned to the pool.
+    pub(crate) fn evicted(&self) -> bool {
+        self.evicted
+    }
+
+    /// Whether a transaction is open on the connection.
+    fn in_transaction(&self) -> bool {
+        MySqlTransactionManager::get_transaction_depth(&self.conn) > 0
+    }
+
+    /// Marks the connection to be closed, not returned, and counts it as broken.
+    fn evict(&mut self) {
+        if !self.evicted {
+            self.evicted = true;
+            self.accounting.closing(CloseReason::Broken);
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if self.in_flight {
+            self.evict();
+        } else if !self.evicted && self.in_transaction() {
+            MySqlTransactionManager::start_rollback(&mut self.conn);
+        }
+    }
+}

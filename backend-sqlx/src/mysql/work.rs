@@ -1,0 +1,156 @@
+//! The store-level operations as [`Work`]: values the retry loop can run again on the
+//! same or another connection.
+
+use std::future::Future;
+use std::time::SystemTime;
+
+use storage_api::{
+    Condition, Entry, PutOptions, Result, ScanOptions, Version, WriteOp, WriteResult,
+};
+
+use super::lease::Lease;
+use super::ops;
+use super::shared::Shared;
+
+/// One store-level operation, runnable any number of times.
+pub(crate) trait Work: Sync {
+    /// What the operation returns.
+    type Output: Send;
+
+    /// `true` for writes, which run in a read-write serializable transaction; reads
+    /// run as one statement (autocommit: a consistent, non-locking snapshot).
+    const WRITES: bool;
+
+    /// The operation's name in errors and traces.
+    const NAME: &'static str;
+
+    /// Runs the operation's statements on `lease` at `now`.
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
+}
+
+/// `get`.
+pub(crate) struct Get<'k> {
+    pub(crate) key: &'k [u8],
+}
+
+impl Work for Get<'_> {
+    type Output = Option<Entry>;
+    const WRITES: bool = false;
+    const NAME: &'static str = "get";
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
+        ops::get(s, lease, self.key, now, false)
+    }
+}
+
+/// `scan`, with its checked limit.
+pub(crate) struct Scan<'o> {
+    pub(crate) options: &'o ScanOptions,
+    pub(crate) limit: usize,
+}
+
+impl Work for Scan<'_> {
+    type Output = Vec<Entry>;
+    const WRITES: bool = false;
+    const NAME: &'static str = "scan";
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
+        ops::scan(s, lease, self.options, self.limit, now)
+    }
+}
+
+/// `put`.
+pub(crate) struct Put<'k> {
+    pub(crate) key: &'k [u8],
+    pub(crate) value: &'k [u8],
+    pub(crate) options: PutOptions,
+}
+
+impl Work for Put<'_> {
+    type Output = Version;
+    const WRITES: bool = true;
+    const NAME: &'static str = "put";
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
+        ops::put(s, lease, self.key, self.value, self.options, now)
+    }
+}
+
+/// `delete`.
+pub(crate) struct Delete<'k> {
+    pub(crate) key: &'k [u8],
+    pub(crate) condition: Condition,
+}
+
+impl Work for Delete<'_> {
+    type Output = bool;
+    const WRITES: bool = true;
+    const NAME: &'static str = "delete";
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
+        ops::delete(s, lease, self.key, self.condition, now)
+    }
+}
+
+/// `batch`.
+pub(crate) struct Batch<'o> {
+    pub(crate) ops: &'o [WriteOp],
+}
+
+impl Work for Batch<'_> {
+    type Output = Vec<WriteResult>;
+    const WRITES: bool = true;
+    const NAME: &'static str = "batch";
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
+        ops::batch(s, lease, self.ops, now)
+    }
+}
+
+/// `purge_expired`.
+pub(crate) struct Purge;
+
+impl Work for Purge {
+    type Output = u64;
+    const WRITES: bool = true;
+    const NAME: &'static str = "purge_expired";
+
+    fn run<'a>(
+        &'a self,
+        s: &'a Shared,
+        lease: &'a mut Lease,
+        now: SystemTime,
+    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
+        ops::purge_expired(s, lease, now)
+    }
+}

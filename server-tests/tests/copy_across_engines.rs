@@ -1,0 +1,134 @@
+//! Moving a store SQLite -> MariaDB/MySQL -> PostgreSQL with the ops library's `copy`:
+//! every key (binary, case- and space-sensitive), value and expiry arrives unchanged
+//! at each hop, each target's versions follow the order the copy wrote in, and a later
+//! write on a target gets a version above every copied one.
+
+use std::time::{Duration, SystemTime};
+
+use backend_sqlx::SqlxStore;
+use pooledstore_ops::{Progress, copy};
+use server_tests::mysql::ScratchDatabase;
+use server_tests::postgres::Scratch;
+use storage_api::{Entry, PooledStore, PutOptions, ScanOptions, StoreOptions};
+
+/// Every live entry of `store`, in key order.
+async fn entries(store: &dyn PooledStore) -> Vec<Entry> {
+    let mut all: Vec<Entry> = Vec::new();
+    loop {
+        let mut page = ScanOptions::default().with_limit(50);
+        if let Some(last) = all.last() {
+            page = page.with_after(&last.key[..]);
+        }
+        let page = store.scan(page).await.unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
+
+/// Asserts that `copied` holds the keys and values of `expected`, in the same order,
+/// with the same expiry times: `copy` carries the remaining time to live (on the
+/// system clock), so an expiry may move later by the time the copy took, and by the
+/// millisecond precision of the stores, never earlier.
+fn assert_same(hop: &str, copied: &[Entry], expected: &[Entry]) {
+    assert_eq!(copied.len(), expected.len(), "{hop}: entry count");
+    for (index, (c, e)) in copied.iter().zip(expected).enumerate() {
+        assert!(c.key == e.key, "{hop}: key #{index} differs");
+        assert!(
+            c.value == e.value,
+            "{hop}: the value of key #{index} differs"
+        );
+        match (c.expires_at, e.expires_at) {
+            (None, None) => {}
+            (Some(at), Some(was)) => {
+                let earliest = was - Duration::from_millis(1);
+                let latest = was + Duration::from_secs(5);
+                assert!(
+                    at >= earliest && at <= latest,
+                    "{hop}: the expiry of key #{index} moved from {was:?} to {at:?}"
+                );
+            }
+            (at, was) => panic!("{hop}: the expiry of key #{index} went from {was:?} to {at:?}"),
+        }
+    }
+}
+
+/// Versions grow in the order the copy wrote (key order), and a new write outranks
+/// them all.
+async fn check_versions(store: &dyn PooledStore, copied: &[Entry]) {
+    let versions: Vec<u64> = copied.iter().map(|e| e.version.get()).collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "versions do not follow the copy's order: {versions:?}"
+    );
+    let first = &copied[0];
+    let newer = store
+        .put(&first.key, &first.value, PutOptions::default())
+        .await
+        .unwrap();
+    assert!(newer.get() > *versions.iter().max().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_round_trips_sqlite_to_mariadb_to_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("source.db").display());
+    let source = SqlxStore::open(StoreOptions::new(sqlite_url))
+        .await
+        .unwrap();
+    let mut keys: Vec<Vec<u8>> = vec![
+        b"\x00".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"a".to_vec(),
+        b"A".to_vec(),
+        b"a ".to_vec(),
+        b"a\x00".to_vec(),
+        "é".as_bytes().to_vec(),
+        vec![0x5a; storage_api::MAX_KEY_BYTES],
+    ];
+    keys.extend((0..120).map(|i| format!("key{i:03}").into_bytes()));
+    for (i, key) in keys.iter().enumerate() {
+        let value: Vec<u8> = match i % 4 {
+            0 => Vec::new(),
+            1 => (0..=255u8).collect(),
+            2 => vec![i as u8; 200 * 1024],
+            _ => format!("value {i}").into_bytes(),
+        };
+        let options = match i % 3 {
+            0 => PutOptions::default().with_ttl(Duration::from_secs(3600 + i as u64)),
+            _ => PutOptions::default(),
+        };
+        source.put(key, &value, options).await.unwrap();
+    }
+    let expected = entries(&source).await;
+    assert_eq!(expected.len(), keys.len());
+    assert!(expected.iter().any(|e| e.expires_at.is_some()));
+
+    let maria_db = ScratchDatabase::new("copy_mysql").await;
+    let maria = SqlxStore::open(maria_db.options("copied")).await.unwrap();
+    let report = copy(&source, &maria, &Progress::hidden()).await.unwrap();
+    assert_eq!(report.copied as usize, keys.len());
+    let on_maria = entries(&maria).await;
+    assert_same("SQLite -> MariaDB", &on_maria, &expected);
+
+    let pg_scratch = Scratch::new().await;
+    let pg = SqlxStore::open(pg_scratch.options("copied")).await.unwrap();
+    let report = copy(&maria, &pg, &Progress::hidden()).await.unwrap();
+    assert_eq!(report.copied as usize, keys.len());
+    let on_pg = entries(&pg).await;
+    assert_same("MariaDB -> PostgreSQL", &on_pg, &on_maria);
+    assert_same("SQLite -> PostgreSQL", &on_pg, &expected);
+    assert!(
+        on_pg
+            .iter()
+            .filter_map(|e| e.expires_at)
+            .all(|at| at > SystemTime::now())
+    );
+
+    check_versions(&maria, &on_maria).await;
+    check_versions(&pg, &on_pg).await;
+    for store in [&source, &maria, &pg] {
+        store.close().await;
+    }
+}
