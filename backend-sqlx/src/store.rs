@@ -175,6 +175,8 @@ impl PooledStore for SqlxStore {
             Inner::Sqlite(_) => "sqlite",
             #[cfg(feature = "postgres")]
             Inner::Postgres(_) => "postgres",
+            #[cfg(feature = "mysql")]
+            Inner::Mysql(_) => "mysql",
         }
     }
 
