@@ -161,7 +161,7 @@ async fn dispatch(
         Command::Metrics => serve::metrics(instrumented, &config.serve),
         Command::Serve(args) => serve::serve(instrumented, &config.serve, args).await,
         Command::Migrate => pool::migrate(store).await,
-        Command::Health { json } => pool::health(store, &config.storage.url, json).await,
+        Command::Health { json } => pool::health(store, json).await,
         Command::Validate { json } => pool::validate(store, json).await,
         Command::Get(args) => data::get(store, &config.storage.url, args).await,
         Command::Put(args) => data::put(store, args).await,

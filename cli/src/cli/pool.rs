@@ -21,15 +21,11 @@ pub(super) async fn migrate(store: &Store) -> Result<ExitCode, StoreError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `health`: one round trip; exit 1 when unhealthy. Names the engine behind `url` and
+/// `health`: one round trip; exit 1 when unhealthy. Names the store's engine and
 /// the version the backend reported.
-pub(super) async fn health(
-    store: &Store,
-    url: &str,
-    as_json: bool,
-) -> Result<ExitCode, StoreError> {
+pub(super) async fn health(store: &Store, as_json: bool) -> Result<ExitCode, StoreError> {
     let h = store.health_check().await;
-    let engine = engine_name(url);
+    let engine = engine_display(store.engine_name());
     if as_json {
         let body = json!({
             "healthy": h.healthy,
@@ -60,14 +56,13 @@ pub(super) async fn health(
     Ok(exit_if(h.healthy))
 }
 
-/// The database engine a store URL names, for people.
-fn engine_name(url: &str) -> &'static str {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme.to_ascii_lowercase().as_str() {
+/// The name people know the store's engine (`PooledStore::engine_name`) by.
+fn engine_display(engine: &'static str) -> &'static str {
+    match engine {
         "sqlite" => "SQLite",
-        "postgres" | "postgresql" => "PostgreSQL",
+        "postgres" => "PostgreSQL",
         "mysql" => "MySQL/MariaDB",
-        _ => "engine",
+        other => other,
     }
 }
 
