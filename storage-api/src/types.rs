@@ -291,6 +291,9 @@ pub struct Capabilities {
     pub max_value_bytes: usize,
     /// Largest scan limit accepted.
     pub max_scan_limit: usize,
+    /// Most operations one `batch` may hold; `None` when the engine sets no bound (the
+    /// SQL engines). A larger batch is `InvalidInput` naming this limit.
+    pub max_batch_ops: Option<usize>,
 }
 
 impl Capabilities {
@@ -303,7 +306,14 @@ impl Capabilities {
             max_key_bytes: MAX_KEY_BYTES,
             max_value_bytes,
             max_scan_limit,
+            max_batch_ops: None,
         }
+    }
+
+    /// The same capabilities with at most `max` operations per batch.
+    pub fn with_max_batch_ops(mut self, max: usize) -> Self {
+        self.max_batch_ops = Some(max);
+        self
     }
 }
 
