@@ -3,12 +3,14 @@
 //!
 //! - [`schema`]: the table layout, its statements and the checks on a file found.
 //! - [`codes`]: SQLite result codes as the contract's error kinds.
+//! - [`queue`]: calls one task answers group by group on a lent connection.
 //! - [`wal`]: when the write-ahead log is checkpointed.
 //! - [`scratch`]: the private database behind `sqlite::memory:`.
 //! - [`open_files`]: which database files stores of this process hold open.
 
 pub mod codes;
 pub mod open_files;
+pub mod queue;
 pub mod schema;
 pub mod scratch;
 pub mod wal;
