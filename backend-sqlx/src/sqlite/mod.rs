@@ -5,7 +5,7 @@
 //! their acquire path; [`ops`] holds the SQL of each operation; [`reader`] coalesces
 //! concurrent point reads and [`writer`] is the single writer with group commit that
 //! puts, deletes, batches and purges go through ([`group`] applies one group of
-//! writes), both served from a [`queue`]; [`tx`] holds the transactions,
+//! writes), both served from a [`sqlite_common::queue`]; [`tx`] holds the transactions,
 //! [`checkpoint`] the WAL checkpoints beside the writers, [`health`] and [`close`] the
 //! pool-level operations; [`errors`] is the one error mapping, and [`scratch`] the
 //! private database behind `sqlite::memory:`. Connection accounting, admission and the
@@ -20,7 +20,6 @@ mod errors;
 mod group;
 mod health;
 mod ops;
-mod queue;
 mod reader;
 mod schema;
 mod shared;

@@ -6,15 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use sqlite_common::queue::{Lender, Queue};
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
-use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
+use storage_api::{Entry, InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
 use super::checkpoint::Checkpoints;
 use super::errors::map_error;
-use super::queue::Queue;
-use super::reader::Reads;
 use super::statements::Statements;
-use super::writer::Writes;
+use super::writer::{Request, Written};
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 use crate::common::stash::{Lent, Stash};
@@ -48,11 +47,11 @@ pub(crate) struct Shared {
     /// empties, and rebuild it on the next open.
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
     /// The single writer behind put, delete, batch and purge_expired.
-    pub(crate) writer: Queue<Writes>,
+    pub(crate) writer: Queue<Request, Written>,
     /// When the next WAL checkpoint is due.
     pub(crate) checkpoints: Checkpoints,
     /// Coalesces concurrent point reads.
-    pub(crate) reader: Queue<Reads>,
+    pub(crate) reader: Queue<Vec<u8>, Option<Entry>>,
     /// Connections lent from one operation to the next without a pool round trip.
     pub(crate) stash: Arc<Stash<Sqlite>>,
 }
@@ -192,5 +191,31 @@ impl Shared {
     /// `Closed` once `close` has given up on in-flight work.
     pub(crate) fn check_not_forced(&self) -> Result<()> {
         self.gate.check_not_forced()
+    }
+}
+
+/// The store's connections as its queues (the writer's, the reader's) borrow them.
+impl Lender for Shared {
+    type Conn = Lent<Sqlite>;
+
+    async fn acquire(&self, operation: &'static str) -> Result<Lent<Sqlite>> {
+        Shared::acquire(self, operation).await
+    }
+
+    fn release(&self, conn: Lent<Sqlite>) {
+        Shared::release(self, conn);
+    }
+
+    /// Back to the pool now and then, which enforces `max_lifetime`.
+    fn is_due(&self, conn: &Lent<Sqlite>) -> bool {
+        conn.is_due()
+    }
+
+    fn instruments(&self) -> &PoolInstruments {
+        &self.instruments
+    }
+
+    fn is_closing(&self) -> bool {
+        self.gate.is_closing()
     }
 }

@@ -12,14 +12,15 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use sqlx::SqliteConnection;
+use sqlite_common::queue::{self, Call, Queue, Server, copy};
+use sqlx::{Sqlite, SqliteConnection};
 use storage_api::{
     Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
 };
 
 use super::group::{Fault, run_group};
-use super::queue::{self, Call, Queue, Server, copy};
 use super::shared::Shared;
+use crate::common::stash::Lent;
 
 /// The most write operations (a batch counts each of its operations) one commit
 /// takes; later writes wait for the next commit.
@@ -83,11 +84,12 @@ pub(crate) struct Request {
 /// A queued write and the caller waiting for it.
 type Job = Call<Request, Written>;
 
-/// The single writer: serves the queue of writes (see [`queue`](super::queue)).
+/// The single writer: serves the queue of writes (see [`sqlite_common::queue`]).
 #[derive(Debug)]
 pub(crate) struct Writes;
 
 impl Server for Writes {
+    type Store = Shared;
     type Request = Request;
     type Answer = Written;
     const OPERATION: &'static str = "write";
@@ -97,11 +99,11 @@ impl Server for Writes {
         request.write.ops()
     }
 
-    fn queue(shared: &Shared) -> &Queue<Self> {
+    fn queue(shared: &Shared) -> &Queue<Request, Written> {
         &shared.writer
     }
 
-    async fn serve(shared: &Arc<Shared>, conn: &mut SqliteConnection, calls: Vec<Job>) -> bool {
+    async fn serve(shared: &Arc<Shared>, conn: &mut Lent<Sqlite>, calls: Vec<Job>) -> bool {
         shared.finish_checkpoint(conn).await;
         commit(shared, conn, calls).await
     }
@@ -181,13 +183,13 @@ fn mismatch(operation: &str, written: &Written) -> StoreError {
 async fn commit(s: &Arc<Shared>, conn: &mut SqliteConnection, jobs: Vec<Job>) -> bool {
     let writes: Vec<(&Write, SystemTime)> = jobs
         .iter()
-        .map(|j| (&j.request.write, j.request.now))
+        .map(|j| (&j.request().write, j.request().now))
         .collect();
     let outcome = run_group(s, conn, &writes).await;
     drop(writes);
     match outcome {
         Ok(results) => {
-            s.committed(jobs.iter().map(|job| job.request.write.ops()).sum());
+            s.committed(jobs.iter().map(|job| job.request().write.ops()).sum());
             for (job, result) in jobs.into_iter().zip(results) {
                 job.answer(result);
             }
@@ -197,7 +199,7 @@ async fn commit(s: &Arc<Shared>, conn: &mut SqliteConnection, jobs: Vec<Job>) ->
             tracing::debug!(backend = "sqlx", error = %e, jobs = jobs.len(),
                 "a write failed inside a group; retrying each write alone");
             for job in jobs {
-                let single = [(&job.request.write, job.request.now)];
+                let single = [(&job.request().write, job.request().now)];
                 let result = match run_group(s, conn, &single).await {
                     Ok(mut results) => results.pop().unwrap_or_else(|| Err(copy(&e))),
                     Err(Fault::Failed(e) | Fault::Whole(e) | Fault::Refused(e)) => Err(e),
