@@ -1,6 +1,7 @@
 //! A queue of calls that one task answers group by group, on a connection it borrows
-//! from the store for as long as calls keep coming: what group commit and the sqlx
-//! backend's coalesced point reads are built on.
+//! from the store for as long as calls keep coming: what the group-commit
+//! [`writer`](crate::writer) of both SQLite backends, and the sqlx backend's coalesced
+//! point reads, are built on.
 //!
 //! A caller queues its call and waits for the answer; the first caller to find no task
 //! draining the queue spawns one ([`call`]), or, finding nothing queued or served at
@@ -119,6 +120,11 @@ impl<Q, A> Call<Q, A> {
     fn abandoned(&self) -> bool {
         self.reply.is_closed()
     }
+
+    /// How long it has been queued.
+    pub(crate) fn waited(&self) -> std::time::Duration {
+        self.queued.elapsed()
+    }
 }
 
 /// A caller's answer slot, apart from its request (see [`Call::into_parts`]).
@@ -234,6 +240,12 @@ impl<Q, A> Queue<Q, A> {
             state.draining = false;
         }
         calls
+    }
+
+    /// Like the next group a drain takes, but for the task already draining, to go on
+    /// without a turn of its loop: an empty queue stays marked as drained.
+    pub(crate) fn take_waiting(&self, max: usize, weight: impl Fn(&Q) -> usize) -> Vec<Call<Q, A>> {
+        take(&mut self.lock().calls, max, weight)
     }
 
     /// Takes every queued call and marks the queue as no longer drained.

@@ -7,17 +7,16 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sqlite_common::queue::{Lender, Queue};
+use sqlite_common::scratch::ScratchDir;
+use sqlite_common::writer::Writer;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
 use storage_api::{Entry, InFlight, PoolInstruments, Result, StoreError, StoreOptions};
 
-use super::checkpoint::Checkpoints;
 use super::errors::map_error;
 use super::statements::Statements;
-use super::writer::{Request, Written};
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 use crate::common::stash::{Lent, Stash};
-use sqlite_common::scratch::ScratchDir;
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -46,10 +45,9 @@ pub(crate) struct Shared {
     /// would checkpoint and delete the WAL on a pool thread each time an idle pool
     /// empties, and rebuild it on the next open.
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
-    /// The single writer behind put, delete, batch and purge_expired.
-    pub(crate) writer: Queue<Request, Written>,
-    /// When the next WAL checkpoint is due.
-    pub(crate) checkpoints: Checkpoints,
+    /// The single writer behind put, delete, batch and purge_expired, with the WAL
+    /// checkpoint schedule.
+    pub(crate) writer: Writer,
     /// Coalesces concurrent point reads.
     pub(crate) reader: Queue<Vec<u8>, Option<Entry>>,
     /// Connections lent from one operation to the next without a pool round trip.
@@ -78,7 +76,7 @@ pub(crate) struct Parts {
     pub(crate) accounting: Arc<ConnectionAccounting>,
     pub(crate) scratch: Option<ScratchDir>,
     pub(crate) keeper: SqliteConnection,
-    /// Whether the store runs the WAL checkpoints itself (see [`checkpoint`](super::checkpoint)).
+    /// Whether the store runs the WAL checkpoints itself (see [`sqlite_common::wal`]).
     pub(crate) manual_checkpoints: bool,
 }
 
@@ -100,9 +98,8 @@ impl Shared {
             gate,
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
-            writer: Queue::default(),
+            writer: Writer::new(parts.manual_checkpoints),
             reader: Queue::default(),
-            checkpoints: Checkpoints::new(parts.manual_checkpoints),
             stash,
         })
     }
