@@ -32,6 +32,7 @@ pub type OpenFn =
 ///     SqliteHarness::file("mine", |options| Box::pin(MyStore::open(options)))
 /// }
 /// ```
+#[derive(Debug)]
 pub struct SqliteHarness {
     name: &'static str,
     open: OpenFn,
@@ -40,6 +41,7 @@ pub struct SqliteHarness {
 }
 
 /// A directory removed when dropped.
+#[derive(Debug)]
 struct TempDir(PathBuf);
 
 impl Drop for TempDir {
