@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
+use storage_api::backend::{Lifecycle, PoolInstruments, redact_url};
 use storage_api::{
     Capabilities, CloseReport, Condition, ConnectionValidation, Entry, ErrorKind, HealthStatus,
-    Lifecycle, Location, PoolHealth, PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result,
-    ScanOptions, StoreError, StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult,
-    redact_url,
+    Location, PoolHealth, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreError,
+    StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult,
 };
 use tokio::task::AbortHandle;
 
@@ -227,7 +227,6 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
-        self.options.limits.check_key(key)?;
         let key = key.to_vec();
         self.read("get", true, move |conn, ctx| {
             ops::get(conn, ctx, &key, ctx.now())
@@ -236,17 +235,15 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        self.options.limits.check_put(key, value, &options)?;
         writer::put(&self.writer, key, value, options).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
-        self.options.limits.check_key(key)?;
         writer::delete(&self.writer, key, condition).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
-        let limit = self.options.limits.scan_limit(&options)?;
+        let limit = self.options.limits.scan_limit(&options);
         let short = limit <= SHORT_SCAN_ROWS;
         self.read("scan", short, move |conn, ctx| {
             ops::scan(conn, ctx, &options, limit, ctx.now())
@@ -255,7 +252,6 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
-        self.options.limits.check_batch(&ops)?;
         writer::batch(&self.writer, ops).await
     }
 
@@ -284,7 +280,6 @@ impl PooledStore for DeadpoolStore {
             Arc::clone(&self.pool),
             Arc::clone(&self.ctx),
             self.options.limits,
-            options.read_only,
             self.options.leak_detection_threshold,
         )))
     }

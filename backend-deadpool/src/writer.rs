@@ -14,9 +14,8 @@ use sqlite_common::queue::Lender;
 use sqlite_common::round::{Round, Settled};
 use sqlite_common::wal::Checkpoint;
 use sqlite_common::writer::{self, GroupWriter, Writer};
-use storage_api::{
-    Condition, Lifecycle, PoolInstruments, PutOptions, Result, Version, WriteOp, WriteResult,
-};
+use storage_api::backend::{Lifecycle, PoolInstruments};
+use storage_api::{Condition, PutOptions, Result, Version, WriteOp, WriteResult};
 
 use crate::errors::DbError;
 use crate::group;

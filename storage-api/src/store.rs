@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::pool::{CloseReport, ConnectionValidation, PoolHealth, PoolMetrics};
+use crate::reports::{CloseReport, ConnectionValidation, PoolHealth, PoolMetrics};
 use crate::types::{
     Capabilities, Condition, Entry, PutOptions, ScanOptions, TxOptions, Version, WriteOp,
     WriteResult,
@@ -14,6 +14,17 @@ use crate::types::{
 /// An async key-value store over a pool of connections.
 ///
 /// Object-safe: applications hold an `Arc<dyn PooledStore>` and never name the backend.
+///
+/// # Checks
+///
+/// Applications reach a backend through the checking layer
+/// ([`backend::Checked`](crate::backend::Checked), applied by `pooledstore::open` and
+/// the conformance kit). In this order it refuses: any call once `close` has begun
+/// (`Closed`); operations the [`Capabilities`] exclude (`Unsupported`); bad arguments
+/// (`InvalidInput`, see [`backend::Rules`](crate::backend::Rules)), including writes in
+/// a read-only transaction and batches over `max_batch_ops`. A backend therefore
+/// implements storage only: it receives checked arguments and scans with their `limit`
+/// set.
 ///
 /// # Contract
 ///

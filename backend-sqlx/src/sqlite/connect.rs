@@ -9,7 +9,8 @@ use sqlite_common::schema::prepare_database_file;
 use sqlite_common::wal::AUTOCHECKPOINT_OFF;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
-use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, StoreError, StoreOptions, Synchronous};
 
 use super::errors::map_error;
 use super::schema;

@@ -7,13 +7,14 @@
 //! [`Fault::Statement`]; the failure rule of [`sqlite_common::round`] takes it from
 //! there.
 
+use std::time::SystemTime;
+
 use sqlite_common::round::{Fault, Outcome};
 use sqlite_common::writer::{Request, Write, Written};
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
-use std::time::SystemTime;
+use storage_api::backend::expiry_millis;
 use storage_api::{
     Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
-    expiry_millis,
 };
 
 use super::ops;

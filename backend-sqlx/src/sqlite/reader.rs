@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use sqlite_common::queue::{self, Call, Queue, Server};
 use sqlx::{Sqlite, SqliteConnection};
-use storage_api::{Entry, Result, to_unix_millis};
+use storage_api::backend::to_unix_millis;
+use storage_api::{Entry, Result};
 
 use super::ops;
 use super::shared::Shared;

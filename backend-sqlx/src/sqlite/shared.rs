@@ -10,7 +10,8 @@ use sqlite_common::queue::{Lender, Queue};
 use sqlite_common::scratch::ScratchDir;
 use sqlite_common::writer::Writer;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
-use storage_api::{Entry, InFlight, PoolInstruments, Result, StoreError, StoreOptions};
+use storage_api::backend::{InFlight, PoolInstruments};
+use storage_api::{Entry, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
 use super::statements::Statements;
