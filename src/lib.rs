@@ -35,6 +35,8 @@ pub use storage_api::{
     TxOptions, Version, WriteOp, WriteResult, prefix_successor,
 };
 
+#[cfg(feature = "etcd")]
+pub use backend_etcd::EtcdStore;
 /// A throwaway schema on a PostgreSQL server (what `pooledstore conform` runs in).
 #[cfg(feature = "postgres")]
 pub use backend_sqlx::ScratchSchema;

@@ -21,7 +21,7 @@ pub struct BackendInfo {
 }
 
 /// Every backend pooledstore ships, and whether this build includes it.
-pub const BACKENDS: [BackendInfo; 2] = [
+pub const BACKENDS: [BackendInfo; 3] = [
     BackendInfo {
         name: "sqlx",
         feature: "sqlx",
@@ -31,6 +31,11 @@ pub const BACKENDS: [BackendInfo; 2] = [
         name: "deadpool",
         feature: "deadpool",
         compiled: cfg!(feature = "deadpool"),
+    },
+    BackendInfo {
+        name: "etcd",
+        feature: "etcd",
+        compiled: cfg!(feature = "etcd"),
     },
 ];
 
@@ -92,7 +97,7 @@ pub fn backend_info(backend: &str) -> Result<BackendInfo> {
         .copied()
         .ok_or_else(|| {
             StoreError::config(format!(
-                "backend = {backend:?} is unknown; use \"sqlx\" or \"deadpool\""
+                "backend = {backend:?} is unknown; use \"sqlx\", \"deadpool\" or \"etcd\""
             ))
         })
 }
@@ -105,6 +110,8 @@ async fn open_compiled(name: &str, options: StoreOptions) -> Result<Store> {
         "deadpool" => Ok(Arc::new(
             backend_deadpool::DeadpoolStore::open(options).await?,
         )),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(backend_etcd::EtcdStore::open(options).await?)),
         _ => {
             drop(options);
             Err(StoreError::config(format!(

@@ -74,6 +74,25 @@ impl EtcdStore {
     pub fn key_prefix(&self) -> &[u8] {
         self.shared.layout.prefix()
     }
+
+    /// Removes every key under the table's prefix at once (entries, tombstones, expired
+    /// entries), returning how many: for scratch tables. Transactions of this table that
+    /// are still open may then give versions lower than ones handed out before.
+    pub async fn remove_table(&self) -> Result<u64> {
+        let mut lease = self.shared.pool.acquire().await?;
+        let (start, end) = (self.key_prefix().to_vec(), self.shared.layout.table_end());
+        let response = lease
+            .request("removing the table", false, |channel| {
+                let mut kv = channel.kv();
+                let (start, end) = (start.clone(), end.clone());
+                async move {
+                    kv.delete(start, Some(etcd_client::DeleteOptions::new().with_range(end)))
+                        .await
+                }
+            })
+            .await?;
+        Ok(u64::try_from(response.deleted()).unwrap_or(0))
+    }
 }
 
 /// Finds the server's `--max-txn-ops` by sending read-only transactions of growing
