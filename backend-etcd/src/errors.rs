@@ -10,6 +10,9 @@ pub(crate) enum Fault {
     Answered,
     /// The channel could not reach its member: retire it and prefer other members.
     Unreachable,
+    /// As `Unreachable`, and the request was never sent (the connection was refused), so
+    /// any request may be tried again elsewhere.
+    Refused,
 }
 
 /// An etcd failure: the error to return and what it says about the channel.
@@ -83,9 +86,21 @@ fn is_transport(status: &tonic::Status) -> bool {
             || message.contains("tcp"))
 }
 
+/// Whether a transport failure happened before the request left: no connection could be
+/// made.
+fn never_sent(message: &str) -> bool {
+    message.contains("connect error")
+        || message.contains("error trying to connect")
+        || message.contains("Connection refused")
+}
+
 fn map_status(operation: &str, status: tonic::Status) -> Failure {
     if is_transport(&status) {
-        return unreachable(operation, status.message());
+        let mut failure = unreachable(operation, status.message());
+        if never_sent(status.message()) {
+            failure.fault = Fault::Refused;
+        }
+        return failure;
     }
     let message = server_message(&status).to_owned();
     let kind_message = |kind: ErrorKind, text: String| {

@@ -190,7 +190,7 @@ fn describe(members: &[(u64, String)], statuses: &[MemberStatus]) -> Report {
     let nospace = alarms.iter().any(|a| a.contains("NOSPACE"));
     if !alarms.is_empty() {
         let list: Vec<&str> = alarms.iter().map(|a| a.as_str()).collect();
-        detail.push_str(&format!("; alarms: {}", list.join(", ")));
+        detail.push_str(&format!("; member errors: {}", list.join(", ")));
     }
     if nospace {
         detail.push_str(" (writes are refused: compact, defragment, then `etcdctl alarm disarm`)");

@@ -138,7 +138,7 @@ impl Pool {
                     self.instruments.record_created();
                     return Ok(channel);
                 }
-                Err(failure) if failure.fault == Fault::Unreachable => {
+                Err(failure) if failure.fault != Fault::Answered => {
                     self.avoid(endpoint);
                     last = Some(failure);
                 }
@@ -379,8 +379,9 @@ pub(crate) struct Lease {
 
 impl Lease {
     /// Runs one request on the lease's channel within the request deadline. A channel
-    /// that cannot reach its member is retired; an `idempotent` request is then tried
-    /// again on a channel to another member while the deadline lasts.
+    /// that cannot reach its member is retired; an `idempotent` request, or one that was
+    /// never sent (connection refused), is then tried again on a channel to another
+    /// member while the deadline lasts.
     pub(crate) async fn request<T, F, Fut>(
         &mut self,
         operation: &str,
@@ -401,12 +402,13 @@ impl Lease {
                 Ok(value) => return Ok(value),
                 Err(failure) => failure,
             };
-            if failure.fault == Fault::Unreachable {
+            if failure.fault != Fault::Answered {
                 if let Some(channel) = self.channel.take() {
                     self.pool.avoid(channel.endpoint);
                     self.pool.discard(channel, CloseReason::Broken);
                 }
-                if idempotent && started.elapsed() < timeout {
+                let may_retry = idempotent || failure.fault == Fault::Refused;
+                if may_retry && started.elapsed() < timeout {
                     continue;
                 }
             }

@@ -10,6 +10,7 @@
 pub mod certs;
 pub mod cli;
 pub mod etcd;
+pub mod etcd_cluster;
 pub mod mysql;
 pub mod pgbouncer;
 pub mod postgres;
