@@ -57,7 +57,7 @@ async fn writer(
             .iter()
             .map(|s| format!("b{worker}/{n:06}/{s}").into_bytes())
             .collect();
-        let batch = if n % 3 == 0 {
+        let batch = if n.is_multiple_of(3) {
             let ops = batch_keys
                 .iter()
                 .map(|k| WriteOp::put(k.clone(), b"batch".to_vec()))
