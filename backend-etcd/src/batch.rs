@@ -1,6 +1,7 @@
 //! Atomic batches: every key read at one revision, the operations applied in order to
 //! what was read, and the outcome written in one etcd transaction guarded by each key's
-//! `mod_revision` (read again and retried if a key changed in between).
+//! `mod_revision` (read again and retried if a key changed in between). A batch of
+//! unconditional puts needs no read: it is one etcd transaction.
 
 use std::collections::HashMap;
 
@@ -74,6 +75,12 @@ pub(crate) async fn batch(shared: &Shared, ops: &[WriteOp]) -> Result<Vec<WriteR
     let borrowed: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
     shared.wait_unlocked(&borrowed).await?;
     let mut lease = shared.pool.acquire().await?;
+    if ops
+        .iter()
+        .all(|op| matches!(op, WriteOp::Put { options, .. } if options.condition == Condition::Any))
+    {
+        return blind_puts(shared, &mut lease, ops).await;
+    }
     for _ in 0..ATTEMPTS {
         if let Some(results) = attempt(shared, &mut lease, ops, &keys).await? {
             return Ok(results);
@@ -83,6 +90,53 @@ pub(crate) async fn batch(shared: &Shared, ops: &[WriteOp]) -> Result<Vec<WriteR
         ErrorKind::Conflict,
         "keys of the batch kept changing while it was attempted; retry",
     ))
+}
+
+/// A batch of unconditional puts: nothing to read, one etcd transaction writing each
+/// key's last value (each put's version still rises with its index).
+async fn blind_puts(
+    shared: &Shared,
+    lease: &mut Lease,
+    ops: &[WriteOp],
+) -> Result<Vec<WriteResult>> {
+    let now = shared.clock.now();
+    let mut last: HashMap<Vec<u8>, (usize, Envelope)> = HashMap::new();
+    for (index, op) in ops.iter().enumerate() {
+        if let WriteOp::Put {
+            key,
+            value,
+            options,
+        } = op
+        {
+            let envelope = Envelope {
+                value: value.clone(),
+                expires_ms: expiry_millis(now, options.ttl),
+                base_revision: None,
+                sequence: u16::try_from(index).expect("checked against TX_SEQUENCE_BASE"),
+            };
+            last.insert(shared.layout.etcd_key(key), (index, envelope));
+        }
+    }
+    let mut ordered: Vec<(Vec<u8>, (usize, Envelope))> = last.into_iter().collect();
+    ordered.sort_by_key(|(_, (index, _))| *index);
+    let mut writes = Vec::with_capacity(ordered.len());
+    for (key, (_, envelope)) in ordered {
+        writes.push(shared.value_op(lease, key, &envelope).await?);
+    }
+    let response = lease
+        .request("batch", false, |channel| {
+            let mut kv = channel.kv();
+            let txn = Txn::new().and_then(writes.clone());
+            async move { kv.txn(txn).await }
+        })
+        .await?;
+    let revision = response.header().map_or(0, |h| h.revision());
+    (0..ops.len())
+        .map(|index| {
+            let sequence = u16::try_from(index).expect("checked against TX_SEQUENCE_BASE");
+            version(revision, sequence).map(WriteResult::Put)
+        })
+        .collect()
 }
 
 /// One try: `None` when a key changed between the read and the write.

@@ -10,13 +10,15 @@ use crate::shared::Shared;
 
 /// How many times a scan starts over when the revision it read at is compacted away.
 const COMPACTED_RETRIES: usize = 3;
-/// Roughly how many bytes one page may carry.
-const PAGE_BYTES: usize = 32 * 1024 * 1024;
+/// The most bytes one page may carry when every value is as large as allowed (pages are
+/// sized so that even then they stay under the channel's response limit).
+const PAGE_BYTES: usize = 256 * 1024 * 1024;
 
-/// The most entries one page asks for when `want` more are needed.
+/// The most entries one page asks for when `want` more are needed: all of them, up to
+/// what [`PAGE_BYTES`] allows at the largest values (at least 128, at most 5000).
 pub(crate) fn page_size(shared: &Shared, want: usize) -> usize {
     let per_entry = shared.limits.max_value_bytes.saturating_add(1024);
-    let cap = (PAGE_BYTES / per_entry).clamp(8, 5000);
+    let cap = (PAGE_BYTES / per_entry).clamp(128, 5000);
     want.clamp(1, cap)
 }
 

@@ -86,8 +86,11 @@ impl EtcdStore {
                 let mut kv = channel.kv();
                 let (start, end) = (start.clone(), end.clone());
                 async move {
-                    kv.delete(start, Some(etcd_client::DeleteOptions::new().with_range(end)))
-                        .await
+                    kv.delete(
+                        start,
+                        Some(etcd_client::DeleteOptions::new().with_range(end)),
+                    )
+                    .await
                 }
             })
             .await?;
