@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use storage_api::backend::Checked;
 use storage_api::{Location, PooledStore, Result, StorageConfig, StoreError, StoreOptions};
 
 use crate::observe::Instrumented;
@@ -40,7 +41,9 @@ pub const BACKENDS: [BackendInfo; 3] = [
 ];
 
 /// Validates `config` and opens the store it describes (creating the schema if needed),
-/// wrapped in [`Instrumented`] so every operation is counted, timed and traced.
+/// behind the checking layer ([`Checked`]: the contract's argument, capability and
+/// close rules, one wording for every backend), wrapped in [`Instrumented`] so every
+/// operation is counted, timed and traced.
 ///
 /// Naming a backend that this build does not include is a `Config` error naming the
 /// Cargo feature to enable.
@@ -63,7 +66,7 @@ pub async fn open_with(backend: &str, options: StoreOptions) -> Result<Store> {
     Ok(Arc::new(Instrumented::new(store)))
 }
 
-/// Opens backend `backend` without the instrumentation layer.
+/// Opens backend `backend` behind the checking layer, without the instrumentation layer.
 async fn open_backend(backend: &str, options: StoreOptions) -> Result<Store> {
     let info = backend_info(backend)?;
     if !info.compiled {
@@ -86,7 +89,7 @@ async fn open_backend(backend: &str, options: StoreOptions) -> Result<Store> {
              Cargo feature `mysql` of pooledstore",
         ));
     }
-    open_compiled(info.name, options).await
+    Ok(Checked::wrap(open_compiled(info.name, options).await?))
 }
 
 /// Looks a backend up by its config name.

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 use rusqlite::{Connection, InterruptHandle, OpenFlags};
-use storage_api::{CloseReason, PoolInstruments, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{CloseReason, StoreError};
 use tokio::sync::Notify;
 
 use crate::errors::{DbError, map_error, open_error};

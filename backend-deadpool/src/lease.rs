@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::Connection;
-use storage_api::{CloseReason, InFlight};
+use storage_api::CloseReason;
+use storage_api::backend::InFlight;
 
 use crate::connection::{ConnState, SqliteConn};
 use crate::errors::DbError;

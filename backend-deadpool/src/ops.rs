@@ -10,9 +10,10 @@ use std::time::SystemTime;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 use sqlite_common::schema::SqliteSql;
+use storage_api::backend::{expiry_millis, from_unix_millis, to_unix_millis};
 use storage_api::{
     Clock, Condition, Entry, ErrorKind, PutOptions, ScanOptions, StoreError, Version, WriteOp,
-    WriteResult, expiry_millis, from_unix_millis, to_unix_millis,
+    WriteResult,
 };
 
 use crate::errors::{DbError, map_error};

@@ -8,10 +8,8 @@ use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, PoolConfig, QueueMode, RecycleError, Timeouts};
 use rusqlite::Connection;
-use storage_api::{
-    CloseReason, ConnectionValidation, ErrorKind, InFlight, PoolGauges, PoolInstruments,
-    PoolMetrics, StoreError,
-};
+use storage_api::backend::{InFlight, PoolGauges, PoolInstruments};
+use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, StoreError};
 
 use crate::connection::{ConnState, ConnectSpec, OpenConnections, SqliteConn};
 use crate::errors::{DbError, map_error};

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
+use storage_api::backend::{Lifecycle, PoolInstruments, redact_url};
 use storage_api::{
     Capabilities, CloseReport, Condition, ConnectionValidation, Entry, ErrorKind, HealthStatus,
-    Lifecycle, Location, PoolHealth, PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result,
-    ScanOptions, StoreError, StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult,
-    redact_url,
+    Location, PoolHealth, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreError,
+    StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult,
 };
 use tokio::task::AbortHandle;
 
@@ -236,7 +236,6 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
-        self.options.limits.check_key(key)?;
         let key = key.to_vec();
         self.read("get", true, move |conn, ctx| {
             ops::get(conn, ctx, &key, ctx.now())
@@ -245,7 +244,6 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        self.options.limits.check_put(key, value, &options)?;
         let (key, value) = (key.to_vec(), value.to_vec());
         self.write("put", 1, move |conn, ctx| {
             ops::put(conn, ctx, &key, &value, options, ctx.now())
@@ -254,7 +252,6 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
-        self.options.limits.check_key(key)?;
         let key = key.to_vec();
         self.write("delete", 1, move |conn, ctx| {
             ops::delete(conn, ctx, &key, condition, ctx.now())
@@ -263,7 +260,7 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
-        let limit = self.options.limits.scan_limit(&options)?;
+        let limit = self.options.limits.scan_limit(&options);
         let short = limit <= SHORT_SCAN_ROWS;
         self.read("scan", short, move |conn, ctx| {
             ops::scan(conn, ctx, &options, limit, ctx.now())
@@ -272,7 +269,6 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
-        self.options.limits.check_batch(&ops)?;
         if ops.is_empty() {
             let _work = self.lifecycle.enter()?;
             return Ok(Vec::new());
@@ -312,7 +308,6 @@ impl PooledStore for DeadpoolStore {
             Arc::clone(&self.pool),
             Arc::clone(&self.ctx),
             self.options.limits,
-            options.read_only,
             self.options.leak_detection_threshold,
         )))
     }

@@ -25,7 +25,6 @@ pub(crate) struct DeadpoolTransaction {
     pool: Arc<ConnPool>,
     ctx: Arc<Ctx>,
     limits: Limits,
-    read_only: bool,
     /// Warns and counts once if the transaction outlives the leak threshold.
     leak_watch: Option<LeakTimer>,
 }
@@ -38,7 +37,6 @@ impl DeadpoolTransaction {
         pool: Arc<ConnPool>,
         ctx: Arc<Ctx>,
         limits: Limits,
-        read_only: bool,
         leak_threshold: Option<Duration>,
     ) -> Self {
         let leak_watch = Some(LeakTimer::start(
@@ -51,7 +49,6 @@ impl DeadpoolTransaction {
             pool,
             ctx,
             limits,
-            read_only,
             leak_watch,
         }
     }
@@ -112,15 +109,6 @@ impl DeadpoolTransaction {
         }
         Ok(())
     }
-
-    fn writable(&self, op: &str) -> Result<()> {
-        if self.read_only {
-            return Err(StoreError::invalid_input(format!(
-                "{op}: the transaction is read-only"
-            )));
-        }
-        Ok(())
-    }
 }
 
 fn ended(op: &str) -> DbError {
@@ -134,15 +122,12 @@ fn ended(op: &str) -> DbError {
 #[async_trait]
 impl Transaction for DeadpoolTransaction {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
-        self.limits.check_key(key)?;
         let key = key.to_vec();
         self.run("get", move |conn, ctx| ops::get(conn, ctx, &key, ctx.now()))
             .await
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        self.writable("put")?;
-        self.limits.check_put(key, value, &options)?;
         let (key, value) = (key.to_vec(), value.to_vec());
         self.run("put", move |conn, ctx| {
             ops::put(conn, ctx, &key, &value, options, ctx.now())
@@ -151,8 +136,6 @@ impl Transaction for DeadpoolTransaction {
     }
 
     async fn delete(&mut self, key: &[u8], condition: Condition) -> Result<bool> {
-        self.writable("delete")?;
-        self.limits.check_key(key)?;
         let key = key.to_vec();
         self.run("delete", move |conn, ctx| {
             ops::delete(conn, ctx, &key, condition, ctx.now())
@@ -161,7 +144,7 @@ impl Transaction for DeadpoolTransaction {
     }
 
     async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
-        let limit = self.limits.scan_limit(&options)?;
+        let limit = self.limits.scan_limit(&options);
         self.run("scan", move |conn, ctx| {
             ops::scan(conn, ctx, &options, limit, ctx.now())
         })

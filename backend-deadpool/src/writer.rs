@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use sqlite_common::wal::{CHECKPOINT_EVERY_OPS, CheckpointSchedule};
-use storage_api::{ErrorKind, Lifecycle, StoreError};
+use storage_api::backend::Lifecycle;
+use storage_api::{ErrorKind, StoreError};
 use tokio::sync::oneshot;
 
 use crate::errors::DbError;

@@ -1,12 +1,15 @@
 //! Bad paths and bad input fail with the right kind, name what is wrong, and write
-//! nothing.
+//! nothing. Bad arguments are refused by the checking layer every store is opened
+//! behind (`pooledstore::open`, the kit), before the backend acquires a connection.
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use backend_sqlx::SqlxStore;
 use common::{KINDS, open, options, sqlite_url, temp_dir};
+use storage_api::backend::Checked;
 use storage_api::{ErrorKind, PooledStore, PutOptions, ScanOptions, StoreOptions, WriteOp};
 
 #[tokio::test]
@@ -116,7 +119,7 @@ async fn bad_keys_and_values_are_invalid_input_and_never_reach_the_database() {
         let mut opts = options(kind, &dir);
         opts.limits.max_value_bytes = 64;
         opts.limits.max_scan_limit = 10;
-        let store = open(opts).await;
+        let store = Checked::new(Arc::new(open(opts).await));
         let acquired_before = store.pool_metrics().acquired;
         let put = PutOptions::default();
         let long_key = vec![7u8; 1025];

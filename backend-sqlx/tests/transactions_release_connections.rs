@@ -3,10 +3,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{KINDS, open, options, settle, temp_dir};
 use futures::FutureExt;
+use storage_api::backend::Checked;
 use storage_api::{Condition, ErrorKind, PooledStore, PutOptions, ScanOptions, TxOptions};
 
 fn pool_of_one(kind: common::Kind, dir: &tempfile::TempDir) -> storage_api::StoreOptions {
@@ -125,7 +127,7 @@ async fn futures_dropped_mid_way_leak_no_connection_and_no_write() {
 async fn read_only_transactions_reject_writes_before_touching_the_database() {
     for kind in KINDS {
         let dir = temp_dir();
-        let store = open(options(kind, &dir)).await;
+        let store = Checked::new(Arc::new(open(options(kind, &dir)).await));
         store.put(b"k", b"v", PutOptions::default()).await.unwrap();
         let mut tx = store.begin(TxOptions { read_only: true }).await.unwrap();
         let err = tx.put(b"k", b"w", PutOptions::default()).await.unwrap_err();

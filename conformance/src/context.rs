@@ -9,7 +9,7 @@ use std::time::Duration;
 use storage_api::{Limits, ManualClock, PooledStore, StoreOptions};
 
 use crate::check::{Expect, Failure};
-use crate::harness::{Faults, Harness};
+use crate::harness::{Faults, Harness, open_checked};
 
 /// The value limit every kit store opens with.
 pub(crate) const VALUE_LIMIT: usize = 4096;
@@ -130,10 +130,7 @@ impl Ctx {
         &self,
         options: &StoreOptions,
     ) -> Result<Arc<dyn PooledStore>, Failure> {
-        let store = self
-            .inner
-            .harness
-            .open(options.clone())
+        let store = open_checked(&*self.inner.harness, options.clone())
             .await
             .must("opening a store")?;
         self.inner
@@ -150,9 +147,7 @@ impl Ctx {
         &self,
         options: &StoreOptions,
     ) -> Result<Arc<dyn PooledStore>, Failure> {
-        self.inner
-            .harness
-            .open(options.clone())
+        open_checked(&*self.inner.harness, options.clone())
             .await
             .must("opening a store")
     }

@@ -588,8 +588,7 @@ async fn open_side(harness: &dyn Harness) -> Result<Side, String> {
     };
     options.clock = Arc::new(clock.clone());
     let options = harness.isolate(options);
-    let store = harness
-        .open(options)
+    let store = crate::harness::open_checked(harness, options)
         .await
         .map_err(|e| format!("{}: opening a store failed: {e}", harness.name()))?;
     Ok(Side {

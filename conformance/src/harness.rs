@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use storage_api::backend::Checked;
 use storage_api::{PooledStore, StoreError, StoreOptions};
 
 /// Opens stores of one backend for the kit.
@@ -40,4 +41,13 @@ pub trait Faults: Send + Sync {
     /// Breaks every idle connection of the store opened with `options`, as a database
     /// server terminating its sessions would, and returns how many it broke.
     async fn break_idle_connections(&self, options: &StoreOptions) -> Result<u32, StoreError>;
+}
+
+/// Opens a store through `harness` behind the checking layer, as `pooledstore::open`
+/// does: the kit tests what applications get, and a backend implements storage only.
+pub(crate) async fn open_checked(
+    harness: &dyn Harness,
+    options: StoreOptions,
+) -> Result<Arc<dyn PooledStore>, StoreError> {
+    Ok(Checked::wrap(harness.open(options).await?))
 }

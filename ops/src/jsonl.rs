@@ -15,7 +15,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use storage_api::{Entry, ErrorKind, Result, StoreError, from_unix_millis, to_unix_millis};
+use storage_api::backend::{from_unix_millis, to_unix_millis};
+use storage_api::{Entry, ErrorKind, Result, StoreError};
 
 /// The `format` value of the header line.
 pub const FORMAT_NAME: &str = "pooledstore-export";

@@ -8,7 +8,8 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use sqlite_common::schema::{
     Column, META_TABLE, SCHEMA_VERSION, SqliteSql, TABLE_COLUMNS, check_layout,
 };
-use storage_api::{ErrorKind, Location, Result, StoreError, to_unix_millis, url_scheme};
+use storage_api::backend::to_unix_millis;
+use storage_api::{ErrorKind, Location, Result, StoreError, url_scheme};
 
 /// What [`verify`] found in a store file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,7 +123,7 @@ fn integrity_check(conn: &Connection) -> Result<()> {
 
 /// The schema version `table` is registered at, checking it is one this build reads.
 pub(crate) fn registered_version(conn: &Connection, table: &str) -> Result<i64> {
-    storage_api::validate_identifier("table", table)?;
+    storage_api::backend::validate_identifier("table", table)?;
     if !table_exists(conn, META_TABLE)? {
         return Err(StoreError::new(
             ErrorKind::Corrupt,

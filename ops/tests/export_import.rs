@@ -368,8 +368,8 @@ async fn import_checks_each_entry_against_the_target() {
     let mut opts = options(&dir.path().join("a.db"));
     opts.limits.max_value_bytes = 16;
     let store = open_with(Backend::Deadpool, opts).await.unwrap();
-    let past = storage_api::to_unix_millis(SystemTime::now()) - 1000;
-    let future = storage_api::to_unix_millis(SystemTime::now()) + 3_600_000;
+    let past = storage_api::backend::to_unix_millis(SystemTime::now()) - 1000;
+    let future = storage_api::backend::to_unix_millis(SystemTime::now()) + 3_600_000;
     let header = r#"{"format":"pooledstore-export","format_version":1}"#;
     let text = [
         header.to_owned(),

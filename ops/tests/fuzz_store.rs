@@ -8,21 +8,30 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use common::{BACKENDS, Backend};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use storage_api::backend::Rules;
 use storage_api::{
-    Condition, ErrorKind, KeyRange, Limits, PooledStore, PutOptions, ScanOptions, StoreOptions,
-    Version, WriteOp,
+    Capabilities, Condition, ErrorKind, KeyRange, Limits, PooledStore, PutOptions, ScanOptions,
+    StoreOptions, Version, WriteOp,
 };
 
 const LIMITS: Limits = Limits {
     max_value_bytes: 64,
     max_scan_limit: 10,
 };
+
+/// The contract's rules for a store with [`LIMITS`]: the oracle for what is rejected.
+static RULES: LazyLock<Rules> = LazyLock::new(|| {
+    Rules::new(Capabilities::full(
+        LIMITS.max_value_bytes,
+        LIMITS.max_scan_limit,
+    ))
+});
 
 #[derive(Debug, Clone)]
 enum Op {
@@ -131,14 +140,14 @@ async fn apply(store: &dyn PooledStore, op: &Op) -> Result<(), TestCaseError> {
     match op {
         Op::Get(key) => {
             let result = store.get(key).await;
-            match LIMITS.check_key(key) {
+            match RULES.check_key(key) {
                 Err(_) => rejected(op, &result),
                 Ok(()) => check(op, &result, &[]),
             }
         }
         Op::Put(key, value, options) => {
             let result = store.put(key, value, *options).await;
-            match LIMITS.check_put(key, value, options) {
+            match RULES.check_put(key, value, options) {
                 Err(_) => rejected(op, &result),
                 Ok(()) => {
                     check(op, &result, conditional(options.condition))?;
@@ -155,14 +164,14 @@ async fn apply(store: &dyn PooledStore, op: &Op) -> Result<(), TestCaseError> {
         }
         Op::Delete(key, condition) => {
             let result = store.delete(key, *condition).await;
-            match LIMITS.check_key(key) {
+            match RULES.check_key(key) {
                 Err(_) => rejected(op, &result),
                 Ok(()) => check(op, &result, conditional(*condition)),
             }
         }
         Op::Scan(options) => {
             let result = store.scan(options.clone()).await;
-            match LIMITS.scan_limit(options) {
+            match RULES.scan_limit(options) {
                 Err(_) => rejected(op, &result),
                 Ok(limit) => {
                     check(op, &result, &[])?;
@@ -182,7 +191,7 @@ async fn apply(store: &dyn PooledStore, op: &Op) -> Result<(), TestCaseError> {
         }
         Op::Batch(ops) => {
             let result = store.batch(ops.clone()).await;
-            match LIMITS.check_batch(ops) {
+            match RULES.check_batch(ops) {
                 Err(expected) => {
                     rejected(op, &result)?;
                     let index = result.err().and_then(|e| e.batch_index());

@@ -17,7 +17,7 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub const META_TABLE: &str = "pooledstore_meta";
 
 /// The SQL statements for one store table. The table name must have been validated
-/// with [`validate_identifier`](storage_api::validate_identifier); every value is a parameter.
+/// with [`validate_identifier`](storage_api::backend::validate_identifier); every value is a parameter.
 #[derive(Debug, Clone)]
 pub struct SqliteSql {
     table: String,

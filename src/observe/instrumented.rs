@@ -291,7 +291,7 @@ impl Transaction for InstrumentedTx {
 mod tests {
     use std::time::Duration;
 
-    use storage_api::WAIT_BUCKETS;
+    use storage_api::backend::WAIT_BUCKETS;
 
     use super::*;
     use crate::observe::fake::Scripted;

@@ -270,9 +270,8 @@ fn histogram(mut m: MetricEncoder<'_>, h: &HistogramSnapshot) -> fmt::Result {
 mod tests {
     use std::time::Duration;
 
-    use storage_api::{
-        CloseReason, ErrorKind, PoolGauges, PoolInstruments, PooledStore, PutOptions,
-    };
+    use storage_api::backend::{PoolGauges, PoolInstruments};
+    use storage_api::{CloseReason, ErrorKind, PooledStore, PutOptions};
 
     use super::*;
     use crate::observe::fake::Scripted;

@@ -4,7 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use storage_api::{Histogram, HistogramSnapshot, WAIT_BUCKETS};
+use storage_api::HistogramSnapshot;
+use storage_api::backend::{Histogram, WAIT_BUCKETS};
 
 use super::labels::{OUTCOME_LABELS, OUTCOME_SLOTS, Op, Outcome};
 

@@ -18,6 +18,7 @@
 //! assert_eq!(cas.condition, Condition::Absent);
 //! ```
 
+mod checked;
 mod clock;
 mod config;
 mod error;
@@ -33,18 +34,16 @@ mod tls;
 mod types;
 
 pub use async_trait::async_trait;
-pub use clock::{Clock, ManualClock, SystemClock, expiry_millis, from_unix_millis, to_unix_millis};
-pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names, validate_identifier};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
-pub use instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
-pub use lifecycle::{Drain, InFlight, Lifecycle};
 pub use limits::Limits;
 pub use options::{Location, StoreOptions, Synchronous, url_scheme};
 pub use pool::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
     PoolHealth, PoolMetrics,
 };
-pub use redact::{describe_toml_error, redact_secrets, redact_url};
+pub use redact::describe_toml_error;
 pub use store::{PooledStore, Transaction};
 pub use tls::{SslMode, TlsSettings};
 pub use types::{
@@ -52,12 +51,15 @@ pub use types::{
     Version, WriteOp, WriteResult, prefix_successor,
 };
 
-/// What backend authors need beside the contract: the pool instruments every backend
-/// feeds, the close gate, the argument limits, leak detection and clock helpers.
+/// What backend authors need beside the contract: the checking layer and its rules,
+/// the pool instruments every backend feeds, the close gate, leak detection, clock
+/// and redaction helpers, and identifier validation.
 pub mod backend {
+    pub use crate::checked::{Checked, Rules};
     pub use crate::clock::{expiry_millis, from_unix_millis, to_unix_millis};
+    pub use crate::config::validate_identifier;
     pub use crate::instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
     pub use crate::leak::LeakTimer;
     pub use crate::lifecycle::{Drain, InFlight, Lifecycle};
-    pub use crate::limits::Limits;
+    pub use crate::redact::{redact_secrets, redact_url};
 }

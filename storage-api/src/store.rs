@@ -15,6 +15,17 @@ use crate::types::{
 ///
 /// Object-safe: applications hold an `Arc<dyn PooledStore>` and never name the backend.
 ///
+/// # Checks
+///
+/// Applications reach a backend through the checking layer
+/// ([`backend::Checked`](crate::backend::Checked), applied by `pooledstore::open` and
+/// the conformance kit). In this order it refuses: any call once `close` has begun
+/// (`Closed`); operations the [`Capabilities`] exclude (`Unsupported`); bad arguments
+/// (`InvalidInput`, see [`backend::Rules`](crate::backend::Rules)), including writes in
+/// a read-only transaction and batches over `max_batch_ops`. A backend therefore
+/// implements storage only: it receives checked arguments and scans with their `limit`
+/// set.
+///
 /// # Contract
 ///
 /// Each bullet is one conformance case of the same name.

@@ -20,7 +20,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::Database;
 use sqlx::pool::PoolOptions;
-use storage_api::{CloseReason, PoolInstruments};
+use storage_api::CloseReason;
+use storage_api::backend::PoolInstruments;
 
 /// Connection open/close bookkeeping for one pool, feeding [`PoolInstruments`].
 #[derive(Debug)]
@@ -147,7 +148,7 @@ impl ConnectionAccounting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use storage_api::PoolGauges;
+    use storage_api::backend::PoolGauges;
 
     fn closed(instruments: &PoolInstruments) -> storage_api::ClosedCounts {
         instruments.snapshot(PoolGauges::default()).closed

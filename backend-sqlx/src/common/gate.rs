@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
-use storage_api::{ErrorKind, InFlight, Lifecycle, PoolInstruments, Result, StoreError};
+use storage_api::backend::{InFlight, Lifecycle, PoolInstruments};
+use storage_api::{ErrorKind, Result, StoreError};
 use tokio::sync::watch;
 
 use super::connect_check::ConnectCheck;

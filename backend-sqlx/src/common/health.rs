@@ -6,9 +6,10 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
+use storage_api::backend::{PoolGauges, PoolInstruments};
 use storage_api::{
-    CloseReason, ConnectionValidation, ErrorKind, HealthStatus, PoolGauges, PoolHealth,
-    PoolInstruments, PoolMetrics, Result, StoreOptions,
+    CloseReason, ConnectionValidation, ErrorKind, HealthStatus, PoolHealth, PoolMetrics, Result,
+    StoreOptions,
 };
 use tokio::time::error::Elapsed;
 

@@ -3,7 +3,8 @@
 
 use std::ops::Bound;
 
-use storage_api::{Entry, ErrorKind, Result, ScanOptions, StoreError, Version, from_unix_millis};
+use storage_api::backend::from_unix_millis;
+use storage_api::{Entry, ErrorKind, Result, ScanOptions, StoreError, Version};
 
 /// The key a bound selects, or `None` for an unbounded side.
 pub(crate) fn bound_key(bound: Bound<&[u8]>) -> Option<&[u8]> {

@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::mysql::{MySqlConnection, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, MySqlPool};
-use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, StoreError, StoreOptions};
 
 use super::connect_options::{SQL_MODE, Target, endpoint};
 use super::errors::map_error;

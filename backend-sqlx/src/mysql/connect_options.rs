@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::ConnectOptions;
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx_core::Url;
-use storage_api::{Result, StoreError, StoreOptions, redact_url};
+use storage_api::backend::redact_url;
+use storage_api::{Result, StoreError, StoreOptions};
 
 /// The URL parameters sqlx understands for MySQL; anything else is a typo to report,
 /// not to ignore.

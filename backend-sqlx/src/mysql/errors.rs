@@ -14,7 +14,8 @@
 use std::time::Duration;
 
 use sqlx::mysql::MySqlDatabaseError;
-use storage_api::{ErrorKind, PoolInstruments, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, StoreError};
 
 use crate::common::errors::map_driver_error;
 

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use sqlx::mysql::{MySql, MySqlConnection, MySqlTransactionManager};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
-use storage_api::{CloseReason, ErrorKind, PoolInstruments, Result, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{CloseReason, ErrorKind, Result, StoreError};
 
 use super::errors::{is_connection_loss, is_server_error, map_error};
 use crate::common::accounting::ConnectionAccounting;

@@ -34,10 +34,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use storage_api::backend::{PoolInstruments, redact_url};
 use storage_api::{
-    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, PoolHealth, PoolInstruments,
-    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction,
-    TxOptions, Version, WriteOp, WriteResult, redact_url,
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, PoolHealth, PoolMetrics,
+    PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction, TxOptions, Version,
+    WriteOp, WriteResult,
 };
 
 use crate::common::accounting::ConnectionAccounting;
@@ -118,14 +119,12 @@ impl PooledStore for MysqlStore {
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         let s = &self.shared;
-        s.options.limits.check_key(key)?;
         let _work = s.enter()?;
         s.run(&work::Get { key }).await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let s = &self.shared;
-        s.options.limits.check_put(key, value, &options)?;
         let _work = s.enter()?;
         s.run(&work::Put {
             key,
@@ -137,14 +136,13 @@ impl PooledStore for MysqlStore {
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
-        s.options.limits.check_key(key)?;
         let _work = s.enter()?;
         s.run(&work::Delete { key, condition }).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
         let s = &self.shared;
-        let limit = s.options.limits.scan_limit(&options)?;
+        let limit = s.options.limits.scan_limit(&options);
         let _work = s.enter()?;
         s.run(&work::Scan {
             options: &options,
@@ -155,7 +153,6 @@ impl PooledStore for MysqlStore {
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let s = &self.shared;
-        s.options.limits.check_batch(&ops)?;
         let _work = s.enter()?;
         s.run(&work::Batch { ops: &ops }).await
     }

@@ -12,9 +12,9 @@
 
 use std::time::SystemTime;
 
+use storage_api::backend::{expiry_millis, to_unix_millis};
 use storage_api::{
     Condition, Entry, PutOptions, Result, ScanOptions, Version, WriteOp, WriteResult,
-    expiry_millis, to_unix_millis,
 };
 
 use super::lease::Lease;

@@ -10,7 +10,8 @@
 //! idempotent (`IF NOT EXISTS`, `INSERT IGNORE`) and concurrent opens agree.
 
 use sqlx::mysql::MySqlConnection;
-use storage_api::{ErrorKind, PoolInstruments, Result, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, StoreError};
 
 use super::errors::map_error;
 use super::statements::{quote, sql_str};

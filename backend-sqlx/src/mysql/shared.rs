@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sqlx::MySqlPool;
-use storage_api::{InFlight, PoolInstruments, Result, StoreOptions};
+use storage_api::backend::{InFlight, PoolInstruments};
+use storage_api::{Result, StoreOptions};
 
 use super::connect_options::endpoint;
 use super::errors::map_error;

@@ -6,7 +6,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgPool, Row};
-use storage_api::{ErrorKind, PoolInstruments, Result, SslMode, StoreError, StoreOptions};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, SslMode, StoreError, StoreOptions};
 
 use super::connect_options::{SESSION_SETUP, Target, endpoint, lock_timeout_millis};
 use super::errors::map_error;

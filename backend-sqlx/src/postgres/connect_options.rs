@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use sqlx_core::Url;
-use storage_api::{Result, SslMode, StoreError, StoreOptions, redact_url};
+use storage_api::backend::redact_url;
+use storage_api::{Result, SslMode, StoreError, StoreOptions};
 
 use super::tls;
 

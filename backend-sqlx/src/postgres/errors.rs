@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgDatabaseError, PgSeverity};
-use storage_api::{ErrorKind, PoolInstruments, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, StoreError};
 
 use crate::common::errors::map_driver_error;
 

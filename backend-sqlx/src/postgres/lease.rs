@@ -18,7 +18,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgTransactionManager, Postgres};
 use sqlx::{AssertSqlSafe, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
-use storage_api::{CloseReason, ErrorKind, PoolInstruments, Result, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{CloseReason, ErrorKind, Result, StoreError};
 
 use super::errors::{is_connection_loss, is_server_error, map_error};
 use crate::common::accounting::ConnectionAccounting;

@@ -8,7 +8,8 @@
 
 use sqlx::Connection;
 use sqlx::postgres::PgConnection;
-use storage_api::{ErrorKind, PoolInstruments, Result, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, StoreError};
 
 use super::errors::map_error;
 use super::statements::{quote, sql_str};

@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use storage_api::backend::InFlight;
 use storage_api::{
-    Condition, Entry, InFlight, PutOptions, Result, ScanOptions, StoreError, Transaction,
-    TxOptions, Version,
+    Condition, Entry, PutOptions, Result, ScanOptions, Transaction, TxOptions, Version,
 };
 
 use super::lease::Lease;
@@ -59,46 +59,31 @@ impl PgTx {
         self.shared.check_not_forced()?;
         self.lease.check_not_aborted(operation)
     }
-
-    /// As [`check_usable`](Self::check_usable), and `InvalidInput` for a write in a
-    /// read-only transaction.
-    fn check_write(&self, operation: &str) -> Result<()> {
-        self.check_usable(operation)?;
-        if self.read_only {
-            return Err(StoreError::invalid_input(format!(
-                "{operation} in a read-only transaction"
-            )));
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl Transaction for PgTx {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
         self.check_usable("get")?;
-        self.shared.options.limits.check_key(key)?;
         let now = self.shared.now();
         ops::get(&self.shared, &mut self.lease, key, now).await
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        self.check_write("put")?;
-        self.shared.options.limits.check_put(key, value, &options)?;
+        self.check_usable("put")?;
         let now = self.shared.now();
         ops::put(&self.shared, &mut self.lease, key, value, options, now).await
     }
 
     async fn delete(&mut self, key: &[u8], condition: Condition) -> Result<bool> {
-        self.check_write("delete")?;
-        self.shared.options.limits.check_key(key)?;
+        self.check_usable("delete")?;
         let now = self.shared.now();
         ops::delete(&self.shared, &mut self.lease, key, condition, now).await
     }
 
     async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
         self.check_usable("scan")?;
-        let limit = self.shared.options.limits.scan_limit(&options)?;
+        let limit = self.shared.options.limits.scan_limit(&options);
         let now = self.shared.now();
         ops::scan(&self.shared, &mut self.lease, &options, limit, now).await
     }

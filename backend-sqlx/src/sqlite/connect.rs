@@ -8,7 +8,8 @@ use std::time::Duration;
 use sqlite_common::schema::prepare_database_file;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
-use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions, Synchronous};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, StoreError, StoreOptions, Synchronous};
 
 use super::checkpoint::AUTOCHECKPOINT_OFF;
 use super::errors::map_error;

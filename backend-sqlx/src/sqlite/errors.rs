@@ -3,7 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use storage_api::{ErrorKind, PoolInstruments, StoreError};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, StoreError};
 
 use sqlite_common::codes;
 

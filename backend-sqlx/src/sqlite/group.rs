@@ -8,9 +8,9 @@
 use std::time::SystemTime;
 
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
+use storage_api::backend::expiry_millis;
 use storage_api::{
     Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
-    expiry_millis,
 };
 
 use super::ops;

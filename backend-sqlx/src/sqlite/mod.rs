@@ -33,10 +33,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use storage_api::backend::{PoolInstruments, redact_url};
 use storage_api::{
     Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
-    PoolInstruments, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions,
-    Transaction, TxOptions, Version, WriteOp, WriteResult, redact_url,
+    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction,
+    TxOptions, Version, WriteOp, WriteResult,
 };
 
 use connect::Target;
@@ -131,28 +132,25 @@ impl PooledStore for SqliteStore {
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         let s = &self.shared;
-        s.options.limits.check_key(key)?;
         let _work = s.enter()?;
         reader::get(s, key).await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let s = &self.shared;
-        s.options.limits.check_put(key, value, &options)?;
         let _work = s.enter()?;
         writer::put(s, key, value, options).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
-        s.options.limits.check_key(key)?;
         let _work = s.enter()?;
         writer::delete(s, key, condition).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
         let s = &self.shared;
-        let limit = s.options.limits.scan_limit(&options)?;
+        let limit = s.options.limits.scan_limit(&options);
         let _work = s.enter()?;
         let mut conn = s.acquire("scan").await?;
         let entries = ops::scan(s, &mut conn, &options, limit, s.now()).await?;
@@ -162,7 +160,6 @@ impl PooledStore for SqliteStore {
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let s = &self.shared;
-        s.options.limits.check_batch(&ops)?;
         let _work = s.enter()?;
         if ops.is_empty() {
             return Ok(Vec::new());

@@ -5,9 +5,9 @@ use std::time::SystemTime;
 
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
+use storage_api::backend::{expiry_millis, to_unix_millis};
 use storage_api::{
     Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version,
-    expiry_millis, to_unix_millis,
 };
 
 use super::shared::Shared;

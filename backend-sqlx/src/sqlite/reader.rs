@@ -12,7 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use sqlx::SqliteConnection;
-use storage_api::{Entry, Result, to_unix_millis};
+use storage_api::backend::to_unix_millis;
+use storage_api::{Entry, Result};
 
 use super::ops;
 use super::queue::{self, Call, Queue, Server};

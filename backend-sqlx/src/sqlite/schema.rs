@@ -7,7 +7,8 @@ use sqlite_common::schema::{
     Column, META_TABLE, SCHEMA_VERSION, Setup, TABLE_COLUMNS, TABLE_EXISTS, decide_setup,
 };
 use sqlx::{Connection, SqliteConnection};
-use storage_api::{ErrorKind, PoolInstruments, Result, StoreError, StoreOptions};
+use storage_api::backend::PoolInstruments;
+use storage_api::{ErrorKind, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
 use super::statements::Statements;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
-use storage_api::{InFlight, PoolInstruments, Result, StoreError, StoreOptions};
+use storage_api::backend::{InFlight, PoolInstruments};
+use storage_api::{Result, StoreError, StoreOptions};
 
 use super::checkpoint::Checkpoints;
 use super::errors::map_error;

@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use pooledstore::{ErrorKind, PutOptions, Store, StoreError};
-use storage_api::{Location, to_unix_millis, url_scheme};
+use storage_api::backend::to_unix_millis;
+use storage_api::{Location, url_scheme};
 
 use super::condition;
 use super::encoding::{InputEncoding, OutputEncoding};

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use clap::Args;
 use pooledstore::{Entry, ErrorKind, StoreError};
 use serde_json::{Map, Value, json};
-use storage_api::to_unix_millis;
+use storage_api::backend::to_unix_millis;
 
 use super::encoding::{OutputEncoding, Used};
 

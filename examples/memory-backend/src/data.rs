@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::time::SystemTime;
 
+use storage_api::backend::{expiry_millis, from_unix_millis, to_unix_millis};
 use storage_api::{
     Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version, WriteOp,
-    WriteResult, expiry_millis, from_unix_millis, to_unix_millis,
+    WriteResult,
 };
 
 /// One stored row.

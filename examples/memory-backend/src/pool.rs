@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use storage_api::{
-    CloseReason, ConnectionValidation, ErrorKind, InFlight, Lifecycle, PoolGauges, PoolInstruments,
-    PoolMetrics, Result, StoreError,
-};
+use storage_api::backend::{InFlight, Lifecycle, PoolGauges, PoolInstruments};
+use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, Result, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::settings::PoolSettings;
@@ -213,7 +211,7 @@ impl Pool {
     /// Refuses new work and wakes waiters with `Closed`, waits for in-flight work up to
     /// the grace period, then closes every idle connection (held ones close when
     /// returned). Returns the drain and how many connections this call closed.
-    pub(crate) async fn close(&self) -> (storage_api::Drain, u32) {
+    pub(crate) async fn close(&self) -> (storage_api::backend::Drain, u32) {
         self.permits.close();
         let before = self.closed_connections.load(SeqCst);
         let drain = self.lifecycle.close(self.settings.close_grace).await;

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use storage_api::{Result, StoreError, StoreOptions, validate_identifier};
+use storage_api::backend::validate_identifier;
+use storage_api::{Result, StoreError, StoreOptions};
 
 /// The URL scheme this backend answers to: `memory:` followed by any name.
 pub const SCHEME: &str = "memory:";

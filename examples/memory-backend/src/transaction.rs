@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use storage_api::{
-    Condition, Entry, PutOptions, Result, ScanOptions, StoreError, Transaction, Version,
-    async_trait,
+    Condition, Entry, PutOptions, Result, ScanOptions, Transaction, Version, async_trait,
 };
 use tokio::sync::OwnedMutexGuard;
 
@@ -39,40 +38,27 @@ impl MemoryTransaction {
             view,
         }
     }
-
-    fn writable(&self) -> Result<()> {
-        self.lease.check_usable()?;
-        if self.writer.is_none() {
-            return Err(StoreError::invalid_input(
-                "a read-only transaction cannot write",
-            ));
-        }
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl Transaction for MemoryTransaction {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
-        self.shared.limits.check_key(key)?;
         self.lease.check_usable()?;
         Ok(self.view.get(key, self.shared.now()))
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        self.shared.limits.check_put(key, value, &options)?;
-        self.writable()?;
+        self.lease.check_usable()?;
         self.view.put(key, value, options, self.shared.now())
     }
 
     async fn delete(&mut self, key: &[u8], condition: Condition) -> Result<bool> {
-        self.shared.limits.check_key(key)?;
-        self.writable()?;
+        self.lease.check_usable()?;
         self.view.delete(key, condition, self.shared.now())
     }
 
     async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
-        let limit = self.shared.limits.scan_limit(&options)?;
+        let limit = self.shared.limits.scan_limit(&options);
         self.lease.check_usable()?;
         Ok(self.view.scan(&options, limit, self.shared.now()))
     }

@@ -31,10 +31,11 @@ pub(crate) async fn open_with(
     backend: Backend,
     options: StoreOptions,
 ) -> Result<Arc<dyn PooledStore>> {
-    Ok(match backend {
+    let store: Arc<dyn PooledStore> = match backend {
         Backend::Sqlx => Arc::new(backend_sqlx::SqlxStore::open(options).await?),
         Backend::Deadpool => Arc::new(backend_deadpool::DeadpoolStore::open(options).await?),
-    })
+    };
+    Ok(storage_api::backend::Checked::wrap(store))
 }
 
 /// Opens `backend` on the file at `path`.
