@@ -6,9 +6,8 @@
 use std::collections::HashMap;
 
 use etcd_client::{Compare, CompareOp, Txn};
-use storage_api::{
-    Condition, ErrorKind, Result, StoreError, Version, WriteOp, WriteResult, expiry_millis,
-};
+use storage_api::backend::expiry_millis;
+use storage_api::{Condition, ErrorKind, Result, StoreError, Version, WriteOp, WriteResult};
 
 use crate::layout::{Envelope, TX_SEQUENCE_BASE, version};
 use crate::ops::{condition_failed, read_many};

@@ -230,6 +230,10 @@ mod tests {
             kind(tonic::Status::unavailable(
                 "error trying to connect: tcp connect error"
             )),
+            (ErrorKind::Connection, Fault::Refused)
+        );
+        assert_eq!(
+            kind(tonic::Status::unavailable("transport error: connection reset")),
             (ErrorKind::Connection, Fault::Unreachable)
         );
         assert_eq!(

@@ -26,9 +26,8 @@
 
 use std::ops::Bound;
 
-use storage_api::{
-    Entry, ErrorKind, Result, ScanOptions, StoreError, Version, from_unix_millis, prefix_successor,
-};
+use storage_api::backend::from_unix_millis;
+use storage_api::{Entry, ErrorKind, Result, ScanOptions, StoreError, Version, prefix_successor};
 
 /// The first sequence number of writes made inside a transaction.
 pub(crate) const TX_SEQUENCE_BASE: u16 = 0x8000;

@@ -2,9 +2,8 @@
 //! `purge_expired`.
 
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
-use storage_api::{
-    Condition, Entry, ErrorKind, PutOptions, Result, StoreError, Version, expiry_millis,
-};
+use storage_api::backend::expiry_millis;
+use storage_api::{Condition, Entry, ErrorKind, PutOptions, Result, StoreError, Version};
 
 use crate::layout::{Envelope, Stored, TOMBSTONE, decode, live_entry, version};
 use crate::pool::Lease;

@@ -8,10 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering:
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
-use storage_api::{
-    CloseReason, ConnectionValidation, Drain, ErrorKind, InFlight, Lifecycle, PoolGauges,
-    PoolInstruments, PoolMetrics, Result, StoreError,
-};
+use storage_api::backend::{Drain, InFlight, Lifecycle, PoolGauges, PoolInstruments};
+use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, Result, StoreError};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::channel::Channel;

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use storage_api::{Clock, Limits, Result, SslMode, StoreError, StoreOptions, validate_identifier};
+use storage_api::backend::validate_identifier;
+use storage_api::{Clock, Limits, Result, SslMode, StoreError, StoreOptions};
 use tonic::transport::{Certificate, ClientTlsConfig, Identity};
 
 use crate::layout::Layout;

@@ -6,7 +6,8 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use etcd_client::{GetOptions, KeyValue, PutOptions, TxnOp};
-use storage_api::{Clock, Limits, Result, Version, to_unix_millis};
+use storage_api::backend::to_unix_millis;
+use storage_api::{Clock, Limits, Result, Version};
 
 use crate::layout::{Envelope, Layout, Stored, TOMBSTONE, decode};
 use crate::leases::Leases;

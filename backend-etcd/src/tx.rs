@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use etcd_client::{Compare, CompareOp, KeyValue, Txn};
-use storage_api::backend::LeakTimer;
+use storage_api::backend::{LeakTimer, expiry_millis};
 use storage_api::{
     Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Transaction, Version,
-    async_trait, expiry_millis,
+    async_trait,
 };
 
 use crate::layout::{Envelope, TX_SEQUENCE_BASE, live_entry, version};
