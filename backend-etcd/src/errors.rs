@@ -233,7 +233,9 @@ mod tests {
             (ErrorKind::Connection, Fault::Refused)
         );
         assert_eq!(
-            kind(tonic::Status::unavailable("transport error: connection reset")),
+            kind(tonic::Status::unavailable(
+                "transport error: connection reset"
+            )),
             (ErrorKind::Connection, Fault::Unreachable)
         );
         assert_eq!(
