@@ -1,18 +1,20 @@
 //! The etcd backend through the tools, on the cluster `POOLEDSTORE_TEST_ETCD_URL` names:
 //! `copy` SQLite -> etcd -> SQLite keeps every key, value and expiry and the order of
 //! versions; the `pooledstore` binary's `health`, `validate`, data commands,
-//! `export`/`import`, `copy` and `conform` work on an etcd URL; and `etcdctl get
-//! --prefix <table>/` reads what `pooledstore put` wrote.
+//! `export`/`import`, `copy`, `serve` and `conform` work on an etcd URL; and `etcdctl
+//! get --prefix <table>/` reads what `pooledstore put` wrote.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use backend_etcd::EtcdStore;
 use backend_sqlx::SqlxStore;
 use pooledstore_ops::{Progress, copy};
-use server_tests::cli::pooledstore;
+use server_tests::cli::{pooledstore, pooledstore_bin};
 use server_tests::etcd::{ScratchTable, endpoints};
+use server_tests::private_pg::spare_port;
 use storage_api::{Entry, PooledStore, PutOptions, ScanOptions, StoreOptions};
 
 /// Every live entry of `store`, in key order.
@@ -263,4 +265,81 @@ fn conform_passes_on_an_etcd_url() {
     let etcd = config(dir.path(), "etcd.toml", "etcd", &table.url, &table.table);
     let report = ok(&pooledstore(&etcd, &["conform"]));
     assert!(report.contains(" passed, 0 failed"), "{report}");
+}
+
+/// `GET path` on the loopback port: the status code and body, or `None` when nothing
+/// answers yet.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+#[test]
+fn serve_answers_probes_for_an_etcd_store() {
+    let table = ScratchTable::new("serve_etcd");
+    let dir = tempfile::tempdir().unwrap();
+    let port = spare_port();
+    let path = dir.path().join("serve.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[storage]\nbackend = \"etcd\"\nurl = \"{}\"\ntable = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n",
+            table.url, table.table
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(pooledstore_bin())
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start pooledstore serve");
+    let started = Instant::now();
+    let ready = loop {
+        if let Some(answer) = http_get(port, "/ready") {
+            break answer;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("serve exited early: {status}");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "serve never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let metrics = http_get(port, "/metrics").expect("/metrics answers");
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    assert!(ready.1.contains("3/3 members answer"), "{}", ready.1);
+    assert_eq!(metrics.0, 200);
+    assert!(metrics.1.contains("engine=\"etcd\""), "{}", metrics.1);
+    assert!(status.success(), "serve exited with {status}");
 }
