@@ -85,11 +85,17 @@ pub(crate) async fn delete(shared: &Shared, key: &[u8], condition: Condition) ->
     match condition {
         Condition::Any => delete_any(shared, &mut lease, etcd_key).await,
         Condition::Absent => {
+            // Nothing live to remove; an expired entry is removed all the same.
             let (kv, _) = shared.read(&mut lease, &etcd_key, 0).await?;
-            match Shared::current(kv.as_ref(), shared.now_ms())?.live {
-                None => Ok(false),
-                Some(_) => Err(condition_failed()),
+            let current = Shared::current(kv.as_ref(), shared.now_ms())?;
+            if current.live.is_some() {
+                return Err(condition_failed());
             }
+            if current.stored {
+                let write = shared.tombstone_op(&mut lease, etcd_key.clone()).await?;
+                conditional(shared, &mut lease, &etcd_key, condition, write).await?;
+            }
+            Ok(false)
         }
         Condition::Version(_) => {
             let write = shared.tombstone_op(&mut lease, etcd_key.clone()).await?;
