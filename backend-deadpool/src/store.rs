@@ -82,7 +82,7 @@ impl DeadpoolStore {
                 };
                 (spec, Some(scratch))
             }
-            Location::Postgres | Location::Mysql => {
+            Location::Postgres | Location::Mysql | Location::Etcd => {
                 return Err(StoreError::config(
                     "the deadpool backend stores data in SQLite only; \
                      use sqlite://PATH or sqlite::memory:",
