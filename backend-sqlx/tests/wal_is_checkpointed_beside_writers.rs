@@ -35,8 +35,12 @@ async fn the_log_stays_bounded_under_many_commits() {
         }
     }
     largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    // Unbounded, the log would reach about 170 MB. A third of these commits are
+    // transactions committed on pooled connections beside the writer, which hold back
+    // the checkpoints' progress now and then: peaks measured 20-52 MB. The bound is
+    // what "bounded" means here, with room for a busy machine, not a target.
     assert!(
-        largest < 48 << 20,
+        largest < 64 << 20,
         "the write-ahead log grew to {largest} bytes"
     );
     store.close().await;
