@@ -8,6 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use storage_api::{Result, StoreError};
 
+use crate::paths::{parent_dir, with_sidecars};
 use crate::sqlite_file::io_error;
 
 /// A file under a temporary name beside its target, removed on drop unless persisted.
@@ -122,41 +123,6 @@ fn exists_error(target: &Path) -> StoreError {
         "{} already exists; pass --force to replace it",
         target.display()
     ))
-}
-
-/// The directory holding `path` (`.` for a bare file name).
-pub(crate) fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    }
-}
-
-/// `path` made absolute and resolved through symbolic links as far as it exists.
-pub(crate) fn absolute(path: &Path) -> PathBuf {
-    if let Ok(real) = path.canonicalize() {
-        return real;
-    }
-    let dir = parent_dir(path);
-    match (dir.canonicalize(), path.file_name()) {
-        (Ok(dir), Some(name)) => dir.join(name),
-        _ => path.to_owned(),
-    }
-}
-
-/// `path` and the `-wal`, `-shm` and `-journal` files SQLite keeps beside it.
-pub(crate) fn with_sidecars(path: &Path) -> [PathBuf; 4] {
-    let suffixed = |suffix: &str| {
-        let mut name = path.as_os_str().to_owned();
-        name.push(suffix);
-        PathBuf::from(name)
-    };
-    [
-        path.to_owned(),
-        suffixed("-wal"),
-        suffixed("-shm"),
-        suffixed("-journal"),
-    ]
 }
 
 /// Removes `path`; a file that is already gone is fine.

@@ -21,6 +21,7 @@ mod import;
 mod import_check;
 pub mod jsonl;
 mod pages;
+mod paths;
 mod progress;
 mod restore;
 mod sqlite_file;

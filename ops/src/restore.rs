@@ -8,9 +8,8 @@ use std::time::Duration;
 use rusqlite::Connection;
 use storage_api::{ErrorKind, Result, StoreError, StoreOptions};
 
-use crate::atomic_file::{
-    TempFile, absolute, parent_dir, remove_if_present, sync_dir, with_sidecars,
-};
+use crate::atomic_file::{TempFile, remove_if_present, sync_dir};
+use crate::paths::{absolute, parent_dir, with_sidecars};
 use crate::sqlite_file::{
     FileSummary, io_error, make_self_contained, open_existing, sqlite_error, sqlite_path,
     verify_connection,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use sqlite_common::open_database_files;
 use storage_api::{Result, StoreError};
 
-use crate::atomic_file::{absolute, with_sidecars};
+use crate::paths::{absolute, with_sidecars};
 use crate::sqlite_file::io_error;
 
 /// Fails with `InvalidInput`, naming `target` and the reason, when writing (or
