@@ -18,6 +18,7 @@ use storage_api::ErrorKind;
 
 use super::engine::MysqlEngine;
 use crate::common::engine::ErrorCodes;
+use crate::common::engine::errors::standard_sqlstate_kind;
 
 /// `ER_LOCK_DEADLOCK`.
 pub(crate) const DEADLOCK: u16 = 1213;
@@ -99,13 +100,9 @@ pub(crate) fn error_kind(number: Option<u16>, state: &str) -> ErrorKind {
         Some(1034 | 1035 | 1194 | 1195) => return ErrorKind::Corrupt,
         _ => {}
     }
-    match state {
-        // serialization_failure (deadlocks and any other the server reports so).
-        "40001" => ErrorKind::Conflict,
-        c if c.starts_with("08") => ErrorKind::Connection,
-        c if c.starts_with("28") => ErrorKind::Config,
-        _ => ErrorKind::Backend,
-    }
+    // serialization_failure (deadlocks and any other the server reports so), connection
+    // exceptions, invalid authorization.
+    standard_sqlstate_kind(state)
 }
 
 #[cfg(test)]

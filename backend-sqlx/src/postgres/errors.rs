@@ -9,6 +9,7 @@ use storage_api::ErrorKind;
 use super::engine::PgEngine;
 use super::tls::handshake_failure;
 use crate::common::engine::ErrorCodes;
+use crate::common::engine::errors::standard_sqlstate_kind;
 
 impl ErrorCodes for PgEngine {
     const ABORTED: &'static str = "an earlier statement failed and aborted the transaction";
@@ -70,8 +71,9 @@ impl ErrorCodes for PgEngine {
 /// The kind of a PostgreSQL error, from its SQLSTATE.
 pub(crate) fn sqlstate_kind(code: &str) -> ErrorKind {
     match code {
-        // serialization_failure, deadlock_detected: the transaction may succeed if retried.
-        "40001" | "40P01" => ErrorKind::Conflict,
+        // deadlock_detected: the transaction may succeed if retried, as after a
+        // serialization_failure (40001, standard).
+        "40P01" => ErrorKind::Conflict,
         // lock_not_available: `lock_timeout` (db_busy_timeout_ms) ran out.
         "55P03" => ErrorKind::Busy,
         // query_canceled: a statement timeout or a cancel request.
@@ -83,11 +85,9 @@ pub(crate) fn sqlstate_kind(code: &str) -> ErrorKind {
         "3D000" | "3F000" => ErrorKind::Config,
         // data_corrupted, index_corrupted.
         "XX001" | "XX002" => ErrorKind::Corrupt,
-        // connection_exception
-        c if c.starts_with("08") => ErrorKind::Connection,
-        // invalid_authorization_specification, invalid_password
-        c if c.starts_with("28") => ErrorKind::Config,
-        _ => ErrorKind::Backend,
+        // connection_exception (08), invalid_authorization_specification and
+        // invalid_password (28), serialization_failure (40001).
+        c => standard_sqlstate_kind(c),
     }
 }
 

@@ -76,6 +76,18 @@ pub(crate) fn is_connection_loss<E: ErrorCodes>(error: &sqlx::Error) -> bool {
     }
 }
 
+/// The kind the SQL standard's SQLSTATE classes give: a serialization failure (40001)
+/// is a `Conflict`, a connection exception (class 08) `Connection`, an invalid
+/// authorization (class 28) `Config`, anything else `Backend`.
+pub(crate) fn standard_sqlstate_kind(code: &str) -> ErrorKind {
+    match code {
+        "40001" => ErrorKind::Conflict,
+        c if c.starts_with("08") => ErrorKind::Connection,
+        c if c.starts_with("28") => ErrorKind::Config,
+        _ => ErrorKind::Backend,
+    }
+}
+
 /// Whether `error` came from the server (so the transaction it happened in is no
 /// longer trusted to commit).
 pub(crate) fn is_server_error(error: &sqlx::Error) -> bool {
@@ -98,6 +110,21 @@ mod tests {
 
         fn ends_session(_db: &dyn DatabaseError) -> bool {
             false
+        }
+    }
+
+    #[test]
+    fn standard_sqlstate_classes_map_to_kinds() {
+        let cases = [
+            ("40001", ErrorKind::Conflict),
+            ("08006", ErrorKind::Connection),
+            ("08S01", ErrorKind::Connection),
+            ("28000", ErrorKind::Config),
+            ("23505", ErrorKind::Backend),
+            ("", ErrorKind::Backend),
+        ];
+        for (code, kind) in cases {
+            assert_eq!(standard_sqlstate_kind(code), kind, "{code}");
         }
     }
 
