@@ -9,7 +9,6 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
-mod trace;
 
 #[cfg(feature = "postgres")]
 pub use postgres::ScratchSchema;

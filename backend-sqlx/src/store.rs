@@ -25,7 +25,6 @@ use crate::mysql::MysqlStore;
 use crate::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
-use crate::trace::traced;
 
 /// A [`PooledStore`] over a sqlx connection pool.
 ///
@@ -185,52 +184,31 @@ impl PooledStore for SqlxStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
-        traced("get", Some(key.len()), async {
-            dispatch!(self, store => store.get(key).await)
-        })
-        .await
+        dispatch!(self, store => store.get(key).await)
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        traced("put", Some(key.len()), async {
-            dispatch!(self, store => store.put(key, value, options).await)
-        })
-        .await
+        dispatch!(self, store => store.put(key, value, options).await)
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
-        traced("delete", Some(key.len()), async {
-            dispatch!(self, store => store.delete(key, condition).await)
-        })
-        .await
+        dispatch!(self, store => store.delete(key, condition).await)
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
-        traced("scan", None, async {
-            dispatch!(self, store => store.scan(options).await)
-        })
-        .await
+        dispatch!(self, store => store.scan(options).await)
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
-        traced("batch", None, async {
-            dispatch!(self, store => store.batch(ops).await)
-        })
-        .await
+        dispatch!(self, store => store.batch(ops).await)
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        traced("purge_expired", None, async {
-            dispatch!(self, store => store.purge_expired().await)
-        })
-        .await
+        dispatch!(self, store => store.purge_expired().await)
     }
 
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        traced("begin", None, async {
-            dispatch!(self, store => store.begin(options).await)
-        })
-        .await
+        dispatch!(self, store => store.begin(options).await)
     }
 
     async fn health_check(&self) -> PoolHealth {

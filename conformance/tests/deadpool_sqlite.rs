@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Backend, SqliteHarness};
+use common::Backend;
 
-conformance::suite!(file, SqliteHarness::file(Backend::Deadpool));
-conformance::suite!(memory, SqliteHarness::memory(Backend::Deadpool));
+conformance::suite!(file, Backend::Deadpool.file());
+conformance::suite!(memory, Backend::Deadpool.memory());

@@ -5,7 +5,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::{Backend, MemoryHarness, SqliteHarness};
+use common::{Backend, MemoryHarness};
 use conformance::{DifferentialOptions, Harness, differential};
 
 /// Seeded sequences per pair: the seed from `CONFORMANCE_SEED`, else fresh ones.
@@ -38,8 +38,8 @@ async fn agree(left: Arc<dyn Harness>, right: Arc<dyn Harness>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlx_sqlite_vs_deadpool_sqlite() {
     agree(
-        Arc::new(SqliteHarness::file(Backend::Sqlx)),
-        Arc::new(SqliteHarness::file(Backend::Deadpool)),
+        Arc::new(Backend::Sqlx.file()),
+        Arc::new(Backend::Deadpool.file()),
     )
     .await;
 }
@@ -47,7 +47,7 @@ async fn sqlx_sqlite_vs_deadpool_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlx_sqlite_vs_memory() {
     agree(
-        Arc::new(SqliteHarness::file(Backend::Sqlx)),
+        Arc::new(Backend::Sqlx.file()),
         Arc::new(MemoryHarness::default()),
     )
     .await;
@@ -56,7 +56,7 @@ async fn sqlx_sqlite_vs_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadpool_sqlite_vs_memory() {
     agree(
-        Arc::new(SqliteHarness::memory(Backend::Deadpool)),
+        Arc::new(Backend::Deadpool.memory()),
         Arc::new(MemoryHarness::default()),
     )
     .await;

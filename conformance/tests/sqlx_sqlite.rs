@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Backend, SqliteHarness};
+use common::Backend;
 
-conformance::suite!(file, SqliteHarness::file(Backend::Sqlx));
-conformance::suite!(memory, SqliteHarness::memory(Backend::Sqlx));
+conformance::suite!(file, Backend::Sqlx.file());
+conformance::suite!(memory, Backend::Sqlx.memory());

@@ -234,9 +234,14 @@ mod child {
                 let mut seq = first_seq;
                 loop {
                     seq += 1;
-                    let keys: Vec<Vec<u8>> = (0..if rng.below(3) == 0 { 3 } else { 1 })
+                    let mut keys: Vec<Vec<u8>> = (0..if rng.below(3) == 0 { 3 } else { 1 })
                         .map(|_| format!("t{task}/k{:02}", rng.below(40)).into_bytes())
                         .collect();
+                    // Distinct keys: a batch that put one key twice would acknowledge
+                    // two versions of one write, and a kill between the two ack lines
+                    // would leave the earlier one recorded against the later one stored.
+                    keys.sort();
+                    keys.dedup();
                     let mut value = format!("{seq}:").into_bytes();
                     value.resize(value.len() + rng.below(3000) as usize, b'x');
                     let acked: Vec<(Vec<u8>, u64)> = if keys.len() == 1 {

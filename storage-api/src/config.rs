@@ -1,15 +1,17 @@
 //! `[storage]` configuration: the TOML keys, their defaults and ranges, environment
-//! overrides, and conversion into [`StoreOptions`].
+//! overrides and validation. (Conversion into
+//! [`StoreOptions`](crate::StoreOptions) lives beside that type.)
 
 use std::fmt;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
-use crate::options::{Location, StoreOptions, Synchronous};
+use crate::identifier::validate_identifier;
+use crate::location::{Location, url_scheme};
 use crate::redact::{describe_toml_error, redact_url};
+use crate::synchronous::Synchronous;
 use crate::tls::{SslMode, TlsSettings};
 
 /// Prefix of the environment variables that override config keys
@@ -260,7 +262,7 @@ impl StorageConfig {
                 "backend is empty; use \"sqlx\" or \"deadpool\"",
             ));
         }
-        let location = crate::options::url_scheme(&self.url)?;
+        let location = url_scheme(&self.url)?;
         let tls = self.tls_settings()?;
         if location != Location::Postgres {
             let postgres_only = [
@@ -299,29 +301,6 @@ impl StorageConfig {
             client_cert: path(&self.db_ssl_cert),
             client_key: path(&self.db_ssl_key),
         })
-    }
-
-    /// Validates, then converts to the options a backend opens with (system clock).
-    pub fn to_options(&self) -> Result<StoreOptions> {
-        self.validate()?;
-        let secs_or_never = |s: u64| (s > 0).then(|| Duration::from_secs(s));
-        let mut options = StoreOptions::new(self.url.clone());
-        options.max_connections = self.db_pool_size;
-        options.min_idle = self.db_min_idle;
-        options.acquire_timeout = Duration::from_secs(self.db_connection_timeout_secs);
-        options.idle_timeout = secs_or_never(self.db_idle_timeout_secs);
-        options.max_lifetime = secs_or_never(self.db_max_lifetime_secs);
-        options.enable_wal = self.db_enable_wal;
-        options.busy_timeout = Duration::from_millis(self.db_busy_timeout_ms);
-        options.synchronous = self.db_synchronous;
-        options.limits.max_value_bytes = self.max_value_bytes;
-        options.limits.max_scan_limit = self.max_scan_limit;
-        options.table = self.table.clone();
-        options.leak_detection_threshold = secs_or_never(self.db_leak_detection_threshold_secs);
-        options.close_grace = Duration::from_secs(self.db_close_grace_secs);
-        options.tls = self.tls_settings()?;
-        options.transaction_pooler = self.db_transaction_pooler;
-        Ok(options)
     }
 }
 
@@ -423,27 +402,11 @@ fn in_range(key: &str, value: u64, min: u64, max: u64) -> Result<()> {
     }
 }
 
-/// Checks that `name` is a safe SQL identifier: `[A-Za-z_][A-Za-z0-9_]{0,62}`.
-/// `setting` names the config key in the error.
-pub fn validate_identifier(setting: &str, name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    let rest_ok = chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if first_ok && rest_ok && name.len() <= 63 {
-        Ok(())
-    } else {
-        Err(StoreError::config(format!(
-            "{setting} = {name:?} is not a valid identifier; use [A-Za-z_][A-Za-z0-9_]{{0,62}}"
-        )))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
+    use crate::StoreOptions;
 
     fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs
@@ -629,6 +592,13 @@ mod tests {
         let o = c.to_options().unwrap();
         assert_eq!(o.max_connections, 4);
         assert_eq!(o.idle_timeout, None);
-        assert_eq!(o.acquire_timeout, Duration::from_secs(30));
+        assert_eq!(o.acquire_timeout, std::time::Duration::from_secs(30));
+    }
+
+    #[test]
+    fn store_options_default_to_the_config_defaults() {
+        let from_config = StorageConfig::default().to_options().unwrap();
+        let new = StoreOptions::new(from_config.url.clone());
+        assert_eq!(format!("{new:?}"), format!("{from_config:?}"));
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::pool::{CloseReason, ClosedCounts, HistogramSnapshot, PoolMetrics};
+use crate::reports::{CloseReason, ClosedCounts, HistogramSnapshot, PoolMetrics};
 
 /// Histogram bucket bounds in seconds, 50 µs to 30 s.
 pub const WAIT_BUCKETS: [f64; 18] = [

@@ -22,14 +22,17 @@ mod checked;
 mod clock;
 mod config;
 mod error;
+mod identifier;
 mod instruments;
 mod leak;
 mod lifecycle;
 mod limits;
+mod location;
 mod options;
-mod pool;
 mod redact;
+mod reports;
 mod store;
+mod synchronous;
 mod tls;
 mod types;
 
@@ -38,13 +41,15 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use limits::Limits;
-pub use options::{Location, StoreOptions, Synchronous, url_scheme};
-pub use pool::{
+pub use location::{Location, url_scheme};
+pub use options::StoreOptions;
+pub use redact::describe_toml_error;
+pub use reports::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
     PoolHealth, PoolMetrics,
 };
-pub use redact::describe_toml_error;
 pub use store::{PooledStore, Transaction};
+pub use synchronous::Synchronous;
 pub use tls::{SslMode, TlsSettings};
 pub use types::{
     Capabilities, Condition, Entry, KeyRange, MAX_KEY_BYTES, PutOptions, ScanOptions, TxOptions,
@@ -57,7 +62,7 @@ pub use types::{
 pub mod backend {
     pub use crate::checked::{Checked, Rules};
     pub use crate::clock::{expiry_millis, from_unix_millis, to_unix_millis};
-    pub use crate::config::validate_identifier;
+    pub use crate::identifier::validate_identifier;
     pub use crate::instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
     pub use crate::leak::LeakTimer;
     pub use crate::lifecycle::{Drain, InFlight, Lifecycle};

@@ -2,82 +2,18 @@
 //! [`StorageConfig`](crate::StorageConfig) or directly (tests, the conformance kit).
 
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use crate::clock::{Clock, SystemClock};
-use crate::config::validate_identifier;
+use crate::config::StorageConfig;
 use crate::error::{Result, StoreError};
+use crate::identifier::validate_identifier;
 use crate::limits::Limits;
+use crate::location::{Location, url_scheme};
 use crate::redact::redact_url;
+use crate::synchronous::Synchronous;
 use crate::tls::TlsSettings;
-
-/// SQLite's `synchronous` setting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// Durable against process crashes; with WAL, a power loss may drop the last commits.
-    #[default]
-    Normal,
-    /// Durable against power loss too; slower commits.
-    Full,
-}
-
-impl Synchronous {
-    /// The value for `PRAGMA synchronous`.
-    pub fn as_sql(self) -> &'static str {
-        match self {
-            Self::Normal => "NORMAL",
-            Self::Full => "FULL",
-        }
-    }
-}
-
-/// Where a store's data lives, parsed from the `url` setting.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Location {
-    /// A SQLite database file.
-    SqliteFile(PathBuf),
-    /// A private in-memory SQLite database, alive until the store closes.
-    SqliteMemory,
-    /// A PostgreSQL server; the URL as given.
-    Postgres,
-    /// A MySQL or MariaDB server (`mysql://…`); the URL as given.
-    Mysql,
-}
-
-/// Parses the `url` setting: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`,
-/// `postgres://…`, `postgresql://…` or `mysql://…` (MySQL and MariaDB).
-pub fn url_scheme(url: &str) -> Result<Location> {
-    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
-        return Ok(Location::SqliteMemory);
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Location::Postgres);
-    }
-    if url.starts_with("mysql://") {
-        return Ok(Location::Mysql);
-    }
-    if let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    {
-        if rest.is_empty() || rest.contains('?') {
-            return Err(StoreError::config(format!(
-                "url {:?} has no usable SQLite path; use sqlite://PATH (no query string)",
-                redact_url(url)
-            )));
-        }
-        return Ok(Location::SqliteFile(PathBuf::from(rest)));
-    }
-    Err(StoreError::config(format!(
-        "url {:?} has an unsupported scheme; use sqlite://PATH, sqlite::memory:, postgres://… or mysql://…",
-        redact_url(url)
-    )))
-}
 
 /// Everything a backend needs to open a store.
 #[derive(Clone)]
@@ -119,29 +55,10 @@ pub struct StoreOptions {
 }
 
 impl StoreOptions {
-    /// The defaults of `config.example.toml`, at `url`.
+    /// The defaults of `config.example.toml` (those of
+    /// [`StorageConfig::default`]), at `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            max_connections: 10,
-            min_idle: 0,
-            acquire_timeout: Duration::from_secs(30),
-            idle_timeout: Some(Duration::from_secs(600)),
-            max_lifetime: Some(Duration::from_secs(1800)),
-            enable_wal: true,
-            busy_timeout: Duration::from_secs(5),
-            synchronous: Synchronous::Normal,
-            limits: Limits {
-                max_value_bytes: 1_048_576,
-                max_scan_limit: 10_000,
-            },
-            table: "pooledstore_kv".into(),
-            leak_detection_threshold: None,
-            close_grace: Duration::from_secs(10),
-            clock: Arc::new(SystemClock),
-            tls: TlsSettings::default(),
-            transaction_pooler: false,
-        }
+        StorageConfig::default().options_at(url.into(), TlsSettings::default())
     }
 
     /// Checks what a backend relies on: pool sizes, a non-zero acquire timeout, the
@@ -189,28 +106,39 @@ impl fmt::Debug for StoreOptions {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl StorageConfig {
+    /// Validates, then converts to the options a backend opens with (system clock).
+    pub fn to_options(&self) -> Result<StoreOptions> {
+        self.validate()?;
+        Ok(self.options_at(self.url.clone(), self.tls_settings()?))
+    }
 
-    #[test]
-    fn urls_parse_to_locations() {
-        assert_eq!(
-            url_scheme("sqlite::memory:").unwrap(),
-            Location::SqliteMemory
-        );
-        assert_eq!(
-            url_scheme("sqlite://data/x.db").unwrap(),
-            Location::SqliteFile("data/x.db".into())
-        );
-        assert_eq!(
-            url_scheme("sqlite:///abs/x.db").unwrap(),
-            Location::SqliteFile("/abs/x.db".into())
-        );
-        assert_eq!(url_scheme("postgres://u@h/d").unwrap(), Location::Postgres);
-        assert_eq!(url_scheme("mysql://u@h/d").unwrap(), Location::Mysql);
-        let e = url_scheme("redis://:pw@localhost").unwrap_err();
-        assert!(e.message().contains("unsupported scheme"), "{e}");
-        assert!(!e.message().contains("pw"), "{e}");
+    /// The options these settings describe, at `url` and with `tls`, unvalidated: the
+    /// one place config keys become [`StoreOptions`] fields, so the defaults of
+    /// [`StoreOptions::new`] are this type's (and `config.example.toml`'s, which a test
+    /// holds equal to them).
+    pub(crate) fn options_at(&self, url: String, tls: TlsSettings) -> StoreOptions {
+        let secs_or_never = |s: u64| (s > 0).then(|| Duration::from_secs(s));
+        StoreOptions {
+            url,
+            max_connections: self.db_pool_size,
+            min_idle: self.db_min_idle,
+            acquire_timeout: Duration::from_secs(self.db_connection_timeout_secs),
+            idle_timeout: secs_or_never(self.db_idle_timeout_secs),
+            max_lifetime: secs_or_never(self.db_max_lifetime_secs),
+            enable_wal: self.db_enable_wal,
+            busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+            synchronous: self.db_synchronous,
+            limits: Limits {
+                max_value_bytes: self.max_value_bytes,
+                max_scan_limit: self.max_scan_limit,
+            },
+            table: self.table.clone(),
+            leak_detection_threshold: secs_or_never(self.db_leak_detection_threshold_secs),
+            close_grace: Duration::from_secs(self.db_close_grace_secs),
+            clock: Arc::new(SystemClock),
+            tls,
+            transaction_pooler: self.db_transaction_pooler,
+        }
     }
 }

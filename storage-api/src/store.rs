@@ -5,7 +5,7 @@ use std::fmt::Debug;
 use async_trait::async_trait;
 
 use crate::error::Result;
-use crate::pool::{CloseReport, ConnectionValidation, PoolHealth, PoolMetrics};
+use crate::reports::{CloseReport, ConnectionValidation, PoolHealth, PoolMetrics};
 use crate::types::{
     Capabilities, Condition, Entry, PutOptions, ScanOptions, TxOptions, Version, WriteOp,
     WriteResult,

@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use backend_deadpool::DeadpoolStore;
 use backend_sqlx::SqlxStore;
-use conformance::{Faults, Harness};
+use conformance::{Faults, Harness, SqliteHarness};
 use memory_backend::MemoryStore;
 use storage_api::{PooledStore, StoreError, StoreOptions, async_trait};
-use tempfile::TempDir;
 
 /// Opens `MemoryStore`s under fresh `memory:` names; can break their idle connections.
 #[derive(Default)]
@@ -84,62 +83,21 @@ impl Backend {
             Self::Deadpool => "deadpool",
         }
     }
-}
 
-/// Opens an in-tree SQLite backend on a fresh file in a temporary directory (removed
-/// with the harness), or on `sqlite::memory:`.
-pub(crate) struct SqliteHarness {
-    backend: Backend,
-    dir: Option<TempDir>,
-    next: AtomicU64,
-}
+    /// The kit's SQLite harness for this backend on a fresh file per store.
+    pub(crate) fn file(self) -> SqliteHarness {
+        SqliteHarness::file(self.name(), self.opener())
+    }
 
-impl SqliteHarness {
-    /// File-backed stores, one file per isolated location.
-    pub(crate) fn file(backend: Backend) -> Self {
-        let dir = tempfile::Builder::new()
-            .prefix("conformance-")
-            .tempdir()
-            .expect("a temporary directory for the conformance databases");
-        Self {
-            backend,
-            dir: Some(dir),
-            next: AtomicU64::new(0),
+    /// The kit's SQLite harness for this backend on `sqlite::memory:`.
+    pub(crate) fn memory(self) -> SqliteHarness {
+        SqliteHarness::memory(self.name(), self.opener())
+    }
+
+    fn opener(self) -> conformance::OpenFn {
+        match self {
+            Self::Sqlx => |o| Box::pin(Backend::Sqlx.open(o)),
+            Self::Deadpool => |o| Box::pin(Backend::Deadpool.open(o)),
         }
-    }
-
-    /// In-memory stores (`sqlite::memory:`), each open a new database.
-    pub(crate) fn memory(backend: Backend) -> Self {
-        Self {
-            backend,
-            dir: None,
-            next: AtomicU64::new(0),
-        }
-    }
-}
-
-#[async_trait]
-impl Harness for SqliteHarness {
-    fn name(&self) -> String {
-        let kind = if self.dir.is_some() { "file" } else { "memory" };
-        format!("{}-sqlite-{kind}", self.backend.name())
-    }
-
-    fn isolate(&self, mut options: StoreOptions) -> StoreOptions {
-        options.url = match &self.dir {
-            Some(dir) => {
-                let n = self.next.fetch_add(1, Ordering::Relaxed);
-                format!(
-                    "sqlite://{}",
-                    dir.path().join(format!("store-{n}.db")).display()
-                )
-            }
-            None => "sqlite::memory:".into(),
-        };
-        options
-    }
-
-    async fn open(&self, options: StoreOptions) -> Result<Arc<dyn PooledStore>, StoreError> {
-        self.backend.open(options).await
     }
 }

@@ -33,7 +33,7 @@ pub use rules::Rules;
 use transaction::CheckedTransaction;
 
 use crate::error::{Result, StoreError};
-use crate::pool::{CloseReport, ConnectionValidation, PoolHealth, PoolMetrics};
+use crate::reports::{CloseReport, ConnectionValidation, PoolHealth, PoolMetrics};
 use crate::store::{PooledStore, Transaction};
 use crate::types::{
     Capabilities, Condition, Entry, PutOptions, ScanOptions, TxOptions, Version, WriteOp,
