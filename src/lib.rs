@@ -12,6 +12,7 @@
 //! | `postgres` | PostgreSQL through the sqlx backend |
 //! | `mysql` | MySQL 8 and MariaDB through the sqlx backend (`mysql://…`) |
 //! | `deadpool` | the deadpool-sqlite backend |
+//! | `etcd` | the etcd backend (`backend = "etcd"`, `etcd://…`) |
 //! | `metrics` | [`observe::PrometheusExporter`], the Prometheus text exposition |
 //! | `serve` | the HTTP server for probes and metrics (`serve`) and the config file with its `[serve]` section (`Config`) |
 
@@ -35,6 +36,8 @@ pub use storage_api::{
     TxOptions, Version, WriteOp, WriteResult, prefix_successor,
 };
 
+#[cfg(feature = "etcd")]
+pub use backend_etcd::EtcdStore;
 /// A throwaway schema on a PostgreSQL server (what `pooledstore conform` runs in).
 #[cfg(feature = "postgres")]
 pub use backend_sqlx::ScratchSchema;

@@ -22,7 +22,7 @@ pub struct BackendInfo {
 }
 
 /// Every backend pooledstore ships, and whether this build includes it.
-pub const BACKENDS: [BackendInfo; 2] = [
+pub const BACKENDS: [BackendInfo; 3] = [
     BackendInfo {
         name: "sqlx",
         feature: "sqlx",
@@ -32,6 +32,11 @@ pub const BACKENDS: [BackendInfo; 2] = [
         name: "deadpool",
         feature: "deadpool",
         compiled: cfg!(feature = "deadpool"),
+    },
+    BackendInfo {
+        name: "etcd",
+        feature: "etcd",
+        compiled: cfg!(feature = "etcd"),
     },
 ];
 
@@ -95,7 +100,7 @@ pub fn backend_info(backend: &str) -> Result<BackendInfo> {
         .copied()
         .ok_or_else(|| {
             StoreError::config(format!(
-                "backend = {backend:?} is unknown; use \"sqlx\" or \"deadpool\""
+                "backend = {backend:?} is unknown; use \"sqlx\", \"deadpool\" or \"etcd\""
             ))
         })
 }
@@ -108,6 +113,8 @@ async fn open_compiled(name: &str, options: StoreOptions) -> Result<Store> {
         "deadpool" => Ok(Arc::new(
             backend_deadpool::DeadpoolStore::open(options).await?,
         )),
+        #[cfg(feature = "etcd")]
+        "etcd" => Ok(Arc::new(backend_etcd::EtcdStore::open(options).await?)),
         _ => {
             drop(options);
             Err(StoreError::config(format!(

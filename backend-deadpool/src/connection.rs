@@ -72,8 +72,8 @@ impl ConnectSpec {
         // explicitly, and the writer checkpoints beside its groups.
         conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         conn.execute_batch(&format!("PRAGMA synchronous = {}", self.synchronous))?;
-        // The writer runs each write of a group under a savepoint; its statement
-        // journal (the pages a write changes, for rolling back to the savepoint) stays
+        // The writer runs each batch of a group under a savepoint; its statement
+        // journal (the pages a batch changes, for rolling back to the savepoint) stays
         // in memory instead of spilling to a temporary file.
         conn.execute_batch("PRAGMA temp_store = MEMORY")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);

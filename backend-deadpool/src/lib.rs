@@ -2,6 +2,7 @@
 
 mod connection;
 mod errors;
+mod group;
 mod lease;
 mod maintenance;
 mod ops;

@@ -174,7 +174,7 @@ pub(crate) fn purge(conn: &Connection, ctx: &Ctx, now: SystemTime) -> Result<u64
 }
 
 /// Applies `ops` in order; the first failure carries its index. Call inside a write
-/// transaction, which the caller drops (rolls back) on error.
+/// transaction (or a savepoint of one), which the caller rolls back on error.
 pub(crate) fn batch(
     conn: &Connection,
     ctx: &Ctx,

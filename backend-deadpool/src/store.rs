@@ -21,7 +21,7 @@ use crate::ops::{self, Ctx};
 use crate::pool::{ConnPool, PoolSettings};
 use crate::schema;
 use crate::tx::DeadpoolTransaction;
-use crate::writer::Writer;
+use crate::writer::{self, Writes};
 use sqlite_common::scratch::ScratchDir;
 
 /// Scans of at most this many rows run on the async thread (see `read`).
@@ -39,7 +39,7 @@ const FORCED_CLOSE_LIMIT: Duration = Duration::from_secs(1);
 pub struct DeadpoolStore {
     pool: Arc<ConnPool>,
     ctx: Arc<Ctx>,
-    writer: Arc<Writer>,
+    writer: Arc<Writes>,
     lifecycle: Arc<Lifecycle>,
     options: StoreOptions,
     /// The private directory of an in-memory store; `None` for a file store (or
@@ -82,7 +82,7 @@ impl DeadpoolStore {
                 };
                 (spec, Some(scratch))
             }
-            Location::Postgres | Location::Mysql => {
+            Location::Postgres | Location::Mysql | Location::Etcd => {
                 return Err(StoreError::config(
                     "the deadpool backend stores data in SQLite only; \
                      use sqlite://PATH or sqlite::memory:",
@@ -90,6 +90,7 @@ impl DeadpoolStore {
             }
         };
         let persistent = scratch.is_none();
+        let wal = spec.wal;
         let open_file = persistent.then(|| sqlite_common::OpenFile::register(&spec.path));
         let settings = PoolSettings {
             max: options.max_connections,
@@ -111,11 +112,12 @@ impl DeadpoolStore {
         drop(lease);
         pool.top_up().await;
         let maintenance = maintenance::spawn(&pool, maintenance::period(&settings));
-        let writer = Writer::new(
+        let writer = Writes::new(
             Arc::clone(&pool),
             Arc::clone(&ctx),
             Arc::clone(&lifecycle),
             options.acquire_timeout,
+            wal,
         );
         Ok(Self {
             pool,
@@ -177,17 +179,6 @@ impl DeadpoolStore {
         result.map_err(|e| self.pool.fail(op, e))
     }
 
-    /// Queues the write `f` (of `ops` operations) for the writer's next commit.
-    async fn write<R, F>(&self, op: &'static str, ops: usize, f: F) -> Result<R>
-    where
-        F: FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
-        R: Send + 'static,
-    {
-        let _work = self.lifecycle.enter()?;
-        let result = self.writer.submit(ops, f).await;
-        result.map_err(|e| self.pool.fail(op, e))
-    }
-
     async fn shut_down(&self) -> CloseReport {
         self.maintenance.abort();
         let open_before = self.pool.open_connections();
@@ -244,19 +235,11 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        let (key, value) = (key.to_vec(), value.to_vec());
-        self.write("put", 1, move |conn, ctx| {
-            ops::put(conn, ctx, &key, &value, options, ctx.now())
-        })
-        .await
+        writer::put(&self.writer, key, value, options).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
-        let key = key.to_vec();
-        self.write("delete", 1, move |conn, ctx| {
-            ops::delete(conn, ctx, &key, condition, ctx.now())
-        })
-        .await
+        writer::delete(&self.writer, key, condition).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
@@ -269,22 +252,11 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
-        if ops.is_empty() {
-            let _work = self.lifecycle.enter()?;
-            return Ok(Vec::new());
-        }
-        let len = ops.len();
-        self.write("batch", len, move |conn, ctx| {
-            ops::batch(conn, ctx, &ops, ctx.now())
-        })
-        .await
+        writer::batch(&self.writer, ops).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
-        self.write("purge_expired", 1, |conn, ctx| {
-            ops::purge(conn, ctx, ctx.now())
-        })
-        .await
+        writer::purge_expired(&self.writer).await
     }
 
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {

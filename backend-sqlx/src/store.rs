@@ -81,6 +81,9 @@ impl SqlxStore {
             }
             Location::Postgres => open_postgres(options).await,
             Location::Mysql => open_mysql(options).await,
+            Location::Etcd => Err(storage_api::StoreError::config(
+                "url is an etcd URL, which the sqlx backend does not open; use backend = \"etcd\"",
+            )),
         }
     }
 

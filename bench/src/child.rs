@@ -34,7 +34,7 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
     let workers = config.workers(cli.concurrency.max(1));
     let generators = OpGen::for_workers(workload, cli.keys, cli.seed, workers);
     let dir = tempfile::tempdir().map_err(|e| format!("creating a temp dir: {e}"))?;
-    let path = if config.is_postgres() || config.is_mysql() {
+    let path = if config.is_postgres() || config.is_mysql() || config.is_etcd() {
         dir.path().join("unused.db")
     } else {
         let template = cli.template.as_deref().ok_or("--child needs --template")?;
@@ -126,7 +126,7 @@ fn measure_threads(
 /// The pooled configurations, on a two-worker tokio runtime. `keys` is what the
 /// PostgreSQL and MySQL configurations preload (SQLite ones copy the template instead).
 #[cfg_attr(
-    not(any(feature = "postgres", feature = "mysql")),
+    not(any(feature = "postgres", feature = "mysql", feature = "etcd")),
     allow(unused_variables)
 )]
 async fn measure_async(
@@ -171,6 +171,10 @@ async fn measure_async(
         #[cfg(feature = "mysql")]
         Config::MysqlSqlx | Config::PooledMysql => {
             crate::targets::raw_mysql::measure(config, keys, generators, window).await
+        }
+        #[cfg(feature = "etcd")]
+        Config::EtcdClient | Config::PooledEtcd => {
+            crate::targets::raw_etcd::measure(config, keys, generators, window).await
         }
         other => Err(format!("{other} is not compiled into this build")),
     }

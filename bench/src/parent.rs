@@ -17,6 +17,8 @@ use crate::report::{Failure, Meta, Report};
 pub(crate) const POSTGRES_URL_VAR: &str = "POOLEDSTORE_TEST_POSTGRES_URL";
 /// The variable naming the MySQL/MariaDB database the MySQL configurations run on.
 pub(crate) const MYSQL_URL_VAR: &str = "POOLEDSTORE_TEST_MYSQL_URL";
+/// The variable naming the etcd cluster the etcd configurations use.
+pub(crate) const ETCD_URL_VAR: &str = "POOLEDSTORE_TEST_ETCD_URL";
 
 /// How much longer than its nominal time a child may take before it is killed.
 const CHILD_SLACK: Duration = Duration::from_secs(120);
@@ -96,6 +98,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
 fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
     let postgres_url = std::env::var(POSTGRES_URL_VAR).is_ok_and(|u| !u.is_empty());
     let mysql_url = std::env::var(MYSQL_URL_VAR).is_ok_and(|u| !u.is_empty());
+    let etcd_url = std::env::var(ETCD_URL_VAR).is_ok_and(|u| !u.is_empty());
     let mut selected = Vec::new();
     let mut skipped = Vec::new();
     for config in Config::ALL {
@@ -112,6 +115,8 @@ fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
                 Config::PooledPg => "`postgres` and `pooledstore`",
                 Config::MysqlSqlx => "`mysql`",
                 Config::PooledMysql => "`mysql` and `pooledstore`",
+                Config::EtcdClient => "`etcd`",
+                Config::PooledEtcd => "`etcd` and `pooledstore`",
                 _ => "`pooledstore`",
             };
             skipped.push(format!(
@@ -121,6 +126,8 @@ fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
             skipped.push(format!("{config}: {POSTGRES_URL_VAR} is not set"));
         } else if config.is_mysql() && !mysql_url {
             skipped.push(format!("{config}: {MYSQL_URL_VAR} is not set"));
+        } else if config.is_etcd() && !etcd_url {
+            skipped.push(format!("{config}: {ETCD_URL_VAR} is not set"));
         } else {
             selected.push(config);
         }

@@ -50,11 +50,15 @@ pub(crate) enum Config {
     MysqlSqlx,
     /// pooledstore through backend-sqlx on MySQL/MariaDB.
     PooledMysql,
+    /// An etcd-client `Client` used directly.
+    EtcdClient,
+    /// pooledstore through backend-etcd.
+    PooledEtcd,
 }
 
 impl Config {
     /// Every configuration, in run and report order.
-    pub(crate) const ALL: [Config; 9] = [
+    pub(crate) const ALL: [Config; 11] = [
         Config::Rusqlite,
         Config::Deadpool,
         Config::Sqlx,
@@ -64,6 +68,8 @@ impl Config {
         Config::PooledPg,
         Config::MysqlSqlx,
         Config::PooledMysql,
+        Config::EtcdClient,
+        Config::PooledEtcd,
     ];
 
     /// The name used on the command line and in JSON.
@@ -78,6 +84,8 @@ impl Config {
             Self::PooledPg => "pooledstore-pg",
             Self::MysqlSqlx => "mysql-sqlx",
             Self::PooledMysql => "pooledstore-mysql",
+            Self::EtcdClient => "etcd-client",
+            Self::PooledEtcd => "pooledstore-etcd",
         }
     }
 
@@ -93,6 +101,7 @@ impl Config {
             Self::PooledDeadpool => Some(Self::Deadpool),
             Self::PooledPg => Some(Self::PgSqlx),
             Self::PooledMysql => Some(Self::MysqlSqlx),
+            Self::PooledEtcd => Some(Self::EtcdClient),
             _ => None,
         }
     }
@@ -107,6 +116,11 @@ impl Config {
         matches!(self, Self::MysqlSqlx | Self::PooledMysql)
     }
 
+    /// Whether this configuration talks to etcd.
+    pub(crate) fn is_etcd(self) -> bool {
+        matches!(self, Self::EtcdClient | Self::PooledEtcd)
+    }
+
     /// Whether this build can run it (pooledstore and PostgreSQL are Cargo features).
     pub(crate) fn compiled(self) -> bool {
         match self {
@@ -116,6 +130,8 @@ impl Config {
             Self::PooledPg => cfg!(all(feature = "postgres", feature = "pooledstore")),
             Self::MysqlSqlx => cfg!(feature = "mysql"),
             Self::PooledMysql => cfg!(all(feature = "mysql", feature = "pooledstore")),
+            Self::EtcdClient => cfg!(feature = "etcd"),
+            Self::PooledEtcd => cfg!(all(feature = "etcd", feature = "pooledstore")),
         }
     }
 

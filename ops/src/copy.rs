@@ -21,7 +21,8 @@ pub struct CopyReport {
 }
 
 /// Copies every live entry of `source` into `target`, which must be empty, page by
-/// page (each page one atomic batch), reporting to `progress`.
+/// page (each page in atomic batches of at most the target's `max_batch_ops`),
+/// reporting to `progress`.
 ///
 /// Values and expiry times are kept; the target assigns its own versions. Stop writers
 /// of the source first: the copy reads pages as they are, and the final check
@@ -62,6 +63,35 @@ pub async fn copy(
     Ok(report)
 }
 
+/// Keys and values per batch before a new one starts: under the smallest request limit
+/// of the engines (etcd's default `--max-request-bytes` is 1.5 MiB).
+const BATCH_BYTES: usize = 1 << 20;
+
+/// `ops` in batches of at most `max_ops` operations and about [`BATCH_BYTES`] (a batch
+/// always takes at least one operation).
+fn chunks(ops: Vec<WriteOp>, max_ops: Option<usize>) -> Vec<Vec<WriteOp>> {
+    let most = max_ops.unwrap_or(usize::MAX).max(1);
+    let mut batches: Vec<Vec<WriteOp>> = Vec::new();
+    let mut bytes = 0;
+    for op in ops {
+        let size = match &op {
+            WriteOp::Put { key, value, .. } => key.len() + value.len(),
+            WriteOp::Delete { key, .. } => key.len(),
+        };
+        match batches.last_mut() {
+            Some(batch) if batch.len() < most && bytes + size <= BATCH_BYTES => {
+                bytes += size;
+                batch.push(op);
+            }
+            _ => {
+                bytes = size;
+                batches.push(vec![op]);
+            }
+        }
+    }
+    batches
+}
+
 async fn copy_pages(
     source: &dyn PooledStore,
     target: &dyn PooledStore,
@@ -93,9 +123,30 @@ async fn copy_pages(
                 })
             })
             .collect();
-        if !ops.is_empty() {
-            copied += target.batch(ops).await?.len() as u64;
+        for chunk in chunks(ops, target.capabilities().max_batch_ops) {
+            copied += target.batch(chunk).await?.len() as u64;
         }
         progress.advance(read);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_respect_the_operation_and_byte_bounds() {
+        let ops: Vec<WriteOp> = (0..10)
+            .map(|i| WriteOp::put(vec![i], vec![0; 300 * 1024]))
+            .collect();
+        let by_bytes = chunks(ops.clone(), None);
+        assert_eq!(
+            by_bytes.iter().map(Vec::len).collect::<Vec<_>>(),
+            [3, 3, 3, 1]
+        );
+        let by_count = chunks(ops, Some(2));
+        assert!(by_count.iter().all(|b| b.len() <= 2) && by_count.len() == 5);
+        let huge = chunks(vec![WriteOp::put("k", vec![0; 2 << 20])], Some(128));
+        assert_eq!(huge.len(), 1);
     }
 }

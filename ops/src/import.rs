@@ -34,7 +34,7 @@ use crate::sqlite_file::io_error;
 pub struct ImportOptions {
     /// Skip keys the store already holds (live) instead of overwriting them.
     pub resume: bool,
-    /// Entries per atomic batch, at least 1.
+    /// Entries per atomic batch, at least 1 (and at most the store's `max_batch_ops`).
     pub batch_entries: usize,
     /// Bytes of keys and values per batch before it is applied, at least 1.
     pub batch_bytes: usize,
@@ -45,7 +45,7 @@ impl Default for ImportOptions {
         Self {
             resume: false,
             batch_entries: 500,
-            batch_bytes: 8 << 20,
+            batch_bytes: 1 << 20,
         }
     }
 }
@@ -190,7 +190,12 @@ impl Import<'_> {
         };
         self.batch
             .push(entry, PutOptions { condition, ttl }, number);
-        if self.batch.ops.len() >= self.options.batch_entries.max(1)
+        let most = self
+            .store
+            .capabilities()
+            .max_batch_ops
+            .unwrap_or(usize::MAX);
+        if self.batch.ops.len() >= self.options.batch_entries.min(most).max(1)
             || self.batch.bytes >= self.options.batch_bytes.max(1)
         {
             self.flush().await?;

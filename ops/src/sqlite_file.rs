@@ -23,7 +23,7 @@ pub struct FileSummary {
 }
 
 /// The SQLite file behind `url`, or an `Unsupported` error naming `operation` for
-/// in-memory and PostgreSQL stores (which have no file to work on).
+/// in-memory and server stores (which have no file to work on).
 pub fn sqlite_path(url: &str, operation: &str) -> Result<PathBuf> {
     match url_scheme(url)? {
         Location::SqliteFile(path) => Ok(path),
@@ -46,6 +46,13 @@ pub fn sqlite_path(url: &str, operation: &str) -> Result<PathBuf> {
             format!(
                 "{operation} works on SQLite files; for MySQL or MariaDB use `pooledstore \
                  export` / `import` (portable JSONL) or mysqldump / mariadb-dump"
+            ),
+        )),
+        Location::Etcd => Err(StoreError::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{operation} works on SQLite files; for etcd use `pooledstore export` / \
+                 `import` (portable JSONL) or `etcdctl snapshot save`"
             ),
         )),
     }

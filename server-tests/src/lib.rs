@@ -1,4 +1,5 @@
-//! Tests that need a running server, kept out of the embedded suite.
+//! Tests that need a running server (PostgreSQL, MariaDB, an etcd cluster), kept out of
+//! the embedded suite.
 //!
 //! `cargo test --workspace --all-features --exclude pooledstore-server-tests` runs
 //! everything that needs no server; `cargo test -p pooledstore-server-tests` runs what
@@ -8,6 +9,8 @@
 
 pub mod certs;
 pub mod cli;
+pub mod etcd;
+pub mod etcd_cluster;
 pub mod mysql;
 pub mod pgbouncer;
 pub mod postgres;
@@ -92,5 +95,43 @@ pub fn mysql_unreachable(what: &str, error: impl std::fmt::Display) -> ! {
     panic!(
         "{what}: the MySQL server named by {MYSQL_URL_VAR} could not be used ({error}); \
          {MYSQL_HOW_TO}"
+    )
+}
+
+/// The variable naming the etcd cluster the tests use.
+pub const ETCD_URL_VAR: &str = "POOLEDSTORE_TEST_ETCD_URL";
+
+/// How to get an etcd cluster these tests can use.
+pub const ETCD_HOW_TO: &str = "install etcd (on Debian: `apt-get install etcd-server etcd-client`), \
+     start a 3-member cluster on loopback ports with `.ci/etcd-cluster start /tmp/etcd-test` \
+     and set POOLEDSTORE_TEST_ETCD_URL=etcd://127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793 \
+     (`.ci/run` does all three; `.ci/etcd-cluster stop /tmp/etcd-test` stops it)";
+
+/// The shared cluster's URL from [`ETCD_URL_VAR`].
+///
+/// # Panics
+/// When the variable is unset, empty or not UTF-8: a test that needs the cluster must
+/// fail without it, saying what to do.
+pub fn etcd_url() -> String {
+    match std::env::var(ETCD_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => url,
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            panic!("{ETCD_URL_VAR} is not set, so this etcd test cannot run: {ETCD_HOW_TO}")
+        }
+        Err(std::env::VarError::NotUnicode(_)) => {
+            panic!("{ETCD_URL_VAR} is not valid UTF-8: {ETCD_HOW_TO}")
+        }
+    }
+}
+
+/// Fails the test because the cluster named by [`ETCD_URL_VAR`] could not be used for
+/// `what`, quoting the `error` (which never carries a password).
+///
+/// # Panics
+/// Always.
+pub fn etcd_unreachable(what: &str, error: impl std::fmt::Display) -> ! {
+    panic!(
+        "{what}: the etcd cluster named by {ETCD_URL_VAR} could not be used ({error}); \
+         {ETCD_HOW_TO}"
     )
 }

@@ -23,9 +23,10 @@ pub const ENV_PREFIX: &str = "POOLEDSTORE_";
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StorageConfig {
-    /// Backend to use: `"sqlx"` or `"deadpool"`; it must be compiled in. Default: `"sqlx"`.
+    /// Backend to use: `"sqlx"`, `"deadpool"` or `"etcd"`; it must be compiled in.
+    /// Default: `"sqlx"`.
     pub backend: String,
-    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://…`.
+    /// `sqlite://PATH`, `sqlite::memory:`, `postgres://…`, `mysql://…` or `etcd://…`.
     /// Default: `"sqlite://data/pooledstore.db"`.
     pub url: String,
     /// Maximum connections, 1..=1024. Default: 10.
@@ -59,17 +60,19 @@ pub struct StorageConfig {
     pub db_leak_detection_threshold_secs: u64,
     /// How long `close` waits for in-flight work, 0..=3600 s. Default: 10.
     pub db_close_grace_secs: u64,
-    /// PostgreSQL only: `disable`, `allow`, `prefer`, `require`, `verify-ca` or
-    /// `verify-full`; empty keeps the URL's `sslmode` (else `prefer`). Default: `""`.
+    /// PostgreSQL: `disable`, `allow`, `prefer`, `require`, `verify-ca` or
+    /// `verify-full`; empty keeps the URL's `sslmode` (else `prefer`). etcd: empty,
+    /// `verify-full` or `disable`. Default: `""`.
     pub db_ssl_mode: String,
-    /// PostgreSQL only: PEM file of the CAs the server's certificate must chain to
-    /// (the URL's `sslrootcert`); empty: the bundled Mozilla roots. Default: `""`.
+    /// PostgreSQL: PEM file of the CAs the server's certificate must chain to (the
+    /// URL's `sslrootcert`); empty: the bundled Mozilla roots. etcd: the CA of the
+    /// members' certificates; setting it turns TLS on. Default: `""`.
     pub db_ssl_root_cert: String,
-    /// PostgreSQL only: PEM file of a client certificate (the URL's `sslcert`), with
-    /// `db_ssl_key`. Default: `""`.
+    /// PostgreSQL and etcd: PEM file of a client certificate (PostgreSQL: the URL's
+    /// `sslcert`), with `db_ssl_key`. Default: `""`.
     pub db_ssl_cert: String,
-    /// PostgreSQL only: PEM file of the client certificate's private key (the URL's
-    /// `sslkey`), with `db_ssl_cert`. Default: `""`.
+    /// PostgreSQL and etcd: PEM file of the client certificate's private key
+    /// (PostgreSQL: the URL's `sslkey`), with `db_ssl_cert`. Default: `""`.
     pub db_ssl_key: String,
     /// PostgreSQL only: the connections go through a transaction-mode pooler (PgBouncer
     /// `pool_mode = transaction`): no session settings, no server-side prepared
@@ -265,16 +268,24 @@ impl StorageConfig {
         let location = url_scheme(&self.url)?;
         let tls = self.tls_settings()?;
         if location != Location::Postgres {
-            let postgres_only = [
+            let postgres_only = [("db_transaction_pooler", !self.db_transaction_pooler)];
+            let tls_keys = [
                 ("db_ssl_mode", self.db_ssl_mode.is_empty()),
                 ("db_ssl_root_cert", self.db_ssl_root_cert.is_empty()),
                 ("db_ssl_cert", self.db_ssl_cert.is_empty()),
                 ("db_ssl_key", self.db_ssl_key.is_empty()),
-                ("db_transaction_pooler", !self.db_transaction_pooler),
             ];
             if let Some((key, _)) = postgres_only.iter().find(|(_, unset)| !unset) {
                 return Err(StoreError::config(format!(
                     "{key} applies to PostgreSQL URLs only; remove it or use a postgres:// url"
+                )));
+            }
+            if location != Location::Etcd
+                && let Some((key, _)) = tls_keys.iter().find(|(_, unset)| !unset)
+            {
+                return Err(StoreError::config(format!(
+                    "{key} applies to PostgreSQL and etcd URLs only; remove it or use a \
+                     postgres:// or etcd:// url"
                 )));
             }
         }
@@ -306,9 +317,10 @@ impl StorageConfig {
 
 /// `POOLEDSTORE_` variables the project's tests and tools read, which are not
 /// configuration keys and so are allowed beside them.
-pub const ENV_ALLOWED: [&str; 6] = [
+pub const ENV_ALLOWED: [&str; 7] = [
     "POOLEDSTORE_TEST_POSTGRES_URL",
     "POOLEDSTORE_TEST_MYSQL_URL",
+    "POOLEDSTORE_TEST_ETCD_URL",
     "POOLEDSTORE_TEST_PG_BIN",
     "POOLEDSTORE_CRASH_SEED",
     "POOLEDSTORE_CRASH_ROUNDS",
@@ -580,6 +592,21 @@ mod tests {
         assert_eq!(o.tls.client_key, Some("client.key".into()));
         assert!(o.transaction_pooler);
         assert!(!StorageConfig::default().to_options().unwrap().tls.is_set());
+    }
+
+    #[test]
+    fn etcd_urls_take_the_tls_keys_but_not_the_pooler() {
+        let mut c = StorageConfig {
+            url: "etcd://127.0.0.1:2379,127.0.0.1:22379".into(),
+            db_ssl_root_cert: "ca.pem".into(),
+            db_ssl_cert: "client.pem".into(),
+            db_ssl_key: "client.key".into(),
+            ..StorageConfig::default()
+        };
+        assert_eq!(c.to_options().unwrap().tls.root_cert, Some("ca.pem".into()));
+        c.db_transaction_pooler = true;
+        let e = c.validate().unwrap_err();
+        assert!(e.message().contains("db_transaction_pooler"), "{e}");
     }
 
     #[test]

@@ -16,10 +16,12 @@ pub enum Location {
     Postgres,
     /// A MySQL or MariaDB server (`mysql://…`); the URL as given.
     Mysql,
+    /// An etcd cluster (`etcd://host1:2379,host2:2379,…`); the URL as given.
+    Etcd,
 }
 
 /// Parses the `url` setting: `sqlite://PATH`, `sqlite:PATH`, `sqlite::memory:`,
-/// `postgres://…`, `postgresql://…` or `mysql://…` (MySQL and MariaDB).
+/// `postgres://…`, `postgresql://…`, `mysql://…` (MySQL and MariaDB) or `etcd://…`.
 pub fn url_scheme(url: &str) -> Result<Location> {
     if url == "sqlite::memory:" || url == "sqlite://:memory:" {
         return Ok(Location::SqliteMemory);
@@ -29,6 +31,9 @@ pub fn url_scheme(url: &str) -> Result<Location> {
     }
     if url.starts_with("mysql://") {
         return Ok(Location::Mysql);
+    }
+    if url.starts_with("etcd://") {
+        return Ok(Location::Etcd);
     }
     if let Some(rest) = url
         .strip_prefix("sqlite://")
@@ -43,7 +48,7 @@ pub fn url_scheme(url: &str) -> Result<Location> {
         return Ok(Location::SqliteFile(PathBuf::from(rest)));
     }
     Err(StoreError::config(format!(
-        "url {:?} has an unsupported scheme; use sqlite://PATH, sqlite::memory:, postgres://… or mysql://…",
+        "url {:?} has an unsupported scheme; use sqlite://PATH, sqlite::memory:, postgres://…, mysql://… or etcd://…",
         redact_url(url)
     )))
 }
@@ -68,6 +73,10 @@ mod tests {
         );
         assert_eq!(url_scheme("postgres://u@h/d").unwrap(), Location::Postgres);
         assert_eq!(url_scheme("mysql://u@h/d").unwrap(), Location::Mysql);
+        assert_eq!(
+            url_scheme("etcd://h1:2379,h2:2379").unwrap(),
+            Location::Etcd
+        );
         let e = url_scheme("redis://:pw@localhost").unwrap_err();
         assert!(e.message().contains("unsupported scheme"), "{e}");
         assert!(!e.message().contains("pw"), "{e}");

@@ -47,7 +47,8 @@ pub struct StoreOptions {
     pub close_grace: Duration,
     /// Time source for TTLs.
     pub clock: Arc<dyn Clock>,
-    /// PostgreSQL: TLS settings beside the URL's (file paths, never key material).
+    /// PostgreSQL and etcd: TLS settings beside the URL's (file paths, never key
+    /// material).
     pub tls: TlsSettings,
     /// PostgreSQL: the connections go through a transaction-mode pooler (PgBouncer
     /// `pool_mode = transaction`), so nothing may rely on session state.

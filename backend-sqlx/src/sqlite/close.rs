@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use sqlite_common::wal::Checkpoint;
 use sqlx::Connection;
 use storage_api::CloseReport;
 
@@ -42,11 +43,12 @@ impl Shared {
         };
         if self.persistent && self.options.enable_wal {
             let statement = if drained {
-                "PRAGMA wal_checkpoint(TRUNCATE)"
+                Checkpoint::Truncate
             } else {
-                "PRAGMA wal_checkpoint(PASSIVE)"
+                Checkpoint::Passive
             };
-            let checkpoint = sqlx::query_as::<_, (i64, i64, i64)>(statement).fetch_one(&mut keeper);
+            let checkpoint =
+                sqlx::query_as::<_, (i64, i64, i64)>(statement.pragma()).fetch_one(&mut keeper);
             match tokio::time::timeout(CHECKPOINT_BOUND, checkpoint).await {
                 Ok(Ok((0, _, _))) => {}
                 Ok(Ok(_)) => tracing::debug!(backend = "sqlx", "close: checkpoint was blocked"),

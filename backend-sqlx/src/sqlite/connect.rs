@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlite_common::schema::prepare_database_file;
+use sqlite_common::wal::AUTOCHECKPOINT_OFF;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, SqliteConnection, SqlitePool};
 use storage_api::backend::PoolInstruments;
 use storage_api::{ErrorKind, Result, StoreError, StoreOptions, Synchronous};
 
-use super::checkpoint::AUTOCHECKPOINT_OFF;
 use super::errors::map_error;
 use super::schema;
 use super::statements::Statements;

@@ -1,12 +1,16 @@
-//! One group of the [`writer`](super::writer): its writes applied in ONE
+//! One group of the single writer, applied on sqlx: its writes in ONE
 //! `BEGIN IMMEDIATE` transaction with as few statements as they allow. One
 //! `UPDATE … RETURNING` reserves every version the group needs, unconditional puts are
 //! buffered and sent as multi-row upserts, a condition is checked (after sending what
 //! is buffered) before its write, and a batch runs under a savepoint so a refused
-//! operation undoes only that batch.
+//! operation undoes only that batch. A failed statement ends the group with
+//! [`Fault::Statement`]; the failure rule of [`sqlite_common::round`] takes it from
+//! there.
 
 use std::time::SystemTime;
 
+use sqlite_common::round::{Fault, Outcome};
+use sqlite_common::writer::{Request, Write, Written};
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection};
 use storage_api::backend::expiry_millis;
 use storage_api::{
@@ -15,53 +19,64 @@ use storage_api::{
 
 use super::ops;
 use super::shared::Shared;
-use super::writer::{Write, Written};
 use crate::common::rows::version_from;
 
 /// Buffered rows are sent once they hold this many bytes of keys and values.
 const FLUSH_BYTES: usize = 1 << 20;
 
-/// Why a write or a group did not complete.
-pub(crate) enum Fault {
-    /// The write was refused (a failed condition, a bad input) and wrote nothing;
-    /// the rest of the group goes on.
+/// Why one write of a group did not complete.
+enum Stop {
+    /// The write was refused (a failed condition) and wrote nothing; the rest of the
+    /// group goes on.
     Refused(StoreError),
-    /// A statement of the write failed: the transaction is suspect.
-    Failed(StoreError),
-    /// Starting or committing the transaction failed: every write of the group fails
-    /// (retrying them one by one would only wait for the same lock again).
-    Whole(StoreError),
+    /// A statement failed: the group is over.
+    Group(Fault),
 }
 
-/// Runs `writes` in one transaction and commits it: one result per write.
+impl Stop {
+    /// A failed statement.
+    fn failed(error: StoreError) -> Self {
+        Stop::Group(Fault::Statement(error))
+    }
+}
+
+impl From<Fault> for Stop {
+    fn from(fault: Fault) -> Self {
+        Stop::Group(fault)
+    }
+}
+
+/// Runs `requests` in one transaction and commits it: one result per write.
 pub(crate) async fn run_group(
     s: &Shared,
     conn: &mut SqliteConnection,
-    writes: &[(&Write, SystemTime)],
-) -> std::result::Result<Vec<Result<Written>>, Fault> {
-    let operation = writes.first().map_or("write", |(w, _)| w.operation());
+    requests: &[Request],
+) -> Outcome {
+    let operation = requests.first().map_or("write", |r| r.write.operation());
     let mut tx: sqlx::Transaction<'_, Sqlite> =
         sqlx::Transaction::begin(&mut *conn, Some("BEGIN IMMEDIATE".into_sql_str()))
             .await
-            .map_err(|e| Fault::Whole(s.fail(operation, e)))?;
-    let needed: i64 = writes.iter().map(|(w, _)| w.versions_needed()).sum();
+            .map_err(|e| Fault::Transaction(s.fail(operation, e)))?;
+    let needed: i64 = requests.iter().map(|r| r.write.versions_needed()).sum();
     let mut g = Group {
         s,
-        versions: reserve(s, &mut tx, needed).await.map_err(Fault::Whole)?,
+        versions: reserve(s, &mut tx, needed)
+            .await
+            .map_err(Fault::Transaction)?,
         rows: Rows::default(),
     };
-    let mut results = Vec::with_capacity(writes.len());
-    for &(write, now) in writes {
-        match g.apply(&mut tx, write, now).await {
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        match g.apply(&mut tx, &request.write, request.now).await {
             Ok(written) => results.push(Ok(written)),
-            Err(Fault::Refused(e)) => results.push(Err(e)),
-            Err(fault) => return Err(fault),
+            Err(Stop::Refused(e)) => results.push(Err(e)),
+            Err(Stop::Group(fault)) => return Err(fault),
         }
     }
     g.rows.flush(s, &mut tx).await?;
     tx.commit()
         .await
-        .map_err(|e| Fault::Whole(s.fail(operation, e)))?;
+        .map_err(|e| Fault::Transaction(s.fail(operation, e)))?;
     Ok(results)
 }
 
@@ -90,9 +105,9 @@ struct Versions {
 }
 
 impl Versions {
-    fn take(&mut self) -> std::result::Result<i64, Fault> {
+    fn take(&mut self) -> std::result::Result<i64, Stop> {
         if self.next > self.last || self.next <= 0 {
-            return Err(Fault::Failed(StoreError::new(
+            return Err(Stop::failed(StoreError::new(
                 ErrorKind::Backend,
                 "put: the writer ran out of reserved versions",
             )));
@@ -131,7 +146,7 @@ impl<'w> Rows<'w> {
             query
                 .execute(&mut *conn)
                 .await
-                .map_err(|e| Fault::Failed(s.fail("put", e)))?;
+                .map_err(|e| Fault::Statement(s.fail("put", e)))?;
             rest = tail;
         }
         self.discard();
@@ -159,7 +174,7 @@ impl<'w> Group<'_, 'w> {
         conn: &mut SqliteConnection,
         write: &'w Write,
         now: SystemTime,
-    ) -> std::result::Result<Written, Fault> {
+    ) -> std::result::Result<Written, Stop> {
         match write {
             Write::Op(op) => self.op(conn, op, now).await.map(Written::Op),
             Write::Batch(ops) => self.batch(conn, ops, now).await.map(Written::Batch),
@@ -168,7 +183,7 @@ impl<'w> Group<'_, 'w> {
                 ops::purge_expired(self.s, conn, now)
                     .await
                     .map(Written::Purged)
-                    .map_err(Fault::Failed)
+                    .map_err(Stop::failed)
             }
         }
     }
@@ -179,7 +194,7 @@ impl<'w> Group<'_, 'w> {
         conn: &mut SqliteConnection,
         op: &'w WriteOp,
         now: SystemTime,
-    ) -> std::result::Result<WriteResult, Fault> {
+    ) -> std::result::Result<WriteResult, Stop> {
         match op {
             WriteOp::Put {
                 key,
@@ -203,13 +218,13 @@ impl<'w> Group<'_, 'w> {
         value: &'w [u8],
         options: PutOptions,
         now: SystemTime,
-    ) -> std::result::Result<Version, Fault> {
+    ) -> std::result::Result<Version, Stop> {
         if options.condition != Condition::Any {
             self.rows.flush(self.s, conn).await?;
             check_condition(self.s, conn, key, options.condition, now, "put").await?;
         }
         let raw = self.versions.take()?;
-        let version = version_from(raw).map_err(Fault::Failed)?;
+        let version = version_from(raw).map_err(Stop::failed)?;
         self.rows
             .pending
             .push((key, value, raw, expiry_millis(now, options.ttl)));
@@ -226,12 +241,12 @@ impl<'w> Group<'_, 'w> {
         key: &[u8],
         condition: Condition,
         now: SystemTime,
-    ) -> std::result::Result<bool, Fault> {
+    ) -> std::result::Result<bool, Stop> {
         self.rows.flush(self.s, conn).await?;
         check_condition(self.s, conn, key, condition, now, "delete").await?;
         ops::delete(self.s, conn, key, Condition::Any, now)
             .await
-            .map_err(Fault::Failed)
+            .map_err(Stop::failed)
     }
 
     /// Applies a batch under a savepoint: a refused operation undoes the batch alone
@@ -241,7 +256,7 @@ impl<'w> Group<'_, 'w> {
         conn: &mut SqliteConnection,
         ops: &'w [WriteOp],
         now: SystemTime,
-    ) -> std::result::Result<Vec<WriteResult>, Fault> {
+    ) -> std::result::Result<Vec<WriteResult>, Stop> {
         self.rows.flush(self.s, conn).await?;
         self.statement(conn, "SAVEPOINT pooledstore_batch").await?;
         let mut results = Vec::with_capacity(ops.len());
@@ -249,12 +264,12 @@ impl<'w> Group<'_, 'w> {
             let result = self.op(conn, op, now).await;
             match result {
                 Ok(r) => results.push(r),
-                Err(Fault::Refused(e)) => {
+                Err(Stop::Refused(e)) => {
                     self.rows.discard();
                     self.statement(conn, "ROLLBACK TO pooledstore_batch")
                         .await?;
                     self.statement(conn, "RELEASE pooledstore_batch").await?;
-                    return Err(Fault::Refused(e.with_batch_index(index)));
+                    return Err(Stop::Refused(e.with_batch_index(index)));
                 }
                 Err(fault) => return Err(fault),
             }
@@ -268,17 +283,17 @@ impl<'w> Group<'_, 'w> {
         &mut self,
         conn: &mut SqliteConnection,
         sql: &'static str,
-    ) -> std::result::Result<(), Fault> {
+    ) -> std::result::Result<(), Stop> {
         sqlx::raw_sql(sql)
             .execute(&mut *conn)
             .await
             .map(drop)
-            .map_err(|e| Fault::Failed(self.s.fail("batch", e)))
+            .map_err(|e| Stop::failed(self.s.fail("batch", e)))
     }
 }
 
 /// `Refused(ConditionFailed)` unless `condition` holds for the live entry under `key`;
-/// `Failed` if the check itself failed.
+/// a failed statement if the check itself failed.
 async fn check_condition(
     s: &Shared,
     conn: &mut SqliteConnection,
@@ -286,11 +301,11 @@ async fn check_condition(
     condition: Condition,
     now: SystemTime,
     operation: &str,
-) -> std::result::Result<(), Fault> {
+) -> std::result::Result<(), Stop> {
     ops::check_condition(s, conn, key, condition, now, operation)
         .await
         .map_err(|e| match e.kind() {
-            ErrorKind::ConditionFailed => Fault::Refused(e),
-            _ => Fault::Failed(e),
+            ErrorKind::ConditionFailed => Stop::Refused(e),
+            _ => Stop::failed(e),
         })
 }

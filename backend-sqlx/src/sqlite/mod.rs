@@ -5,22 +5,21 @@
 //! their acquire path; [`ops`] holds the SQL of each operation; [`reader`] coalesces
 //! concurrent point reads and [`writer`] is the single writer with group commit that
 //! puts, deletes, batches and purges go through ([`group`] applies one group of
-//! writes), both served from a [`queue`]; [`tx`] holds the transactions,
-//! [`checkpoint`] the WAL checkpoints beside the writers, [`health`] and [`close`] the
-//! pool-level operations; [`errors`] is the one error mapping, and [`scratch`] the
-//! private database behind `sqlite::memory:`. Connection accounting, admission and the
-//! acquire path, the pool's close, health-check outcomes, idle validation, metrics, row
-//! conversion, leak detection and the connection stash live in [`crate::common`],
-//! shared with the PostgreSQL backend (which does not use the stash yet).
+//! writes), both served from a [`sqlite_common::queue`], the writer with the failure
+//! rule and WAL checkpoint schedule of [`sqlite_common::writer`]; [`tx`] holds the
+//! transactions, [`health`] and [`close`] the pool-level operations; [`errors`] is the
+//! one error mapping, and [`sqlite_common::scratch`] the private database behind
+//! `sqlite::memory:`. Connection accounting, admission and the acquire path, the
+//! pool's close, health-check outcomes, idle validation, metrics, row conversion, leak
+//! detection and the connection stash live in [`crate::common`], shared with the
+//! PostgreSQL backend (which does not use the stash yet).
 
-mod checkpoint;
 mod close;
 mod connect;
 mod errors;
 mod group;
 mod health;
 mod ops;
-mod queue;
 mod reader;
 mod schema;
 mod shared;
@@ -48,7 +47,7 @@ use tx::SqliteTx;
 use crate::common::accounting::ConnectionAccounting;
 
 /// A store over a pool of SQLite connections: a database file, or a private
-/// temporary database (see [`scratch`]) that lives until the store closes.
+/// temporary database (see [`sqlite_common::scratch`]) that lives until the store closes.
 #[derive(Clone)]
 pub(crate) struct SqliteStore {
     shared: Arc<Shared>,

@@ -11,13 +11,14 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use sqlx::SqliteConnection;
+use sqlite_common::queue::{self, Call, Queue, Server};
+use sqlx::{Sqlite, SqliteConnection};
 use storage_api::backend::to_unix_millis;
 use storage_api::{Entry, Result};
 
 use super::ops;
-use super::queue::{self, Call, Queue, Server};
 use super::shared::Shared;
+use crate::common::stash::Lent;
 
 /// The most reads one statement group answers; later ones wait for the next.
 const MAX_GROUP: usize = 128;
@@ -25,21 +26,22 @@ const MAX_GROUP: usize = 128;
 /// A queued read and the caller waiting for it.
 type Job = Call<Vec<u8>, Option<Entry>>;
 
-/// The reader: serves the queue of point reads (see [`queue`](super::queue)).
+/// The reader: serves the queue of point reads (see [`sqlite_common::queue`]).
 #[derive(Debug)]
 pub(crate) struct Reads;
 
 impl Server for Reads {
+    type Store = Shared;
     type Request = Vec<u8>;
     type Answer = Option<Entry>;
     const OPERATION: &'static str = "get";
     const MAX_GROUP: usize = MAX_GROUP;
 
-    fn queue(shared: &Shared) -> &Queue<Self> {
+    fn queue(shared: &Shared) -> &Queue<Vec<u8>, Option<Entry>> {
         &shared.reader
     }
 
-    async fn serve(shared: &Arc<Shared>, conn: &mut SqliteConnection, calls: Vec<Job>) -> bool {
+    async fn serve(shared: &Arc<Shared>, conn: &mut Lent<Sqlite>, calls: Vec<Job>) -> bool {
         answer(shared, conn, calls).await
     }
 }
@@ -64,7 +66,7 @@ async fn answer(s: &Shared, conn: &mut SqliteConnection, jobs: Vec<Job>) -> bool
     let mut last: Vec<bool> = jobs
         .iter()
         .rev()
-        .map(|job| seen.insert(job.request.as_slice()))
+        .map(|job| seen.insert(job.request().as_slice()))
         .collect();
     last.reverse();
     let keys: Vec<&[u8]> = seen.into_iter().collect();
@@ -79,9 +81,9 @@ async fn answer(s: &Shared, conn: &mut SqliteConnection, jobs: Vec<Job>) -> bool
     };
     for (job, last) in jobs.into_iter().zip(last) {
         let entry = if last {
-            found.remove(&job.request)
+            found.remove(job.request())
         } else {
-            found.get(&job.request).cloned()
+            found.get(job.request()).cloned()
         };
         job.answer(Ok(entry));
     }

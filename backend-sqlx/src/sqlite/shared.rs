@@ -6,20 +6,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use sqlite_common::queue::{Lender, Queue};
+use sqlite_common::scratch::ScratchDir;
+use sqlite_common::writer::Writer;
 use sqlx::{SqlSafeStr, Sqlite, SqliteConnection, SqlitePool};
 use storage_api::backend::{InFlight, PoolInstruments};
-use storage_api::{Result, StoreError, StoreOptions};
+use storage_api::{Entry, Result, StoreError, StoreOptions};
 
-use super::checkpoint::Checkpoints;
 use super::errors::map_error;
-use super::queue::Queue;
-use super::reader::Reads;
 use super::statements::Statements;
-use super::writer::Writes;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 use crate::common::stash::{Lent, Stash};
-use sqlite_common::scratch::ScratchDir;
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -48,12 +46,11 @@ pub(crate) struct Shared {
     /// would checkpoint and delete the WAL on a pool thread each time an idle pool
     /// empties, and rebuild it on the next open.
     pub(crate) keeper: tokio::sync::Mutex<Option<SqliteConnection>>,
-    /// The single writer behind put, delete, batch and purge_expired.
-    pub(crate) writer: Queue<Writes>,
-    /// When the next WAL checkpoint is due.
-    pub(crate) checkpoints: Checkpoints,
+    /// The single writer behind put, delete, batch and purge_expired, with the WAL
+    /// checkpoint schedule.
+    pub(crate) writer: Writer,
     /// Coalesces concurrent point reads.
-    pub(crate) reader: Queue<Reads>,
+    pub(crate) reader: Queue<Vec<u8>, Option<Entry>>,
     /// Connections lent from one operation to the next without a pool round trip.
     pub(crate) stash: Arc<Stash<Sqlite>>,
 }
@@ -80,7 +77,7 @@ pub(crate) struct Parts {
     pub(crate) accounting: Arc<ConnectionAccounting>,
     pub(crate) scratch: Option<ScratchDir>,
     pub(crate) keeper: SqliteConnection,
-    /// Whether the store runs the WAL checkpoints itself (see [`checkpoint`](super::checkpoint)).
+    /// Whether the store runs the WAL checkpoints itself (see [`sqlite_common::wal`]).
     pub(crate) manual_checkpoints: bool,
 }
 
@@ -102,9 +99,8 @@ impl Shared {
             gate,
             scratch: parts.scratch,
             keeper: tokio::sync::Mutex::new(Some(parts.keeper)),
-            writer: Queue::default(),
+            writer: Writer::new(parts.manual_checkpoints),
             reader: Queue::default(),
-            checkpoints: Checkpoints::new(parts.manual_checkpoints),
             stash,
         })
     }
@@ -193,5 +189,31 @@ impl Shared {
     /// `Closed` once `close` has given up on in-flight work.
     pub(crate) fn check_not_forced(&self) -> Result<()> {
         self.gate.check_not_forced()
+    }
+}
+
+/// The store's connections as its queues (the writer's, the reader's) borrow them.
+impl Lender for Shared {
+    type Conn = Lent<Sqlite>;
+
+    async fn acquire(&self, operation: &'static str) -> Result<Lent<Sqlite>> {
+        Shared::acquire(self, operation).await
+    }
+
+    fn release(&self, conn: Lent<Sqlite>) {
+        Shared::release(self, conn);
+    }
+
+    /// Back to the pool now and then, which enforces `max_lifetime`.
+    fn is_due(&self, conn: &Lent<Sqlite>) -> bool {
+        conn.is_due()
+    }
+
+    fn instruments(&self) -> &PoolInstruments {
+        &self.instruments
+    }
+
+    fn is_closing(&self) -> bool {
+        self.gate.is_closing()
     }
 }

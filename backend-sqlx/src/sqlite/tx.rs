@@ -11,6 +11,7 @@ use storage_api::{
 
 use super::ops;
 use super::shared::{PooledTx, Shared};
+use super::writer;
 use storage_api::backend::LeakTimer;
 
 /// A transaction holding one pooled connection until commit, rollback or drop.
@@ -90,7 +91,7 @@ impl Transaction for SqliteTx {
         } = *self;
         shared.commit("commit", tx).await?;
         if !read_only {
-            shared.committed(1);
+            writer::committed(&shared, 1);
         }
         Ok(())
     }

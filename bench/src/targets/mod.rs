@@ -8,6 +8,8 @@ pub(crate) mod raw_sqlx;
 #[cfg(feature = "pooledstore")]
 pub(crate) mod pooled;
 
+#[cfg(feature = "etcd")]
+pub(crate) mod raw_etcd;
 #[cfg(feature = "mysql")]
 pub(crate) mod raw_mysql;
 #[cfg(feature = "postgres")]

@@ -51,6 +51,12 @@ impl Pooled {
         Ok(Self { store })
     }
 
+    /// The store.
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Closes the store.
     pub(crate) async fn close(&self) {
         self.store.close().await;

@@ -2,7 +2,8 @@
 //! on scratch databases beside the configured one, never on the user's data: SQLite
 //! files in a private directory beside the configured file, or, for a PostgreSQL url,
 //! tables in a scratch schema of the configured database (created for the run and
-//! dropped after it; the role needs `CREATE` on the database).
+//! dropped after it; the role needs `CREATE` on the database), or, for an etcd url,
+//! tables (key prefixes) of their own on the configured cluster, removed after the run.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -118,6 +119,9 @@ enum Scratch {
     /// Tables in this schema.
     #[cfg(feature = "postgres")]
     Schema(Box<pooledstore::ScratchSchema>),
+    /// Tables (key prefixes) named after this one on the etcd cluster.
+    #[cfg(feature = "etcd")]
+    Prefixes(String),
 }
 
 impl ConfiguredHarness {
@@ -145,6 +149,15 @@ impl ConfiguredHarness {
                      enable the Cargo feature `postgres` of pooledstore",
                 ));
             }
+            #[cfg(feature = "etcd")]
+            Location::Etcd => Scratch::Prefixes(format!("conform_{}", std::process::id())),
+            #[cfg(not(feature = "etcd"))]
+            Location::Etcd => {
+                return Err(StoreError::config(
+                    "url is an etcd URL, but this build has no etcd support; enable the \
+                     Cargo feature `etcd` of pooledstore",
+                ));
+            }
             Location::Mysql => {
                 return Err(StoreError::new(
                     storage_api::ErrorKind::Unsupported,
@@ -167,6 +180,28 @@ impl ConfiguredHarness {
             Scratch::Directory(dir) => {
                 if let Err(e) = std::fs::remove_dir_all(dir) {
                     tracing::warn!(dir = %dir.display(), error = %e, "cannot remove the scratch directory");
+                }
+            }
+            #[cfg(feature = "etcd")]
+            Scratch::Prefixes(base) => {
+                let opened = self.next.load(Ordering::Relaxed);
+                for n in 0..opened {
+                    let mut options = self
+                        .config
+                        .to_options()
+                        .unwrap_or_else(|_| StoreOptions::new(self.config.url.clone()));
+                    options.table = format!("{base}_{n}");
+                    let removed = match pooledstore::EtcdStore::open(options).await {
+                        Ok(store) => {
+                            let removed = store.remove_table().await;
+                            store.close().await;
+                            removed
+                        }
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = removed {
+                        tracing::warn!(table = %format!("{base}_{n}"), error = %e, "cannot remove a scratch table");
+                    }
                 }
             }
             #[cfg(feature = "postgres")]
@@ -202,6 +237,13 @@ impl Harness for ConfiguredHarness {
                 options.table = format!("kv_{n}");
                 options.tls = self.config.tls_settings().unwrap_or_default();
                 options.transaction_pooler = self.config.db_transaction_pooler;
+                return options;
+            }
+            #[cfg(feature = "etcd")]
+            Scratch::Prefixes(base) => {
+                options.url = self.config.url.clone();
+                options.table = format!("{base}_{n}");
+                options.tls = self.config.tls_settings().unwrap_or_default();
                 return options;
             }
         };

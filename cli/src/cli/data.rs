@@ -128,7 +128,7 @@ pub(super) async fn get(store: &Store, url: &str, args: GetArgs) -> Result<ExitC
 fn write_value(path: &Path, value: &[u8], url: &str, force: bool) -> Result<(), StoreError> {
     let live = match url_scheme(url)? {
         Location::SqliteFile(path) => Some(path),
-        Location::SqliteMemory | Location::Postgres | Location::Mysql => None,
+        Location::SqliteMemory | Location::Postgres | Location::Mysql | Location::Etcd => None,
     };
     pooledstore_ops::write_file_atomically(path, value, live.as_deref(), force)
 }

@@ -1,0 +1,162 @@
+//! One group of the single writer, applied on a rusqlite connection (on its blocking
+//! thread): its writes in ONE `BEGIN IMMEDIATE` transaction, each through the same
+//! functions transactions use ([`ops`]). A single write checks its condition before
+//! it writes, and a batch runs under a savepoint (unless alone in its group), so a
+//! refused write leaves nothing behind and the rest of the group goes on. A failed statement rolls the group back
+//! and ends it with [`Fault::Statement`]; the failure rule of
+//! [`sqlite_common::round`] takes it from there.
+
+use std::time::SystemTime;
+
+use rusqlite::Connection;
+use sqlite_common::queue::Lender;
+use sqlite_common::round::{Fault, Outcome, Round, Settled, Step};
+use sqlite_common::wal::{AUTOCHECKPOINT_DEFAULT, AUTOCHECKPOINT_OFF, Checkpoint};
+use sqlite_common::writer::{Request, Write, Written};
+use storage_api::{ErrorKind, WriteOp, WriteResult};
+
+use crate::errors::DbError;
+use crate::ops::{self, Ctx};
+use crate::pool::ConnPool;
+
+/// Takes the steps of `round`: checkpoints on this connection, and groups, each in
+/// one transaction, settled (and so answered) from this thread.
+///
+/// With `manual_checkpoints`, SQLite's automatic checkpoint is off while the round
+/// runs (the writer follows [`sqlite_common::wal`] instead) and back to SQLite's
+/// default afterwards, for whoever uses the connection next.
+pub(crate) fn apply_round<S: Lender>(
+    conn: &Connection,
+    ctx: &Ctx,
+    pool: &ConnPool,
+    mut round: Round<S>,
+    manual_checkpoints: bool,
+) -> Settled {
+    if manual_checkpoints {
+        set_pragma(conn, AUTOCHECKPOINT_OFF);
+    }
+    while let Some(step) = round.next_step() {
+        match step {
+            Step::Checkpoint => {
+                let ran = conn.query_row(Checkpoint::Passive.pragma(), [], |_| Ok(()));
+                if let Err(error) = &ran {
+                    tracing::debug!(backend = "deadpool", %error, "the writer's WAL checkpoint failed");
+                }
+                round.checkpointed(ran.is_ok());
+            }
+            Step::Apply(group) => {
+                let outcome = run(conn, ctx, pool, group.requests());
+                round.settle(group, outcome);
+            }
+        }
+    }
+    if manual_checkpoints {
+        set_pragma(conn, AUTOCHECKPOINT_DEFAULT);
+    }
+    round.finish()
+}
+
+/// Applies `requests` in one transaction and commits it: one result per write.
+fn run(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> Outcome {
+    let operation = requests.first().map_or("write", |r| r.write.operation());
+    // A rollback below failed earlier: try again before starting afresh.
+    roll_back(conn);
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| Fault::Transaction(pool.fail(operation, e)))?;
+    // Alone in its group, a write needs no savepoint: the transaction is its own.
+    let alone = requests.len() == 1;
+    let mut results = Vec::with_capacity(requests.len());
+    for request in requests {
+        let operation = request.write.operation();
+        match write(conn, ctx, &request.write, request.now, alone) {
+            Ok(written) => results.push(Ok(written)),
+            Err(e) if refused(&e) && alone => {
+                roll_back(conn);
+                return Ok(vec![Err(pool.fail(operation, e))]);
+            }
+            Err(e) if refused(&e) => results.push(Err(pool.fail(operation, e))),
+            Err(e) => {
+                roll_back(conn);
+                return Err(Fault::Statement(pool.fail(operation, e)));
+            }
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        roll_back(conn);
+        Fault::Transaction(pool.fail(operation, e))
+    })?;
+    Ok(results)
+}
+
+/// Whether a write's error is the contract's refusal (it wrote nothing).
+fn refused(error: &DbError) -> bool {
+    matches!(error, DbError::Store(e) if e.kind() == ErrorKind::ConditionFailed)
+}
+
+/// Applies one write inside the group's transaction (`alone` in it: a refusal rolls
+/// the transaction back).
+fn write(
+    conn: &Connection,
+    ctx: &Ctx,
+    write: &Write,
+    now: SystemTime,
+    alone: bool,
+) -> std::result::Result<Written, DbError> {
+    match write {
+        Write::Op(WriteOp::Put {
+            key,
+            value,
+            options,
+        }) => ops::put(conn, ctx, key, value, *options, now)
+            .map(|version| Written::Op(WriteResult::Put(version))),
+        Write::Op(WriteOp::Delete { key, condition }) => {
+            ops::delete(conn, ctx, key, *condition, now)
+                .map(|removed| Written::Op(WriteResult::Delete(removed)))
+        }
+        Write::Batch(batch) if alone => ops::batch(conn, ctx, batch, now).map(Written::Batch),
+        Write::Batch(batch) => self::batch(conn, ctx, batch, now).map(Written::Batch),
+        Write::Purge => ops::purge(conn, ctx, now).map(Written::Purged),
+    }
+}
+
+/// Applies a batch under a savepoint: a refused operation undoes the batch and
+/// nothing else of the group.
+fn batch(
+    conn: &Connection,
+    ctx: &Ctx,
+    batch: &[WriteOp],
+    now: SystemTime,
+) -> std::result::Result<Vec<WriteResult>, DbError> {
+    statement(conn, "SAVEPOINT pooledstore_batch")?;
+    match ops::batch(conn, ctx, batch, now) {
+        Ok(results) => {
+            statement(conn, "RELEASE pooledstore_batch")?;
+            Ok(results)
+        }
+        Err(e) if refused(&e) => {
+            statement(conn, "ROLLBACK TO pooledstore_batch")?;
+            statement(conn, "RELEASE pooledstore_batch")?;
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn statement(conn: &Connection, sql: &str) -> std::result::Result<(), DbError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Rolls back the open transaction, if any (SQLite may have rolled it back itself).
+fn roll_back(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
+/// Sets a `PRAGMA` (name, value); a failure only costs the checkpoint schedule.
+fn set_pragma(conn: &Connection, (name, value): (&str, &str)) {
+    if let Err(error) = conn.execute_batch(&format!("PRAGMA {name} = {value}")) {
+        tracing::debug!(backend = "deadpool", %error, "could not set PRAGMA {name}");
+    }
+}
