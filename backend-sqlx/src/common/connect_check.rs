@@ -8,11 +8,13 @@
 //! TLS), the caller gets a `Connection` error naming the cause and the address at once.
 //! Other failures are remembered and named when the acquire finally times out. One
 //! attempt runs at a time per store, and its answer serves every caller for
-//! [`CHECK_EVERY`].
+//! [`CHECK_EVERY`]. What an engine knows beyond the driver's words (its own error
+//! numbers, TLS failures) comes in through a [`Diagnosis`].
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use sqlx::error::DatabaseError;
 use sqlx::{ConnectOptions, Connection, Database, Pool};
 use tokio::sync::Mutex;
 
@@ -33,6 +35,43 @@ pub(crate) struct ConnectCheck {
     handed_out: AtomicU64,
     /// The last check: when it ran and what it found.
     last: Mutex<Option<(Instant, Finding)>>,
+    /// How failed attempts are told apart and described.
+    diagnosis: Diagnosis,
+}
+
+/// How an engine reads a failed connection attempt, beyond what every driver error says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Diagnosis {
+    /// The engine's own description of `error`, when it has one (else [`cause`]).
+    pub(crate) describe: fn(&sqlx::Error) -> Option<String>,
+    /// Whether a server error the driver does not call transient may pass by waiting
+    /// (a server with no free connection slot, one starting up).
+    pub(crate) transient: fn(&dyn DatabaseError) -> bool,
+}
+
+impl Diagnosis {
+    /// The driver's words alone.
+    #[cfg(any(test, feature = "sqlite"))]
+    pub(crate) const DRIVER: Self = Self {
+        describe: |_| None,
+        transient: |_| false,
+    };
+
+    /// A failed connection attempt in the engine's words, else the driver's (see [`cause`]).
+    pub(crate) fn cause(&self, error: &sqlx::Error) -> String {
+        (self.describe)(error).unwrap_or_else(|| cause(error))
+    }
+
+    /// Whether a failed connection attempt may succeed later without anyone acting: the
+    /// server is starting up or shutting down, or has no free connection slot.
+    fn waiting_may_cure(&self, error: &sqlx::Error) -> bool {
+        match error {
+            sqlx::Error::Database(db) => {
+                db.is_transient_in_connect_phase() || (self.transient)(db.as_ref())
+            }
+            _ => false,
+        }
+    }
 }
 
 /// What one connection attempt found.
@@ -47,12 +86,13 @@ enum Finding {
 }
 
 impl ConnectCheck {
-    /// No check run yet, for connections to `endpoint`.
-    pub(crate) fn new(endpoint: impl Into<String>) -> Self {
+    /// No check run yet, for connections to `endpoint`, whose failures `diagnosis` reads.
+    pub(crate) fn new(endpoint: impl Into<String>, diagnosis: Diagnosis) -> Self {
         Self {
             endpoint: endpoint.into(),
             handed_out: AtomicU64::new(0),
             last: Mutex::new(None),
+            diagnosis,
         }
     }
 
@@ -106,14 +146,14 @@ impl ConnectCheck {
         {
             return finding.clone();
         }
-        let finding = attempt(pool).await;
+        let finding = attempt(pool, &self.diagnosis).await;
         *last = Some((Instant::now(), finding.clone()));
         finding
     }
 }
 
 /// One connection attempt with the pool's options, outside the pool.
-async fn attempt<DB: Database>(pool: &Pool<DB>) -> Finding {
+async fn attempt<DB: Database>(pool: &Pool<DB>, diagnosis: &Diagnosis) -> Finding {
     let options = pool.connect_options();
     match tokio::time::timeout(ATTEMPT_BOUND, options.connect()).await {
         Ok(Ok(conn)) => {
@@ -122,8 +162,10 @@ async fn attempt<DB: Database>(pool: &Pool<DB>) -> Finding {
             });
             Finding::Connected
         }
-        Ok(Err(error)) if waiting_may_cure(&error) => Finding::Transient(cause(&error)),
-        Ok(Err(error)) => Finding::Failed(cause(&error)),
+        Ok(Err(error)) if diagnosis.waiting_may_cure(&error) => {
+            Finding::Transient(diagnosis.cause(&error))
+        }
+        Ok(Err(error)) => Finding::Failed(diagnosis.cause(&error)),
         Err(_) => Finding::Transient(format!(
             "no answer to a connection attempt within {:.0} s",
             ATTEMPT_BOUND.as_secs_f64()
@@ -131,42 +173,11 @@ async fn attempt<DB: Database>(pool: &Pool<DB>) -> Finding {
     }
 }
 
-/// Whether a failed connection attempt may succeed later without anyone acting: the
-/// server is starting up or shutting down, or has no free connection slot.
-fn waiting_may_cure(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => {
-            #[cfg(feature = "mysql")]
-            if crate::mysql::is_transient_connect_error(db.as_ref()) {
-                return true;
-            }
-            db.is_transient_in_connect_phase()
-                || matches!(db.code().as_deref(), Some("53300" | "57P03"))
-        }
-        _ => false,
-    }
-}
-
 /// A failed connection attempt in the driver's words, which name the cause (a refused
-/// connection, an unknown host, the server's refusal, a certificate the TLS settings do
-/// not accept) and never the password.
+/// connection, an unknown host, the server's refusal) and never the password.
 pub(crate) fn cause(error: &sqlx::Error) -> String {
-    #[cfg(feature = "postgres")]
-    if let Some((_, described)) = crate::postgres::tls::handshake_failure(error) {
-        return described;
-    }
-    #[cfg(feature = "mysql")]
-    if let Some(described) = crate::mysql::describe_server_error(error) {
-        return described;
-    }
     match error {
         sqlx::Error::Database(db) => match db.code().as_deref() {
-            // PostgreSQL's too_many_connections: say which limit.
-            Some(code @ "53300") => format!(
-                "{} (SQLSTATE {code}): the server's connection limit (max_connections, less \
-                 the reserved slots) is reached",
-                db.message()
-            ),
             Some(code) => format!("{} (SQLSTATE {code})", db.message()),
             None => db.message().to_owned(),
         },
@@ -191,7 +202,7 @@ mod tests {
             "{}",
             cause(&refused)
         );
-        assert!(!waiting_may_cure(&refused));
+        assert!(!Diagnosis::DRIVER.waiting_may_cure(&refused));
         let tls = sqlx::Error::Tls("certificate verify failed".into());
         assert!(cause(&tls).contains("certificate verify failed"));
     }

@@ -6,18 +6,31 @@ use std::time::Duration;
 use sqlx::error::DatabaseError;
 use storage_api::{ErrorKind, StoreError};
 
-use super::connect_check::cause;
+use super::connect_check::Diagnosis;
 
 /// Turns a sqlx error raised by `operation` into a [`StoreError`], asking `database`
-/// for the kind and message of errors the database itself reported.
+/// for the kind and message of errors the database itself reported; a failed
+/// connection is described in the driver's words.
 ///
 /// `waited` is how long the caller waited for a connection, when the error came from
 /// acquiring one. Messages name the operation; they never carry keys, values or the
 /// connection URL.
+#[cfg(feature = "sqlite")]
 pub(crate) fn map_driver_error(
     error: sqlx::Error,
     operation: &str,
     waited: Option<Duration>,
+    database: impl FnOnce(&dyn DatabaseError) -> (ErrorKind, String),
+) -> StoreError {
+    map_diagnosed_error(error, operation, waited, &Diagnosis::DRIVER, database)
+}
+
+/// Like `map_driver_error`, with a failed connection described as `diagnosis` says.
+pub(crate) fn map_diagnosed_error(
+    error: sqlx::Error,
+    operation: &str,
+    waited: Option<Duration>,
+    diagnosis: &Diagnosis,
     database: impl FnOnce(&dyn DatabaseError) -> (ErrorKind, String),
 ) -> StoreError {
     let (kind, message) = match &error {
@@ -37,7 +50,7 @@ pub(crate) fn map_driver_error(
             ErrorKind::Connection,
             format!(
                 "{operation}: the database connection failed: {}",
-                cause(&error)
+                diagnosis.cause(&error)
             ),
         ),
         sqlx::Error::Configuration(_) => (

@@ -12,7 +12,7 @@ use storage_api::backend::{InFlight, Lifecycle, PoolInstruments};
 use storage_api::{ErrorKind, Result, StoreError};
 use tokio::sync::watch;
 
-use super::connect_check::ConnectCheck;
+use super::connect_check::{ConnectCheck, Diagnosis};
 
 /// Who may use a store, and whether it is closing.
 #[derive(Debug)]
@@ -28,13 +28,20 @@ pub(crate) struct Gate {
 
 impl Gate {
     /// An open gate for a pool whose connections go to `endpoint` (`host:port` or a
-    /// file), which connection errors name.
+    /// file), which connection errors name in the driver's words.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn new(endpoint: impl Into<String>) -> Self {
+        Self::diagnosed(endpoint, Diagnosis::DRIVER)
+    }
+
+    /// An open gate for a pool whose connections go to `endpoint`, whose failed
+    /// connection attempts `diagnosis` reads.
+    pub(crate) fn diagnosed(endpoint: impl Into<String>, diagnosis: Diagnosis) -> Self {
         Self {
             lifecycle: Lifecycle::new(),
             closing: watch::channel(false).0,
             forced: AtomicBool::new(false),
-            connects: ConnectCheck::new(endpoint),
+            connects: ConnectCheck::new(endpoint, diagnosis),
         }
     }
 

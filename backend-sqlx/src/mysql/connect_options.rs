@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use sqlx::ConnectOptions;
 use sqlx::mysql::MySqlConnectOptions;
-use sqlx_core::Url;
-use storage_api::backend::redact_url;
 use storage_api::{Result, StoreError, StoreOptions};
+
+use crate::common::engine::url;
 
 /// The URL parameters sqlx understands for MySQL; anything else is a typo to report,
 /// not to ignore.
@@ -56,35 +56,19 @@ impl std::fmt::Debug for Target {
 /// database, or has a parameter sqlx does not know is a `Config` error naming the URL
 /// with its password masked.
 pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
-    let shown = shown_url(&options.url);
-    let url = Url::parse(&options.url)
-        .map_err(|e| StoreError::config(format!("url {shown:?} is not a valid MySQL URL: {e}")))?;
-    if let Some((key, _)) = url
-        .query_pairs()
-        .find(|(key, _)| !KNOWN_PARAMETERS.contains(&key.as_ref()))
-    {
-        return Err(StoreError::config(format!(
-            "url {shown:?} has the unknown parameter {key:?}"
-        )));
-    }
-    let connect = MySqlConnectOptions::from_url(&url).map_err(|e| {
-        StoreError::config(format!("url {shown:?} has invalid connection options: {e}"))
-    })?;
+    let url = url::parse(&options.url, "MySQL", |key| KNOWN_PARAMETERS.contains(&key))?;
+    let connect =
+        MySqlConnectOptions::from_url(&url).map_err(|e| url::invalid_options(&options.url, &e))?;
     if connect.get_database().is_none_or(str::is_empty) {
         return Err(StoreError::config(format!(
-            "url {shown:?} names no database; use mysql://USER@HOST:PORT/DATABASE"
+            "url {:?} names no database; use mysql://USER@HOST:PORT/DATABASE",
+            url::shown_url(&options.url)
         )));
     }
     Ok(Target {
         connect: connect.pipes_as_concat(false).no_engine_substitution(true),
         lock_wait_secs: lock_wait_secs(options.busy_timeout),
     })
-}
-
-/// The URL without its query, password masked.
-fn shown_url(url: &str) -> String {
-    let base = url.split_once('?').map_or(url, |(base, _)| base);
-    redact_url(base)
 }
 
 /// `innodb_lock_wait_timeout` for a busy timeout: whole seconds, rounded up, at least
@@ -106,12 +90,7 @@ pub(crate) fn endpoint(options: &MySqlConnectOptions) -> String {
     if let Some(socket) = options.get_socket() {
         return socket.display().to_string();
     }
-    let (host, port) = (options.get_host(), options.get_port());
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    }
+    url::host_port(options.get_host(), options.get_port())
 }
 
 #[cfg(test)]

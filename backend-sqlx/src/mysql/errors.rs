@@ -1,6 +1,7 @@
-//! The one place MySQL and MariaDB errors become [`StoreError`]s, by error number
+//! What MySQL's and MariaDB's errors mean, by error number
 //! (<https://dev.mysql.com/doc/mysql-errors/8.0/en/server-error-reference.html>,
-//! <https://mariadb.com/kb/en/mariadb-error-code-reference/>), then by SQLSTATE class.
+//! <https://mariadb.com/kb/en/mariadb-error-code-reference/>), then by SQLSTATE class:
+//! the [`ErrorCodes`] of [`MysqlEngine`].
 //!
 //! A deadlock (1213) is `Conflict`: InnoDB rolled the whole transaction back, and
 //! running it again may succeed. A lock wait that ran out (1205
@@ -11,13 +12,13 @@
 //! retryable; `Busy` says the caller waited the configured time, and the conformance
 //! kit expects it for exactly this wait.
 
-use std::time::Duration;
-
+use sqlx::error::DatabaseError;
 use sqlx::mysql::MySqlDatabaseError;
-use storage_api::backend::PoolInstruments;
-use storage_api::{ErrorKind, StoreError};
+use storage_api::ErrorKind;
 
-use crate::common::errors::map_driver_error;
+use super::engine::MysqlEngine;
+use crate::common::engine::ErrorCodes;
+use crate::common::engine::errors::standard_sqlstate_kind;
 
 /// `ER_LOCK_DEADLOCK`.
 pub(crate) const DEADLOCK: u16 = 1213;
@@ -26,23 +27,14 @@ pub(crate) const LOCK_WAIT_TIMEOUT: u16 = 1205;
 /// MariaDB's `ER_STATEMENT_TIMEOUT` (`max_statement_time` ran out).
 pub(crate) const STATEMENT_TIMEOUT: u16 = 1969;
 
-/// Turns a sqlx error raised by `operation` into a [`StoreError`] of the right kind,
-/// counting lock waits that ran out in `instruments`.
-///
-/// Messages name the operation, the server's message and MySQL's error number; never
-/// keys, values or the URL.
-pub(crate) fn map_error(
-    error: sqlx::Error,
-    operation: &str,
-    waited: Option<Duration>,
-    instruments: &PoolInstruments,
-) -> StoreError {
-    map_driver_error(error, operation, waited, |db| {
+impl ErrorCodes for MysqlEngine {
+    const ABORTED: &'static str = "an earlier statement failed, so the transaction cannot commit";
+
+    /// Names the server's message and MySQL's error number; a lock wait that ran out
+    /// says so in the store's words.
+    fn classify(db: &dyn DatabaseError, operation: &str) -> (ErrorKind, String) {
         let (number, state) = identify(db);
         let kind = error_kind(number, state.as_deref().unwrap_or_default());
-        if kind == ErrorKind::Busy {
-            instruments.record_busy();
-        }
         let message = match number {
             Some(LOCK_WAIT_TIMEOUT | STATEMENT_TIMEOUT) => format!(
                 "{operation}: waited past the busy timeout for a lock another transaction \
@@ -53,58 +45,40 @@ pub(crate) fn map_error(
             None => format!("{operation}: {}", db.message()),
         };
         (kind, message)
-    })
+    }
+
+    /// Errors after which the server closes the session: killed, shutting down, packet
+    /// errors.
+    fn ends_session(db: &dyn DatabaseError) -> bool {
+        let (number, state) = identify(db);
+        error_kind(number, state.as_deref().unwrap_or_default()) == ErrorKind::Connection
+    }
+
+    /// A MySQL server error in the server's words with its number.
+    fn describe_failure(error: &sqlx::Error) -> Option<String> {
+        let sqlx::Error::Database(db) = error else {
+            return None;
+        };
+        let mysql = db.try_downcast_ref::<MySqlDatabaseError>()?;
+        Some(format!(
+            "{} (MySQL error {})",
+            mysql.message(),
+            mysql.number()
+        ))
+    }
+
+    /// The server has no free connection slot (1040) or the user is at its limit (1203).
+    fn may_pass(db: &dyn DatabaseError) -> bool {
+        matches!(identify(db).0, Some(1040 | 1203))
+    }
 }
 
 /// MySQL's error number (when the error is MySQL's) and the SQLSTATE.
-fn identify(db: &dyn sqlx::error::DatabaseError) -> (Option<u16>, Option<String>) {
+fn identify(db: &dyn DatabaseError) -> (Option<u16>, Option<String>) {
     let number = db
         .try_downcast_ref::<MySqlDatabaseError>()
         .map(MySqlDatabaseError::number);
     (number, db.code().map(|c| c.into_owned()))
-}
-
-/// Whether `error` means the connection is gone: I/O or protocol failures, or an
-/// error after which the server closes the session (killed, shutting down, packet
-/// errors). Such a connection must never go back to the pool.
-pub(crate) fn is_connection_loss(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let (number, state) = identify(db.as_ref());
-            error_kind(number, state.as_deref().unwrap_or_default()) == ErrorKind::Connection
-        }
-        _ => false,
-    }
-}
-
-/// Whether `error` came from the server (so the transaction it happened in is no
-/// longer trusted to commit).
-pub(crate) fn is_server_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(_))
-}
-
-/// Whether a failed connection attempt may succeed later without anyone acting: the
-/// server has no free connection slot (1040) or the user is at its limit (1203).
-pub(crate) fn is_transient_connect_error(db: &dyn sqlx::error::DatabaseError) -> bool {
-    matches!(identify(db).0, Some(1040 | 1203))
-}
-
-/// A MySQL server error in the server's words with its number (`None` for other
-/// errors), for connection failures.
-pub(crate) fn describe_server_error(error: &sqlx::Error) -> Option<String> {
-    let sqlx::Error::Database(db) = error else {
-        return None;
-    };
-    let mysql = db.try_downcast_ref::<MySqlDatabaseError>()?;
-    Some(format!(
-        "{} (MySQL error {})",
-        mysql.message(),
-        mysql.number()
-    ))
 }
 
 /// The kind of a MySQL error from its number and SQLSTATE.
@@ -126,13 +100,9 @@ pub(crate) fn error_kind(number: Option<u16>, state: &str) -> ErrorKind {
         Some(1034 | 1035 | 1194 | 1195) => return ErrorKind::Corrupt,
         _ => {}
     }
-    match state {
-        // serialization_failure (deadlocks and any other the server reports so).
-        "40001" => ErrorKind::Conflict,
-        c if c.starts_with("08") => ErrorKind::Connection,
-        c if c.starts_with("28") => ErrorKind::Config,
-        _ => ErrorKind::Backend,
-    }
+    // serialization_failure (deadlocks and any other the server reports so), connection
+    // exceptions, invalid authorization.
+    standard_sqlstate_kind(state)
 }
 
 #[cfg(test)]
@@ -165,12 +135,12 @@ mod tests {
     }
 
     #[test]
-    fn io_errors_are_connection_loss() {
-        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-        assert!(is_connection_loss(&io));
-        assert!(!is_server_error(&io));
-        assert!(!is_connection_loss(&sqlx::Error::PoolTimedOut));
-        let e = map_error(io, "get", None, &PoolInstruments::new());
-        assert_eq!(e.kind(), ErrorKind::Connection);
+    fn io_errors_are_described_in_the_drivers_words() {
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(MysqlEngine::describe_failure(&refused), None);
+        assert_eq!(
+            MysqlEngine::diagnosis().cause(&refused),
+            "connection refused"
+        );
     }
 }

@@ -13,15 +13,12 @@ use sqlx::mysql::MySqlConnection;
 use storage_api::backend::PoolInstruments;
 use storage_api::{ErrorKind, Result, StoreError};
 
-use super::errors::map_error;
-use super::statements::{quote, sql_str};
+use super::engine::MysqlEngine;
+use super::statements::quote;
+use crate::common::engine::errors::map_error;
+use crate::common::engine::schema::{Catalog, META_TABLE, SCHEMA_VERSION, check};
+use crate::common::engine::statements::sql_str;
 use crate::common::names::Names;
-
-/// The schema version this build creates and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
-
-/// The table recording each store table's schema version.
-pub(crate) const META_TABLE: &str = "pooledstore_meta";
 
 /// The store table's columns: name, `DATA_TYPE`, and the length of binary columns.
 const LAYOUT: [(&str, &str); 4] = [
@@ -39,24 +36,14 @@ pub(crate) async fn prepare(
     names: &Names,
     instruments: &PoolInstruments,
 ) -> Result<i64> {
-    let fail = |e| map_error(e, "open", None, instruments);
+    let fail = |e| map_error::<MysqlEngine>(e, "open", None, instruments);
     for statement in create_statements(names) {
         sqlx::query(sql_str(statement))
             .execute(&mut *conn)
             .await
             .map_err(fail)?;
     }
-    let found: Option<i64> = sqlx::query_scalar(sql_str(format!(
-        "SELECT schema_version FROM {META_TABLE} WHERE table_name = ?"
-    )))
-    .bind(&names.table)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(fail)?;
-    if let Some(version) = found {
-        check_version(names, version)?;
-    }
-    check_layout(conn, names, instruments).await?;
+    let found = check::<MysqlEngine>(conn, names, instruments).await?;
     sqlx::query(sql_str(format!(
         "INSERT IGNORE INTO {META_TABLE} (table_name, schema_version) VALUES (?, {SCHEMA_VERSION})"
     )))
@@ -89,72 +76,70 @@ fn create_statements(names: &Names) -> [String; 3] {
     ]
 }
 
-/// `Unsupported` for a schema newer than [`SCHEMA_VERSION`].
-fn check_version(names: &Names, found: i64) -> Result<()> {
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "table {} has schema version {found}, newer than the version this build \
-                 supports ({SCHEMA_VERSION})",
-                names.table
-            ),
-        ));
+impl Catalog for MysqlEngine {
+    async fn registered(conn: &mut MySqlConnection, names: &Names) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar(sql_str(format!(
+            "SELECT schema_version FROM {META_TABLE} WHERE table_name = ?"
+        )))
+        .bind(&names.table)
+        .fetch_optional(&mut *conn)
+        .await
     }
-    Ok(())
-}
 
-/// `Corrupt` unless the table has exactly the store's columns (`key` 1024 bytes) and
-/// both it and the sequence table are InnoDB.
-async fn check_layout(
-    conn: &mut MySqlConnection,
-    names: &Names,
-    instruments: &PoolInstruments,
-) -> Result<()> {
-    let fail = |e| map_error(e, "open", None, instruments);
-    let columns: Vec<(String, String, Option<i64>)> = sqlx::query_as(
-        "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
-         CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) FROM information_schema.COLUMNS \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
-    )
-    .bind(&names.table)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(fail)?;
-    let engines: Vec<String> = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(ENGINE, '') AS CHAR) FROM information_schema.TABLES \
-         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
-    )
-    .bind(&names.table)
-    .bind(&names.sequence)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(fail)?;
-    let layout_ok = columns.len() == LAYOUT.len()
-        && columns
-            .iter()
-            .zip(LAYOUT)
-            .all(|((name, kind, length), (n, t))| {
-                name == n && kind.eq_ignore_ascii_case(t) && (n != "key" || *length == Some(1024))
-            });
-    if !layout_ok {
-        return Err(StoreError::new(
-            ErrorKind::Corrupt,
-            format!(
-                "{} exists but is not a pooledstore table (expected the columns key \
-                 VARBINARY(1024), value LONGBLOB, version BIGINT, expires_at BIGINT)",
-                names.table
-            ),
-        ));
+    /// The table must have exactly the store's columns (`key` 1024 bytes), and both it
+    /// and the sequence table must be InnoDB.
+    async fn check_layout(
+        conn: &mut MySqlConnection,
+        names: &Names,
+        instruments: &PoolInstruments,
+    ) -> Result<()> {
+        let fail = |e| map_error::<MysqlEngine>(e, "open", None, instruments);
+        let columns: Vec<(String, String, Option<i64>)> = sqlx::query_as(
+            "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
+             CAST(CHARACTER_MAXIMUM_LENGTH AS SIGNED) FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+        )
+        .bind(&names.table)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(fail)?;
+        let engines: Vec<String> = sqlx::query_scalar(
+            "SELECT CAST(COALESCE(ENGINE, '') AS CHAR) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN (?, ?)",
+        )
+        .bind(&names.table)
+        .bind(&names.sequence)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(fail)?;
+        let layout_ok = columns.len() == LAYOUT.len()
+            && columns
+                .iter()
+                .zip(LAYOUT)
+                .all(|((name, kind, length), (n, t))| {
+                    name == n
+                        && kind.eq_ignore_ascii_case(t)
+                        && (n != "key" || *length == Some(1024))
+                });
+        if !layout_ok {
+            return Err(StoreError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{} exists but is not a pooledstore table (expected the columns key \
+                     VARBINARY(1024), value LONGBLOB, version BIGINT, expires_at BIGINT)",
+                    names.table
+                ),
+            ));
+        }
+        if engines.len() != 2 || !engines.iter().all(|e| e.eq_ignore_ascii_case("InnoDB")) {
+            return Err(StoreError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{} and {} must be InnoDB tables (found engines {engines:?})",
+                    names.table, names.sequence
+                ),
+            ));
+        }
+        Ok(())
     }
-    if engines.len() != 2 || !engines.iter().all(|e| e.eq_ignore_ascii_case("InnoDB")) {
-        return Err(StoreError::new(
-            ErrorKind::Corrupt,
-            format!(
-                "{} and {} must be InnoDB tables (found engines {engines:?})",
-                names.table, names.sequence
-            ),
-        ));
-    }
-    Ok(())
 }

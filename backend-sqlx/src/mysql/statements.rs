@@ -3,6 +3,15 @@
 //! database's collation), versions drawn from the table's `AUTO_INCREMENT` sequence
 //! table.
 //!
+//! Every write first reads the key's row (live or expired) `FOR UPDATE` and only then
+//! draws a version from the sequence table. The lock (on the row, or on the gap where
+//! a missing key would go) is held until commit, so any earlier writer of the key has
+//! committed (having drawn its version before) and any later one waits: versions of a
+//! key only ever grow, across deletes too. `AUTO_INCREMENT` values are never handed out
+//! twice, even by transactions that roll back, and the counter survives restarts
+//! (MySQL 8, MariaDB 10.2.4 and newer); the drawn row is deleted at once, so the
+//! sequence table stays empty.
+//!
 //! Identifiers come from [`Names`] (a validated table name and names derived from it)
 //! and are always backquoted; every value is a bound parameter. On MariaDB each
 //! single-key statement that can wait on another transaction's lock (a write's first
@@ -15,25 +24,27 @@
 
 use std::fmt::Write;
 use std::ops::Bound;
-use std::sync::Arc;
 
-use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
+use sqlx::SqlStr;
 
+use crate::common::engine::statements::{KeyStatements, sql_str};
 use crate::common::names::Names;
+
+/// Starts a read-write transaction (the session's isolation is `SERIALIZABLE`).
+pub(crate) const BEGIN_READ_WRITE: &str = "START TRANSACTION READ WRITE";
+/// Starts a read-only transaction.
+pub(crate) const BEGIN_READ_ONLY: &str = "START TRANSACTION READ ONLY";
 
 /// Every statement operations run against the store's table, built once per store.
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
     table: String,
-    /// key, now (ms): value, version, expires_at of a live entry. For single reads in
-    /// autocommit: a consistent non-locking read, which never waits on a lock.
-    pub(crate) get: SqlStr,
-    /// As `get`, for reads in a transaction (which take shared locks): bounded by the
-    /// busy timeout on MariaDB.
-    pub(crate) get_locking: SqlStr,
-    /// key: version and expires_at of the key's row, live or expired, locked for
-    /// update (a missing key's gap is locked).
-    pub(crate) current: SqlStr,
+    /// The shared operations' statements. `get` is for single reads in autocommit: a
+    /// consistent non-locking read, which never waits on a lock; `get_in_transaction`
+    /// is for reads in a transaction (which take shared locks), bounded by the busy
+    /// timeout on MariaDB; `current` locks the key's row for update (a missing key's
+    /// gap is locked).
+    pub(crate) keys: KeyStatements,
     /// Draws the next version: inserts a row into the sequence table.
     pub(crate) draw: SqlStr,
     /// id: removes a drawn version's row (the counter keeps counting).
@@ -42,10 +53,6 @@ pub(crate) struct Statements {
     pub(crate) insert: SqlStr,
     /// value, version, expires_at, key: replaces the row's contents.
     pub(crate) update: SqlStr,
-    /// key: deletes the row.
-    pub(crate) delete: SqlStr,
-    /// now (ms): deletes expired rows.
-    pub(crate) purge: SqlStr,
 }
 
 impl Statements {
@@ -66,11 +73,17 @@ impl Statements {
              WHERE `key` = ? AND (expires_at IS NULL OR expires_at > ?)"
         );
         Self {
-            get_locking: bounded(get.clone()),
-            get: sql_str(get),
-            current: bounded(format!(
-                "SELECT version, expires_at FROM {t} WHERE `key` = ? FOR UPDATE"
-            )),
+            keys: KeyStatements {
+                get_in_transaction: bounded(get.clone()),
+                get: sql_str(get),
+                current: bounded(format!(
+                    "SELECT version, expires_at FROM {t} WHERE `key` = ? FOR UPDATE"
+                )),
+                delete: sql_str(format!("DELETE FROM {t} WHERE `key` = ?")),
+                purge: sql_str(format!(
+                    "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= ?"
+                )),
+            },
             draw: sql_str(format!("INSERT INTO {seq} () VALUES ()")),
             forget: sql_str(format!("DELETE FROM {seq} WHERE id = ?")),
             insert: bounded(format!(
@@ -78,10 +91,6 @@ impl Statements {
             )),
             update: sql_str(format!(
                 "UPDATE {t} SET `value` = ?, version = ?, expires_at = ? WHERE `key` = ?"
-            )),
-            delete: sql_str(format!("DELETE FROM {t} WHERE `key` = ?")),
-            purge: sql_str(format!(
-                "DELETE FROM {t} WHERE expires_at IS NOT NULL AND expires_at <= ?"
             )),
             table: t,
         }
@@ -115,11 +124,6 @@ pub(crate) fn quote(name: &str) -> String {
     format!("`{name}`")
 }
 
-/// A statement string shared cheaply between calls.
-pub(crate) fn sql_str(sql: String) -> SqlStr {
-    AssertSqlSafe(Arc::<str>::from(sql)).into_sql_str()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,15 +147,22 @@ mod tests {
         let maria = Statements::new(&Names::new("kv"), Some("0.400"));
         assert!(
             maria
+                .keys
                 .current
                 .as_str()
                 .starts_with("SET STATEMENT max_statement_time = 0.400 FOR SELECT")
         );
-        assert!(!maria.purge.as_str().starts_with("SET STATEMENT"));
-        assert!(!maria.get.as_str().starts_with("SET STATEMENT"));
-        assert!(maria.get_locking.as_str().starts_with("SET STATEMENT"));
+        assert!(!maria.keys.purge.as_str().starts_with("SET STATEMENT"));
+        assert!(!maria.keys.get.as_str().starts_with("SET STATEMENT"));
+        assert!(
+            maria
+                .keys
+                .get_in_transaction
+                .as_str()
+                .starts_with("SET STATEMENT")
+        );
         let mysql = Statements::new(&Names::new("kv"), None);
-        assert!(mysql.current.as_str().starts_with("SELECT version"));
+        assert!(mysql.keys.current.as_str().starts_with("SELECT version"));
         assert!(mysql.draw.as_str().contains("`kv_version_seq`"));
     }
 }

@@ -7,11 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
-use sqlx_core::Url;
-use storage_api::backend::redact_url;
-use storage_api::{Result, SslMode, StoreError, StoreOptions};
+use storage_api::{Result, SslMode, StoreOptions};
 
 use super::tls;
+use crate::common::engine::url;
 
 /// The query parameters sqlx understands in a PostgreSQL URL. Any other is refused:
 /// sqlx would log an unknown parameter with its value, and a misspelt `password`
@@ -91,22 +90,11 @@ impl std::fmt::Debug for Target {
 /// TLS settings disagree or name a file that cannot be used (see [`tls::resolve`]).
 /// Through a transaction-mode pooler, statements are not cached on the server.
 pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
-    let shown = shown_url(&options.url);
-    let url = Url::parse(&options.url).map_err(|e| {
-        StoreError::config(format!("url {shown:?} is not a valid PostgreSQL URL: {e}"))
+    let url = url::parse(&options.url, "PostgreSQL", |key| {
+        KNOWN_PARAMETERS.contains(&key) || (key.starts_with("options[") && key.ends_with(']'))
     })?;
-    for (key, _) in url.query_pairs() {
-        let known = KNOWN_PARAMETERS.contains(&key.as_ref())
-            || (key.starts_with("options[") && key.ends_with(']'));
-        if !known {
-            return Err(StoreError::config(format!(
-                "url {shown:?} has the unknown parameter {key:?}"
-            )));
-        }
-    }
-    let connect = PgConnectOptions::from_url(&tls::without_tls_parameters(&url)).map_err(|e| {
-        StoreError::config(format!("url {shown:?} has invalid connection options: {e}"))
-    })?;
+    let connect = PgConnectOptions::from_url(&tls::without_tls_parameters(&url))
+        .map_err(|e| url::invalid_options(&options.url, &e))?;
     let tls = tls::resolve(&url, &options.tls, connect.get_ssl_mode())?;
     // The store reads no floating-point values, and poolers (PgBouncer) refuse startup
     // parameters they do not know, such as the `extra_float_digits` sqlx sends.
@@ -122,14 +110,6 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
         ssl_mode: tls.mode,
         transaction_pooler: options.transaction_pooler,
     })
-}
-
-/// The URL as errors may show it: password masked, query string left out (its
-/// values may hold secrets under names `redact_url` does not know, such as a
-/// misspelt `password`).
-fn shown_url(url: &str) -> String {
-    let base = url.split_once('?').map_or(url, |(base, _)| base);
-    redact_url(base)
 }
 
 /// `busy_timeout` as a `lock_timeout` in milliseconds. Zero means "do not wait" for
@@ -169,10 +149,8 @@ pub(crate) fn endpoint(options: &PgConnectOptions) -> String {
     let (host, port) = (options.get_host(), options.get_port());
     if host.starts_with('/') {
         format!("{host}/.s.PGSQL.{port}")
-    } else if host.contains(':') {
-        format!("[{host}]:{port}")
     } else {
-        format!("{host}:{port}")
+        url::host_port(host, port)
     }
 }
 

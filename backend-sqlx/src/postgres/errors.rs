@@ -1,33 +1,24 @@
-//! The one place PostgreSQL errors become [`StoreError`]s, by SQLSTATE
-//! (<https://www.postgresql.org/docs/current/errcodes-appendix.html>).
+//! What PostgreSQL's errors mean, by SQLSTATE
+//! (<https://www.postgresql.org/docs/current/errcodes-appendix.html>): the
+//! [`ErrorCodes`] of [`PgEngine`].
 
-use std::time::Duration;
-
+use sqlx::error::DatabaseError;
 use sqlx::postgres::{PgDatabaseError, PgSeverity};
-use storage_api::backend::PoolInstruments;
-use storage_api::{ErrorKind, StoreError};
+use storage_api::ErrorKind;
 
-use crate::common::errors::map_driver_error;
+use super::engine::PgEngine;
+use super::tls::handshake_failure;
+use crate::common::engine::ErrorCodes;
+use crate::common::engine::errors::standard_sqlstate_kind;
 
-/// Turns a sqlx error raised by `operation` into a [`StoreError`] of the right kind,
-/// counting lock timeouts in `instruments`.
-///
-/// Messages name the operation, the server's primary message and the SQLSTATE; never
-/// the server's detail (which can quote row values), keys, values or the URL.
-pub(crate) fn map_error(
-    error: sqlx::Error,
-    operation: &str,
-    waited: Option<Duration>,
-    instruments: &PoolInstruments,
-) -> StoreError {
-    map_driver_error(error, operation, waited, |db| {
+impl ErrorCodes for PgEngine {
+    const ABORTED: &'static str = "an earlier statement failed and aborted the transaction";
+
+    /// Names the server's primary message and the SQLSTATE. A prepared statement the
+    /// session should hold that is missing, or one it never made that exists, means the
+    /// session is shared behind a transaction-mode pooler: a `Config` error saying so.
+    fn classify(db: &dyn DatabaseError, operation: &str) -> (ErrorKind, String) {
         let code = db.code().unwrap_or_default();
-        let kind = sqlstate_kind(&code);
-        if kind == ErrorKind::Busy {
-            instruments.record_busy();
-        }
-        // A prepared statement the session should hold is missing, or one it never
-        // made exists: the session is shared behind a transaction-mode pooler.
         if matches!(code.as_ref(), "26000" | "42P05") {
             return (
                 ErrorKind::Config,
@@ -40,43 +31,49 @@ pub(crate) fn map_error(
             );
         }
         (
-            kind,
+            sqlstate_kind(&code),
             format!("{operation}: {} (SQLSTATE {code})", db.message()),
         )
-    })
-}
-
-/// Whether `error` means the connection is gone: I/O or protocol failures, a
-/// connection exception (class 08), the server ending the session (57P01
-/// admin_shutdown, 57P02 crash_shutdown, 57P05 idle_session_timeout…) or any error the
-/// server reports as `FATAL` or `PANIC`, after which it closes the session. Such a
-/// connection must never go back to the pool.
-pub(crate) fn is_connection_loss(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_)
-        | sqlx::Error::Protocol(_)
-        | sqlx::Error::WorkerCrashed => true,
-        sqlx::Error::Database(db) => {
-            let fatal = db
-                .try_downcast_ref::<PgDatabaseError>()
-                .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic));
-            fatal || sqlstate_kind(&db.code().unwrap_or_default()) == ErrorKind::Connection
-        }
-        _ => false,
     }
-}
 
-/// Whether `error` came from the server (so a transaction it happened in is aborted).
-pub(crate) fn is_server_error(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(_))
+    /// A connection exception (class 08), the server ending the session (57P01
+    /// admin_shutdown, 57P02 crash_shutdown, 57P05 idle_session_timeout…) or any error
+    /// the server reports as `FATAL` or `PANIC`, after which it closes the session.
+    fn ends_session(db: &dyn DatabaseError) -> bool {
+        let fatal = db
+            .try_downcast_ref::<PgDatabaseError>()
+            .is_some_and(|pg| matches!(pg.severity(), PgSeverity::Fatal | PgSeverity::Panic));
+        fatal || sqlstate_kind(&db.code().unwrap_or_default()) == ErrorKind::Connection
+    }
+
+    /// A failed TLS handshake, or the server's connection limit, in words that say
+    /// which setting to look at.
+    fn describe_failure(error: &sqlx::Error) -> Option<String> {
+        if let Some((_, described)) = handshake_failure(error) {
+            return Some(described);
+        }
+        match error {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("53300") => Some(format!(
+                "{} (SQLSTATE 53300): the server's connection limit (max_connections, less \
+                 the reserved slots) is reached",
+                db.message()
+            )),
+            _ => None,
+        }
+    }
+
+    /// The server has no free connection slot (53300) or is starting up (57P03).
+    fn may_pass(db: &dyn DatabaseError) -> bool {
+        matches!(db.code().as_deref(), Some("53300" | "57P03"))
+    }
 }
 
 /// The kind of a PostgreSQL error, from its SQLSTATE.
 pub(crate) fn sqlstate_kind(code: &str) -> ErrorKind {
     match code {
-        // serialization_failure, deadlock_detected: the transaction may succeed if retried.
-        "40001" | "40P01" => ErrorKind::Conflict,
+        // deadlock_detected: the transaction may succeed if retried, as after a
+        // serialization_failure (40001, standard).
+        "40P01" => ErrorKind::Conflict,
         // lock_not_available: `lock_timeout` (db_busy_timeout_ms) ran out.
         "55P03" => ErrorKind::Busy,
         // query_canceled: a statement timeout or a cancel request.
@@ -88,11 +85,9 @@ pub(crate) fn sqlstate_kind(code: &str) -> ErrorKind {
         "3D000" | "3F000" => ErrorKind::Config,
         // data_corrupted, index_corrupted.
         "XX001" | "XX002" => ErrorKind::Corrupt,
-        // connection_exception
-        c if c.starts_with("08") => ErrorKind::Connection,
-        // invalid_authorization_specification, invalid_password
-        c if c.starts_with("28") => ErrorKind::Config,
-        _ => ErrorKind::Backend,
+        // connection_exception (08), invalid_authorization_specification and
+        // invalid_password (28), serialization_failure (40001).
+        c => standard_sqlstate_kind(c),
     }
 }
 
@@ -128,12 +123,9 @@ mod tests {
     }
 
     #[test]
-    fn io_errors_are_connection_loss() {
-        let io = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
-        assert!(is_connection_loss(&io));
-        assert!(!is_server_error(&io));
-        assert!(!is_connection_loss(&sqlx::Error::PoolTimedOut));
-        let e = map_error(io, "get", None, &PoolInstruments::new());
-        assert_eq!(e.kind(), ErrorKind::Connection);
+    fn io_errors_are_described_in_the_drivers_words() {
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(PgEngine::describe_failure(&refused), None);
+        assert_eq!(PgEngine::diagnosis().cause(&refused), "connection refused");
     }
 }

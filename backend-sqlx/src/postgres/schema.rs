@@ -11,15 +11,12 @@ use sqlx::postgres::PgConnection;
 use storage_api::backend::PoolInstruments;
 use storage_api::{ErrorKind, Result, StoreError};
 
-use super::errors::map_error;
-use super::statements::{quote, sql_str};
+use super::engine::PgEngine;
+use super::statements::quote;
+use crate::common::engine::errors::map_error;
+use crate::common::engine::schema::{Catalog, META_TABLE, SCHEMA_VERSION, check, check_version};
+use crate::common::engine::statements::sql_str;
 use crate::common::names::Names;
-
-/// The schema version this code writes and understands.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
-
-/// The table holding one row per store table: its schema version.
-pub(crate) const META_TABLE: &str = "pooledstore_meta";
 
 /// The advisory lock key every schema setup takes ("pooledst" in ASCII).
 const SETUP_LOCK: i64 = 0x706f_6f6c_6564_7374;
@@ -40,21 +37,27 @@ pub(crate) async fn prepare(
     lock_timeout_ms: u64,
     instruments: &PoolInstruments,
 ) -> Result<i64> {
-    let fail = |e| map_error(e, "open", None, instruments);
+    let fail = |e| map_error::<PgEngine>(e, "open", None, instruments);
     // In a transaction of its own, so it also runs through a transaction-mode pooler
     // (which may move statements outside a transaction to another server connection).
-    let mut check = conn
+    let mut probe = conn
         .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY")
         .await
         .map_err(fail)?;
-    if let Some(version) = registered(&mut check, names, instruments).await? {
+    let found = PgEngine::registered(&mut probe, names)
+        .await
+        .map_err(fail)?;
+    if let Some(version) = found {
         check_version(names, version)?;
-        if check_layout(&mut check, names, instruments).await.is_ok() {
-            check.commit().await.map_err(fail)?;
+        if PgEngine::check_layout(&mut probe, names, instruments)
+            .await
+            .is_ok()
+        {
+            probe.commit().await.map_err(fail)?;
             return Ok(version);
         }
     }
-    check.rollback().await.map_err(fail)?;
+    probe.rollback().await.map_err(fail)?;
     let mut tx = conn
         .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
         .await
@@ -76,12 +79,8 @@ pub(crate) async fn prepare(
             .await
             .map_err(fail)?;
     }
-    let found = registered(&mut tx, names, instruments).await?;
-    if let Some(version) = found {
-        check_version(names, version)?;
-    }
     // Before the index: `IF NOT EXISTS` skips a name taken by something else.
-    check_layout(&mut tx, names, instruments).await?;
+    let found = check::<PgEngine>(&mut tx, names, instruments).await?;
     sqlx::query(sql_str(index))
         .execute(&mut *tx)
         .await
@@ -121,98 +120,76 @@ fn create_statements(names: &Names) -> [String; 4] {
     ]
 }
 
-/// The table's schema version in the meta table; `None` when either is missing.
-async fn registered(
-    conn: &mut PgConnection,
-    names: &Names,
-    instruments: &PoolInstruments,
-) -> Result<Option<i64>> {
-    let fail = |e| map_error(e, "open", None, instruments);
-    let meta_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
-        .bind(META_TABLE)
+impl Catalog for PgEngine {
+    async fn registered(conn: &mut PgConnection, names: &Names) -> sqlx::Result<Option<i64>> {
+        let meta_exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(META_TABLE)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !meta_exists {
+            return Ok(None);
+        }
+        sqlx::query_scalar(sql_str(format!(
+            "SELECT schema_version FROM {META_TABLE} WHERE table_name = $1"
+        )))
+        .bind(&names.table)
+        .fetch_optional(&mut *conn)
+        .await
+    }
+
+    /// The table must be a table with exactly the store's columns and types (`key
+    /// bytea`: ordering never depends on a collation), and the sequence a sequence.
+    async fn check_layout(
+        conn: &mut PgConnection,
+        names: &Names,
+        instruments: &PoolInstruments,
+    ) -> Result<()> {
+        let fail = |e| map_error::<PgEngine>(e, "open", None, instruments);
+        let kinds: (Option<String>, Option<String>) = sqlx::query_as(
+            "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)), \
+                    (SELECT relkind::text FROM pg_class WHERE oid = to_regclass($2))",
+        )
+        .bind(quote(&names.table))
+        .bind(quote(&names.sequence))
         .fetch_one(&mut *conn)
         .await
         .map_err(fail)?;
-    if !meta_exists {
-        return Ok(None);
-    }
-    sqlx::query_scalar(sql_str(format!(
-        "SELECT schema_version FROM {META_TABLE} WHERE table_name = $1"
-    )))
-    .bind(&names.table)
-    .fetch_optional(&mut *conn)
-    .await
-    .map_err(fail)
-}
-
-/// `Unsupported` for a schema newer than this build.
-fn check_version(names: &Names, found: i64) -> Result<()> {
-    if found > SCHEMA_VERSION {
-        return Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "table {} has schema version {found}, newer than the version this build \
-                 supports ({SCHEMA_VERSION})",
-                names.table
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Checks that the table is a table with exactly the store's columns and types
-/// (`key bytea`: ordering never depends on a collation) and the sequence is a sequence,
-/// so a name shared with something else is refused rather than misused.
-async fn check_layout(
-    conn: &mut PgConnection,
-    names: &Names,
-    instruments: &PoolInstruments,
-) -> Result<()> {
-    let fail = |e| map_error(e, "open", None, instruments);
-    let kinds: (Option<String>, Option<String>) = sqlx::query_as(
-        "SELECT (SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)), \
-                (SELECT relkind::text FROM pg_class WHERE oid = to_regclass($2))",
-    )
-    .bind(quote(&names.table))
-    .bind(quote(&names.sequence))
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(fail)?;
-    let columns: Vec<(String, String)> = sqlx::query_as(
-        "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
-         WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-    )
-    .bind(quote(&names.table))
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(fail)?;
-    let expected = LAYOUT
-        .iter()
-        .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()));
-    let layout_ok = columns.iter().cloned().eq(expected);
-    match kinds {
-        (Some(table), Some(sequence)) if table == "r" && sequence == "S" && layout_ok => Ok(()),
-        (Some(table), _) if table != "r" || !layout_ok => Err(StoreError::new(
-            ErrorKind::Corrupt,
-            format!(
-                "{} exists but is not a pooledstore table (expected the columns key bytea, \
-                 value bytea, version bigint, expires_at bigint)",
-                names.table
-            ),
-        )),
-        (Some(_), Some(_)) => Err(StoreError::new(
-            ErrorKind::Corrupt,
-            format!(
-                "{} exists but is not the version sequence of table {}",
-                names.sequence, names.table
-            ),
-        )),
-        _ => Err(StoreError::new(
-            ErrorKind::Backend,
-            format!(
-                "the table {} or its sequence {} is missing",
-                names.table, names.sequence
-            ),
-        )),
+        let columns: Vec<(String, String)> = sqlx::query_as(
+            "SELECT attname::text, format_type(atttypid, atttypmod) FROM pg_attribute \
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        )
+        .bind(quote(&names.table))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(fail)?;
+        let expected = LAYOUT
+            .iter()
+            .map(|(n, t)| ((*n).to_owned(), (*t).to_owned()));
+        let layout_ok = columns.iter().cloned().eq(expected);
+        match kinds {
+            (Some(table), Some(sequence)) if table == "r" && sequence == "S" && layout_ok => Ok(()),
+            (Some(table), _) if table != "r" || !layout_ok => Err(StoreError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{} exists but is not a pooledstore table (expected the columns key bytea, \
+                     value bytea, version bigint, expires_at bigint)",
+                    names.table
+                ),
+            )),
+            (Some(_), Some(_)) => Err(StoreError::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{} exists but is not the version sequence of table {}",
+                    names.sequence, names.table
+                ),
+            )),
+            _ => Err(StoreError::new(
+                ErrorKind::Backend,
+                format!(
+                    "the table {} or its sequence {} is missing",
+                    names.table, names.sequence
+                ),
+            )),
+        }
     }
 }

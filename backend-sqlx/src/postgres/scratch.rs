@@ -8,7 +8,8 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
 use storage_api::{ErrorKind, Location, Result, StoreError, StoreOptions};
 
 use super::connect_options::{endpoint, target};
-use crate::common::connect_check::cause;
+use super::engine::PgEngine;
+use crate::common::engine::ErrorCodes;
 
 /// A schema created on the server `options.url` names, under a fresh name
 /// (`<prefix>_<pid>_<n>_<nanos>`); stores opened with [`ScratchSchema::options`] keep
@@ -91,7 +92,7 @@ impl ScratchSchema {
         let mut conn: PgConnection = connecting
             .await
             .map_err(|_| cannot_connect("no answer in time"))?
-            .map_err(|e| cannot_connect(&cause(&e)))?;
+            .map_err(|e| cannot_connect(&PgEngine::diagnosis().cause(&e)))?;
         let result = sqlx::query(AssertSqlSafe(sql.to_owned()))
             .execute(&mut conn)
             .await;
@@ -99,7 +100,11 @@ impl ScratchSchema {
         result.map(drop).map_err(|e| {
             StoreError::new(
                 ErrorKind::Backend,
-                format!("scratch schema {}: {}", self.name, cause(&e)),
+                format!(
+                    "scratch schema {}: {}",
+                    self.name,
+                    PgEngine::diagnosis().cause(&e)
+                ),
             )
         })
     }

@@ -1,13 +1,9 @@
 //! The key-value operations as SQL on one leased connection. Callers choose the
 //! transaction around them; every value is a bound parameter.
 //!
-//! Every write first reads the key's row (live or expired) and only then takes a
-//! version from the sequence. Inside a serializable transaction that read is what makes
-//! versions only ever grow: two transactions that both read and write a key cannot both
-//! commit unless one began after the other committed, and the later one draws its
-//! version after that commit. Sequences ignore transactions, so without the read a put
-//! that drew its version just before another writer's put and delete of the same key
-//! committed could still insert the key afterwards, with the older version.
+//! Every write first reads the key's row (live or expired) and only then draws a
+//! version ([`Engine::write`]); each engine's statements say how that read keeps the
+//! versions of a key growing, across deletes too.
 
 use std::time::SystemTime;
 
@@ -17,53 +13,52 @@ use storage_api::{
 };
 
 use super::lease::Lease;
+use super::queries::{CurrentRow, Param, Queries};
 use super::shared::Shared;
+use super::{Engine, NewRow};
 use crate::common::rows::{bound_key, entry, require_condition, scan_bounds, version_from};
 
-/// A row as `get` reads it: value, version, expires_at (ms).
-type StoredRow = (Vec<u8>, i64, Option<i64>);
-
-/// A row as `scan` reads it: key, value, version, expires_at (ms).
-type ScannedRow = (Vec<u8>, Vec<u8>, i64, Option<i64>);
-
-/// A key's row as a write sees it: version, expires_at (ms).
-type CurrentRow = (i64, Option<i64>);
-
-/// Reads the live entry under `key` at `now`.
-pub(crate) async fn get(
-    s: &Shared,
-    lease: &mut Lease,
+/// Reads the live entry under `key` at `now`; `in_transaction` for a read inside an
+/// application's transaction.
+pub(crate) async fn get<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
     key: &[u8],
     now: SystemTime,
+    in_transaction: bool,
 ) -> Result<Option<Entry>> {
-    let row = sqlx::query_as::<_, StoredRow>(s.sql.get.clone())
-        .bind(key)
-        .bind(to_unix_millis(now))
-        .fetch_optional(lease.start())
-        .await;
+    let sql = s.engine.statements();
+    let statement = if in_transaction {
+        &sql.get_in_transaction
+    } else {
+        &sql.get
+    };
+    let params = [Param::Bytes(key), Param::Int(to_unix_millis(now))];
+    let row = E::Db::fetch_stored(lease.start(), statement.clone(), &params).await;
     let row = lease.finish("get", row)?;
     row.map(|(value, version, expires_at)| entry(key.to_vec(), value, version, expires_at))
         .transpose()
 }
 
 /// Live entries selected by `options`, at most `limit`, ascending bytewise.
-pub(crate) async fn scan(
-    s: &Shared,
-    lease: &mut Lease,
+pub(crate) async fn scan<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
     options: &ScanOptions,
     limit: usize,
     now: SystemTime,
 ) -> Result<Vec<Entry>> {
     let (lower, upper) = scan_bounds(options);
-    let mut query =
-        sqlx::query_as::<_, ScannedRow>(s.sql.scan(lower, upper)).bind(to_unix_millis(now));
-    for key in [bound_key(lower), bound_key(upper)].into_iter().flatten() {
-        query = query.bind(key);
-    }
-    let rows = query
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(lease.start())
-        .await;
+    let mut params = vec![Param::Int(to_unix_millis(now))];
+    params.extend(
+        [bound_key(lower), bound_key(upper)]
+            .into_iter()
+            .flatten()
+            .map(Param::Bytes),
+    );
+    params.push(Param::Int(i64::try_from(limit).unwrap_or(i64::MAX)));
+    let statement = s.engine.scan_statement(lower, upper);
+    let rows = E::Db::fetch_scanned(lease.start(), statement, &params).await;
     lease
         .finish("scan", rows)?
         .into_iter()
@@ -73,9 +68,9 @@ pub(crate) async fn scan(
 
 /// Writes `value` under `key` if the condition holds, returning the new version.
 /// Must run inside a read-write serializable transaction.
-pub(crate) async fn put(
-    s: &Shared,
-    lease: &mut Lease,
+pub(crate) async fn put<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
     key: &[u8],
     value: &[u8],
     options: PutOptions,
@@ -83,20 +78,20 @@ pub(crate) async fn put(
 ) -> Result<Version> {
     let current = current(s, lease, key, "put").await?;
     check_condition(current, options.condition, now, "put")?;
-    let written = sqlx::query_scalar::<_, i64>(s.sql.upsert.clone())
-        .bind(key)
-        .bind(value)
-        .bind(expiry_millis(now, options.ttl))
-        .fetch_one(lease.start())
-        .await;
-    version_from(lease.finish("put", written)?)
+    let row = NewRow {
+        key,
+        value,
+        expires_at: expiry_millis(now, options.ttl),
+        replaces: current.is_some(),
+    };
+    version_from(s.engine.write(lease, row).await?)
 }
 
 /// Removes `key` if the condition holds; `true` when a live entry was removed.
 /// Must run inside a read-write serializable transaction.
-pub(crate) async fn delete(
-    s: &Shared,
-    lease: &mut Lease,
+pub(crate) async fn delete<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
     key: &[u8],
     condition: Condition,
     now: SystemTime,
@@ -106,19 +101,17 @@ pub(crate) async fn delete(
     let Some((_, expires_at)) = current else {
         return Ok(false);
     };
-    let done = sqlx::query(s.sql.delete.clone())
-        .bind(key)
-        .execute(lease.start())
-        .await;
+    let statement = s.engine.statements().delete.clone();
+    let done = E::Db::execute(lease.start(), statement, &[Param::Bytes(key)]).await;
     lease.finish("delete", done)?;
     Ok(is_live(expires_at, now))
 }
 
 /// Applies `ops` in order; the first failure carries its index and stops the batch
 /// (the caller rolls back). Must run inside a read-write serializable transaction.
-pub(crate) async fn batch(
-    s: &Shared,
-    lease: &mut Lease,
+pub(crate) async fn batch<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
     ops: &[WriteOp],
     now: SystemTime,
 ) -> Result<Vec<WriteResult>> {
@@ -142,25 +135,27 @@ pub(crate) async fn batch(
 }
 
 /// Deletes every entry expired at `now`, returning how many.
-pub(crate) async fn purge_expired(s: &Shared, lease: &mut Lease, now: SystemTime) -> Result<u64> {
-    let done = sqlx::query(s.sql.purge.clone())
-        .bind(to_unix_millis(now))
-        .execute(lease.start())
-        .await;
-    Ok(lease.finish("purge_expired", done)?.rows_affected())
+pub(crate) async fn purge_expired<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
+    now: SystemTime,
+) -> Result<u64> {
+    let statement = s.engine.statements().purge.clone();
+    let params = [Param::Int(to_unix_millis(now))];
+    let done = E::Db::execute(lease.start(), statement, &params).await;
+    Ok(E::rows_affected(&lease.finish("purge_expired", done)?))
 }
 
-/// The key's row, live or expired.
-async fn current(
-    s: &Shared,
-    lease: &mut Lease,
+/// The key's row, live or expired (locked until the transaction ends, where the engine
+/// locks).
+async fn current<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
     key: &[u8],
     operation: &str,
 ) -> Result<Option<CurrentRow>> {
-    let row = sqlx::query_as::<_, CurrentRow>(s.sql.current.clone())
-        .bind(key)
-        .fetch_optional(lease.start())
-        .await;
+    let statement = s.engine.statements().current.clone();
+    let row = E::Db::fetch_current(lease.start(), statement, &[Param::Bytes(key)]).await;
     lease.finish(operation, row)
 }
 

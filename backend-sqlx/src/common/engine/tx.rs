@@ -1,43 +1,43 @@
-//! `Transaction` over one pooled PostgreSQL connection: `SERIALIZABLE` (`READ ONLY`
+//! [`EngineTx`]: a `Transaction` over one pooled connection, serializable (`READ ONLY`
 //! for read-only ones), with leak detection.
 
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use storage_api::backend::InFlight;
+use storage_api::backend::{InFlight, LeakTimer};
 use storage_api::{
     Condition, Entry, PutOptions, Result, ScanOptions, Transaction, TxOptions, Version,
 };
 
+use super::Engine;
 use super::lease::Lease;
 use super::ops;
 use super::shared::Shared;
-use storage_api::backend::LeakTimer;
 
 /// A transaction holding one pooled connection until commit, rollback or drop.
 ///
 /// Dropping it (or a future of one of its methods) rolls back and returns the
 /// connection, or closes it if a statement was cut off mid-flight.
-pub(crate) struct PgTx {
-    shared: Arc<Shared>,
-    lease: Lease,
+pub(crate) struct EngineTx<E: Engine> {
+    shared: Arc<Shared<E>>,
+    lease: Lease<E>,
     read_only: bool,
     _work: InFlight,
     _leak: LeakTimer,
 }
 
-impl fmt::Debug for PgTx {
+impl<E: Engine> fmt::Debug for EngineTx<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PgTx")
+        f.debug_struct(E::TRANSACTION)
             .field("read_only", &self.read_only)
             .finish_non_exhaustive()
     }
 }
 
-impl PgTx {
+impl<E: Engine> EngineTx<E> {
     /// Starts a transaction, counted as in-flight work until it ends.
-    pub(crate) async fn begin(shared: &Arc<Shared>, options: TxOptions) -> Result<Self> {
+    pub(crate) async fn begin(shared: &Arc<Shared<E>>, options: TxOptions) -> Result<Self> {
         let work = shared.enter()?;
         let lease = shared.begin_lease(options.read_only).await?;
         Ok(Self {
@@ -62,11 +62,11 @@ impl PgTx {
 }
 
 #[async_trait]
-impl Transaction for PgTx {
+impl<E: Engine> Transaction for EngineTx<E> {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
         self.check_usable("get")?;
         let now = self.shared.now();
-        ops::get(&self.shared, &mut self.lease, key, now).await
+        ops::get(&self.shared, &mut self.lease, key, now, true).await
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {

@@ -1,18 +1,21 @@
-//! Running PostgreSQL store-level operations to completion with the shared retry
-//! decisions ([`Retry`]): serialization conflicts are retried within a budget, and a
-//! connection found dead on its first statement is evicted and the operation moves to
-//! another one.
+//! Running store-level operations to completion with the shared retry decisions
+//! ([`Retry`]): conflicts (serialization failures, deadlocks: the server rolled the
+//! whole transaction back) are retried within a budget, and a connection found dead on
+//! its first statement is evicted and the operation moves to another one. A lock wait
+//! that ran out (`Busy`) is reported, not retried: the caller has waited the busy timeout.
 
 use storage_api::Result;
 
+use super::Engine;
 use super::lease::Lease;
 use super::shared::Shared;
 use super::work::Work;
-pub(crate) use crate::common::retry::{Next, Retry};
+use crate::common::retry::{Next, Retry};
 
-impl Shared {
+impl<E: Engine> Shared<E> {
     /// Runs `work` to completion: writes in a serializable read-write transaction,
-    /// reads as one statement, retrying as the module docs describe.
+    /// reads as one statement (or in a read-only transaction where the engine says so),
+    /// retrying as the module docs describe.
     pub(crate) async fn run<W: Work>(&self, work: &W) -> Result<W::Output> {
         let mut retry = Retry::new(self.options.max_connections);
         loop {
@@ -36,12 +39,13 @@ impl Shared {
     }
 
     /// One attempt of `work` on `lease`.
-    async fn attempt<W: Work>(&self, lease: &mut Lease, work: &W) -> Result<W::Output> {
+    async fn attempt<W: Work>(&self, lease: &mut Lease<E>, work: &W) -> Result<W::Output> {
         let now = self.now();
-        if !W::WRITES && !self.transaction_pooler {
+        if !W::WRITES && !self.engine.reads_in_transaction() {
             return work.run(self, lease, now).await;
         }
-        lease.begin(W::NAME, !W::WRITES).await?;
+        let begin = self.engine.begin_statement(!W::WRITES);
+        lease.begin(W::NAME, begin).await?;
         let output = work.run(self, lease, now).await?;
         lease.commit(W::NAME).await?;
         Ok(output)
@@ -51,11 +55,12 @@ impl Shared {
     /// connections found dead, like [`run`](Self::run).
     ///
     /// [`Transaction`]: storage_api::Transaction
-    pub(crate) async fn begin_lease(&self, read_only: bool) -> Result<Lease> {
+    pub(crate) async fn begin_lease(&self, read_only: bool) -> Result<Lease<E>> {
         let mut retry = Retry::new(self.options.max_connections);
         loop {
             let mut lease = self.lease("begin").await?;
-            match lease.begin("begin", read_only).await {
+            let begin = self.engine.begin_statement(read_only);
+            match lease.begin("begin", begin).await {
                 Ok(()) => return Ok(lease),
                 Err(error) => match retry.next(&error, lease.stale()) {
                     Next::OtherConnection => continue,

@@ -8,6 +8,7 @@ use storage_api::{
     Condition, Entry, PutOptions, Result, ScanOptions, Version, WriteOp, WriteResult,
 };
 
+use super::Engine;
 use super::lease::Lease;
 use super::ops;
 use super::shared::Shared;
@@ -18,17 +19,17 @@ pub(crate) trait Work: Sync {
     type Output: Send;
 
     /// `true` for writes, which run in a read-write serializable transaction; reads
-    /// run as one statement (serializable too, by the connection's default).
+    /// run as one statement (see [`Engine::reads_in_transaction`]).
     const WRITES: bool;
 
     /// The operation's name in errors and traces.
     const NAME: &'static str;
 
     /// Runs the operation's statements on `lease` at `now`.
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a;
 }
@@ -43,13 +44,13 @@ impl Work for Get<'_> {
     const WRITES: bool = false;
     const NAME: &'static str = "get";
 
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
-        ops::get(s, lease, self.key, now)
+        ops::get(s, lease, self.key, now, false)
     }
 }
 
@@ -64,10 +65,10 @@ impl Work for Scan<'_> {
     const WRITES: bool = false;
     const NAME: &'static str = "scan";
 
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
         ops::scan(s, lease, self.options, self.limit, now)
@@ -86,10 +87,10 @@ impl Work for Put<'_> {
     const WRITES: bool = true;
     const NAME: &'static str = "put";
 
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
         ops::put(s, lease, self.key, self.value, self.options, now)
@@ -107,10 +108,10 @@ impl Work for Delete<'_> {
     const WRITES: bool = true;
     const NAME: &'static str = "delete";
 
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
         ops::delete(s, lease, self.key, self.condition, now)
@@ -127,10 +128,10 @@ impl Work for Batch<'_> {
     const WRITES: bool = true;
     const NAME: &'static str = "batch";
 
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
         ops::batch(s, lease, self.ops, now)
@@ -145,10 +146,10 @@ impl Work for Purge {
     const WRITES: bool = true;
     const NAME: &'static str = "purge_expired";
 
-    fn run<'a>(
+    fn run<'a, E: Engine>(
         &'a self,
-        s: &'a Shared,
-        lease: &'a mut Lease,
+        s: &'a Shared<E>,
+        lease: &'a mut Lease<E>,
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
         ops::purge_expired(s, lease, now)

@@ -1,11 +1,12 @@
-//! Closing a PostgreSQL store: drain, close every connection, report.
+//! Closing a server engine's store: drain, close every connection, report.
 
 use storage_api::CloseReport;
 
+use super::Engine;
 use super::shared::Shared;
 use crate::common::close::close_pool;
 
-impl Shared {
+impl<E: Engine> Shared<E> {
     /// Refuses new work at once, waits up to `close_grace` for in-flight work, closes
     /// every connection and reports. Idempotent.
     pub(crate) async fn close(&self) -> CloseReport {

@@ -1,34 +1,36 @@
 //! [`Lease`]: one pooled connection on loan to an operation or transaction, which
 //! knows when the connection can no longer go back to the pool.
 //!
-//! A connection is evicted (closed, counted as `broken`) instead of returned when a
-//! statement fails because the connection is gone (I/O error, the session killed, the
-//! server shutting down), or when the lease is dropped while a statement is in flight
-//! (its future was cancelled: the connection's state is unknown). A lease dropped
-//! between statements inside a transaction queues a `ROLLBACK`, which sqlx sends when
-//! the connection returns to the pool.
+//! A connection is evicted (closed, counted as `broken`) instead of returned when
+//! - a statement fails because the connection is gone (I/O error, a connection
+//!   exception, the server ending the session): sqlx would notice on its ping at
+//!   return, but this makes sure and counts it; or
+//! - the lease is dropped while a statement is in flight (its future was cancelled):
+//!   the connection's state is unknown, and it may even sit inside a transaction sqlx
+//!   no longer tracks.
+//!
+//! A lease dropped between statements inside a transaction queues a `ROLLBACK`, which
+//! sqlx sends when the connection returns to the pool.
 
+use std::fmt;
 use std::sync::Arc;
 
-use sqlx::mysql::{MySql, MySqlConnection, MySqlTransactionManager};
-use sqlx::{AssertSqlSafe, SqlSafeStr};
+use sqlx::pool::PoolConnection;
+use sqlx::{Database, SqlStr};
 use sqlx_core::transaction::TransactionManager;
 use storage_api::backend::PoolInstruments;
 use storage_api::{CloseReason, ErrorKind, Result, StoreError};
 
 use super::errors::{is_connection_loss, is_server_error, map_error};
+use super::{Conn, Engine};
 use crate::common::accounting::ConnectionAccounting;
-use sqlx::pool::PoolConnection;
 
-/// Starts a read-write transaction (the session's isolation is `SERIALIZABLE`).
-const BEGIN_READ_WRITE: &str = "START TRANSACTION READ WRITE";
-/// Starts a read-only transaction.
-const BEGIN_READ_ONLY: &str = "START TRANSACTION READ ONLY";
+/// The transaction manager of engine `E`'s connections.
+type Manager<E> = <<E as Engine>::Db as Database>::TransactionManager;
 
 /// A pooled connection on loan, returned (or evicted) when dropped.
-#[derive(Debug)]
-pub(crate) struct Lease {
-    conn: PoolConnection<MySql>,
+pub(crate) struct Lease<E: Engine> {
+    conn: PoolConnection<E::Db>,
     instruments: Arc<PoolInstruments>,
     accounting: Arc<ConnectionAccounting>,
     /// A statement was started and has not finished.
@@ -44,10 +46,21 @@ pub(crate) struct Lease {
     aborted: Option<ErrorKind>,
 }
 
-impl Lease {
+impl<E: Engine> fmt::Debug for Lease<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lease")
+            .field("in_flight", &self.in_flight)
+            .field("statements", &self.statements)
+            .field("evicted", &self.evicted)
+            .field("aborted", &self.aborted)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Engine> Lease<E> {
     /// A lease of `conn`, recording evictions in `accounting`.
     pub(crate) fn new(
-        conn: PoolConnection<MySql>,
+        conn: PoolConnection<E::Db>,
         instruments: Arc<PoolInstruments>,
         accounting: Arc<ConnectionAccounting>,
     ) -> Self {
@@ -64,7 +77,7 @@ impl Lease {
     }
 
     /// The connection, for one statement; pass its result to [`finish`](Self::finish).
-    pub(crate) fn start(&mut self) -> &mut MySqlConnection {
+    pub(crate) fn start(&mut self) -> &mut Conn<E> {
         self.in_flight = true;
         &mut self.conn
     }
@@ -75,13 +88,13 @@ impl Lease {
         self.in_flight = false;
         self.statements += 1;
         result.map_err(|error| {
-            let lost = is_connection_loss(&error);
+            let lost = is_connection_loss::<E>(&error);
             if lost {
                 self.stale = self.statements == 1;
                 self.evict();
             }
             let server = is_server_error(&error);
-            let mapped = map_error(error, operation, None, &self.instruments);
+            let mapped = map_error::<E>(error, operation, None, &self.instruments);
             if (server || lost) && self.in_transaction() && self.aborted.is_none() {
                 self.aborted = Some(mapped.kind());
             }
@@ -95,25 +108,19 @@ impl Lease {
         self.stale
     }
 
-    /// Starts a transaction (`READ ONLY` when `read_only`).
-    pub(crate) async fn begin(&mut self, operation: &str, read_only: bool) -> Result<()> {
-        let statement = if read_only {
-            BEGIN_READ_ONLY
-        } else {
-            BEGIN_READ_WRITE
-        };
+    /// Starts a transaction with `statement` (the engine's serializable `BEGIN`).
+    pub(crate) async fn begin(&mut self, operation: &str, statement: SqlStr) -> Result<()> {
         self.aborted = None;
-        let statement = AssertSqlSafe(statement).into_sql_str();
-        let begun = MySqlTransactionManager::begin(self.start(), Some(statement)).await;
+        let begun = Manager::<E>::begin(self.start(), Some(statement)).await;
         self.finish(operation, begun)
     }
 
     /// Commits the current transaction. One in which a statement failed on the server
-    /// is not committed (MySQL would commit the statements that did succeed): it fails
-    /// with that error's kind.
+    /// is not committed (PostgreSQL would answer `COMMIT` with a silent rollback, MySQL
+    /// would commit the statements that did succeed): it fails with that error's kind.
     pub(crate) async fn commit(&mut self, operation: &str) -> Result<()> {
         self.check_not_aborted(operation)?;
-        let committed = MySqlTransactionManager::commit(self.start()).await;
+        let committed = Manager::<E>::commit(self.start()).await;
         self.finish(operation, committed)
     }
 
@@ -122,7 +129,7 @@ impl Lease {
         if !self.in_transaction() {
             return Ok(());
         }
-        let rolled_back = MySqlTransactionManager::rollback(self.start()).await;
+        let rolled_back = Manager::<E>::rollback(self.start()).await;
         self.aborted = None;
         self.finish(operation, rolled_back)
     }
@@ -135,8 +142,8 @@ impl Lease {
             Some(kind) => Err(StoreError::new(
                 kind,
                 format!(
-                    "{operation}: an earlier statement failed, so the transaction cannot \
-                     commit; roll it back{}",
+                    "{operation}: {}; roll it back{}",
+                    E::ABORTED,
                     if kind.is_retryable() {
                         " and retry it"
                     } else {
@@ -154,7 +161,7 @@ impl Lease {
 
     /// Whether a transaction is open on the connection.
     fn in_transaction(&self) -> bool {
-        MySqlTransactionManager::get_transaction_depth(&self.conn) > 0
+        Manager::<E>::get_transaction_depth(&self.conn) > 0
     }
 
     /// Marks the connection to be closed, not returned, and counts it as broken.
@@ -167,12 +174,12 @@ impl Lease {
     }
 }
 
-impl Drop for Lease {
+impl<E: Engine> Drop for Lease<E> {
     fn drop(&mut self) {
         if self.in_flight {
             self.evict();
         } else if !self.evicted && self.in_transaction() {
-            MySqlTransactionManager::start_rollback(&mut self.conn);
+            Manager::<E>::start_rollback(&mut self.conn);
         }
     }
 }

@@ -2,52 +2,23 @@
 
 use std::time::Instant;
 
-use sqlx::Row;
-
 use storage_api::{
     ConnectionValidation, ErrorKind, HealthStatus, PoolHealth, PoolMetrics, Result, StoreError,
 };
 
-use super::retry::{Next, Retry};
+use super::Engine;
+use super::queries::Queries;
 use super::shared::Shared;
 use crate::common::health::{
     CHECK_BOUND, acquired_for_check, healthy, pool_metrics, round_trip_too_slow, validate_idle,
 };
+use crate::common::retry::{Next, Retry};
 
-/// The health check's round trip: the server's version and whether this session is
-/// encrypted. Simple query protocol, so it needs no prepared statement (and works
-/// through a transaction-mode pooler). Behind a pooler, `pg_stat_ssl` describes the
-/// pooler's connection to the server.
-const HEALTH_QUERY: &str = "SELECT current_setting('server_version'), \
-     coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)";
-
-/// The server version and encryption flag from [`HEALTH_QUERY`]'s row.
-fn read_health_row(row: &sqlx::postgres::PgRow) -> Result<(String, bool)> {
-    let read = || -> sqlx::Result<(String, bool)> { Ok((row.try_get(0)?, row.try_get(1)?)) };
-    read().map_err(|e| {
-        StoreError::new(
-            ErrorKind::Backend,
-            "health_check: unexpected answer to the round trip",
-        )
-        .with_source(e)
-    })
-}
-
-/// What the health detail says about the session's encryption.
-fn session_encryption(encrypted: bool) -> &'static str {
-    if encrypted {
-        "; session encrypted (TLS)"
-    } else {
-        "; session not encrypted"
-    }
-}
-
-impl Shared {
-    /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs one round trip
-    /// reading the server's version and whether the session is encrypted, timing both
-    /// steps. A connection found dead is evicted and the check moves to another one, as
-    /// operations do. The detail says whether the session uses TLS and, when open found
-    /// too few free connection slots on the server to fill the pool, says that too.
+impl<E: Engine> Shared<E> {
+    /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs the engine's
+    /// round trip ([`Engine::HEALTH_QUERY`]: the server's version and what the detail
+    /// says of the session), timing both steps. A connection found dead is evicted and
+    /// the check moves to another one, as operations do.
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
             return PoolHealth::closed();
@@ -64,22 +35,18 @@ impl Shared {
                     Err(health) => return health,
                 };
             let started = Instant::now();
-            let version = sqlx::raw_sql(HEALTH_QUERY).fetch_one(lease.start());
-            let version = tokio::time::timeout(bound, version).await;
+            let row = E::Db::fetch_raw(lease.start(), E::HEALTH_QUERY);
+            let row = tokio::time::timeout(bound, row).await;
             let query_time = started.elapsed();
-            let version = match version {
-                Ok(version) => lease.finish("health_check", version),
+            let row = match row {
+                Ok(row) => lease.finish("health_check", row),
                 // The lease is dropped with the statement in flight: it is evicted.
                 Err(_) => return round_trip_too_slow(acquire_time, query_time, bound),
             };
-            match version.and_then(|row| read_health_row(&row)) {
-                Ok((version, encrypted)) => {
+            match row.and_then(|row| self.read_health_row(&row)) {
+                Ok((version, detail)) => {
                     let mut health = healthy(acquire_time, query_time, version);
-                    health.detail.push_str(session_encryption(encrypted));
-                    if let Some(warning) = &self.sizing_warning {
-                        health.detail.push_str("; ");
-                        health.detail.push_str(warning);
-                    }
+                    health.detail.push_str(&detail);
                     return health;
                 }
                 Err(e) if retry.next(&e, lease.stale()) == Next::OtherConnection => continue,
@@ -95,6 +62,17 @@ impl Shared {
         }
     }
 
+    /// The server version and the health detail from the round trip's row.
+    fn read_health_row(&self, row: &<E::Db as sqlx::Database>::Row) -> Result<(String, String)> {
+        self.engine.health_detail(row).map_err(|e| {
+            StoreError::new(
+                ErrorKind::Backend,
+                "health_check: unexpected answer to the round trip",
+            )
+            .with_source(e)
+        })
+    }
+
     /// Takes every idle connection (without waiting for those in use), runs
     /// `SELECT 1` on each while holding them all, closes the ones that fail (a server
     /// that ended the session, a dropped network path) and returns the rest.
@@ -105,7 +83,7 @@ impl Shared {
             Vec::new(),
             &self.accounting,
             self.options.max_connections,
-            |conn| Box::pin(async move { sqlx::raw_sql("SELECT 1").execute(conn).await.is_ok() }),
+            |conn| Box::pin(async move { E::Db::execute_raw(conn, "SELECT 1").await.is_ok() }),
         );
         let (report, _back_to_the_pool) = validation.await;
         Ok(report)

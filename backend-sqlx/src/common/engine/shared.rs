@@ -1,0 +1,74 @@
+//! [`Shared`]: the state a store shares with its transactions, and the one path every
+//! operation takes to get a connection.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use sqlx::Pool;
+use storage_api::backend::{InFlight, PoolInstruments};
+use storage_api::{Result, StoreOptions};
+
+use super::Engine;
+use super::errors::map_error;
+use super::lease::Lease;
+use crate::common::accounting::ConnectionAccounting;
+use crate::common::gate::Gate;
+
+/// Everything one open store owns: its engine, the pool, options and instruments.
+pub(crate) struct Shared<E: Engine> {
+    /// The engine's statements and what open found.
+    pub(crate) engine: E,
+    pub(crate) pool: Pool<E::Db>,
+    pub(crate) options: StoreOptions,
+    /// The schema version found (or created) at open.
+    pub(crate) schema_version: i64,
+    pub(crate) instruments: Arc<PoolInstruments>,
+    pub(crate) accounting: Arc<ConnectionAccounting>,
+    /// Admission and closing.
+    pub(crate) gate: Gate,
+}
+
+impl<E: Engine> fmt::Debug for Shared<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = f.debug_struct("Shared");
+        out.field("options", &self.options);
+        self.engine.describe(&mut out);
+        out.field("closed", &self.gate.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: Engine> Shared<E> {
+    /// Admits one operation, or `Closed`.
+    pub(crate) fn enter(&self) -> Result<InFlight> {
+        self.gate.enter()
+    }
+
+    /// The current time from the store's clock (never the server's).
+    pub(crate) fn now(&self) -> SystemTime {
+        self.options.clock.now()
+    }
+
+    /// Acquires a pooled connection for `operation`, feeding the instruments.
+    ///
+    /// Fails with `Timeout` after the acquire timeout (opening a connection included),
+    /// and with `Closed` as soon as the store starts closing, even while waiting.
+    pub(crate) async fn lease(&self, operation: &str) -> Result<Lease<E>> {
+        let map = |error, waited| map_error::<E>(error, operation, Some(waited), &self.instruments);
+        let conn = self
+            .gate
+            .acquire(&self.pool, &self.instruments, map)
+            .await?;
+        Ok(Lease::new(
+            conn,
+            Arc::clone(&self.instruments),
+            Arc::clone(&self.accounting),
+        ))
+    }
+
+    /// `Closed` once `close` has given up on in-flight work.
+    pub(crate) fn check_not_forced(&self) -> Result<()> {
+        self.gate.check_not_forced()
+    }
+}

@@ -1,0 +1,105 @@
+//! [`PgEngine`]: what a PostgreSQL store is to the shared layer: its statements, how its
+//! transactions begin, and what its health check reads.
+
+use std::fmt;
+use std::ops::Bound;
+
+use sqlx::postgres::{PgQueryResult, PgRow, Postgres};
+use sqlx::{Row, SqlStr};
+use storage_api::Result;
+
+use super::statements::{BeginStatements, Statements};
+use crate::common::engine::lease::Lease;
+use crate::common::engine::statements::KeyStatements;
+use crate::common::engine::{Engine, NewRow};
+
+/// The health check's round trip: the server's version and whether this session is
+/// encrypted. Simple query protocol, so it needs no prepared statement (and works
+/// through a transaction-mode pooler). Behind a pooler, `pg_stat_ssl` describes the
+/// pooler's connection to the server.
+const HEALTH_QUERY: &str = "SELECT current_setting('server_version'), \
+     coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)";
+
+/// One PostgreSQL store's engine: its statements and what open found.
+#[derive(Debug)]
+pub(crate) struct PgEngine {
+    pub(crate) sql: Statements,
+    pub(crate) begin: BeginStatements,
+    /// The `application_name` of every connection of this store.
+    pub(crate) application_name: String,
+    /// Whether connections go through a transaction-mode pooler: every statement runs
+    /// in a transaction.
+    pub(crate) transaction_pooler: bool,
+    /// What open found about the server's free connection slots, when the pool cannot
+    /// be filled; reported by every health check.
+    pub(crate) sizing_warning: Option<String>,
+}
+
+impl Engine for PgEngine {
+    type Db = Postgres;
+    const STORE: &'static str = "PostgresStore";
+    const TRANSACTION: &'static str = "PgTx";
+
+    fn describe(&self, out: &mut fmt::DebugStruct<'_, '_>) {
+        out.field("application_name", &self.application_name);
+    }
+
+    fn statements(&self) -> &KeyStatements {
+        &self.sql.keys
+    }
+
+    fn scan_statement(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> SqlStr {
+        self.sql.scan(lower, upper)
+    }
+
+    /// One upsert drawing the version from the table's sequence.
+    async fn write<'a>(&'a self, lease: &'a mut Lease<Self>, row: NewRow<'a>) -> Result<i64> {
+        let written = sqlx::query_scalar::<_, i64>(self.sql.upsert.clone())
+            .bind(row.key)
+            .bind(row.value)
+            .bind(row.expires_at)
+            .fetch_one(lease.start())
+            .await;
+        lease.finish("put", written)
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    fn begin_statement(&self, read_only: bool) -> SqlStr {
+        if read_only {
+            self.begin.read_only.clone()
+        } else {
+            self.begin.read_write.clone()
+        }
+    }
+
+    /// Through a transaction-mode pooler every statement runs in a transaction.
+    fn reads_in_transaction(&self) -> bool {
+        self.transaction_pooler
+    }
+
+    const HEALTH_QUERY: &'static str = HEALTH_QUERY;
+
+    /// Whether the session uses TLS and, when open found too few free connection slots
+    /// on the server to fill the pool, that too.
+    fn health_detail(&self, row: &PgRow) -> sqlx::Result<(String, String)> {
+        let (version, encrypted): (String, bool) = (row.try_get(0)?, row.try_get(1)?);
+        let mut detail = session_encryption(encrypted).to_owned();
+        if let Some(warning) = &self.sizing_warning {
+            detail.push_str("; ");
+            detail.push_str(warning);
+        }
+        Ok((version, detail))
+    }
+}
+
+/// What the health detail says about the session's encryption.
+fn session_encryption(encrypted: bool) -> &'static str {
+    if encrypted {
+        "; session encrypted (TLS)"
+    } else {
+        "; session not encrypted"
+    }
+}
