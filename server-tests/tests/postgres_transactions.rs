@@ -3,10 +3,12 @@
 //! lock waits bounded by the busy timeout, and connections returned or evicted
 //! correctly when a transaction or a statement is dropped.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use server_tests::postgres::{Scratch, open, settle};
+use storage_api::backend::Checked;
 use storage_api::{Condition, ErrorKind, PooledStore, PutOptions, ScanOptions, TxOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +180,9 @@ async fn dropped_transactions_return_their_connection_and_cut_off_statements_evi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_transactions_refuse_writes_and_read_a_snapshot() {
     let scratch = Scratch::new().await;
-    let store = open(scratch.options("kv")).await;
+    // Behind the checking layer, as applications open it: the write is refused before
+    // it reaches the server, so the transaction stays usable.
+    let store = Checked::new(Arc::new(open(scratch.options("kv")).await));
     let v1 = store.put(b"k", b"1", PutOptions::default()).await.unwrap();
     let mut reader = store.begin(TxOptions { read_only: true }).await.unwrap();
     assert_eq!(reader.get(b"k").await.unwrap().unwrap().version, v1);
