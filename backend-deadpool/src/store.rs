@@ -66,8 +66,8 @@ impl DeadpoolStore {
                 let spec = ConnectSpec {
                     path,
                     busy_timeout: options.busy_timeout,
-                    wal: options.enable_wal,
-                    synchronous: options.synchronous.as_sql(),
+                    wal: options.sqlite.enable_wal,
+                    synchronous: options.sqlite.synchronous.as_sql(),
                 };
                 (spec, None)
             }

@@ -50,7 +50,7 @@ async fn a_dropped_read_transaction_releases_its_read_lock() {
     // Without WAL, an open read transaction blocks commits.
     let dir = tempfile::tempdir().unwrap();
     let mut options = file_options(dir.path(), "kv.db");
-    options.enable_wal = false;
+    options.sqlite.enable_wal = false;
     options.max_connections = 2;
     options.busy_timeout = Duration::from_secs(3);
     let store = open(options).await;

@@ -16,7 +16,7 @@ async fn a_read_behind_an_exclusive_lock_waits_instead_of_failing_busy() {
     let path = dir.path().join("kv.db");
     let mut options = file_options(dir.path(), "kv.db");
     // The rollback journal: a writer's EXCLUSIVE lock keeps readers out.
-    options.enable_wal = false;
+    options.sqlite.enable_wal = false;
     options.max_connections = 1;
     let store = open(options).await;
     store.put(b"k", b"v", PutOptions::default()).await.unwrap();

@@ -47,7 +47,7 @@ async fn a_file_that_is_not_a_database_is_corrupt() {
     .unwrap();
     for enable_wal in [true, false] {
         let mut options = file_options(dir.path(), "notes.txt");
-        options.enable_wal = enable_wal;
+        options.sqlite.enable_wal = enable_wal;
         assert_eq!(
             open_err(options).await.kind(),
             ErrorKind::Corrupt,

@@ -32,7 +32,7 @@ async fn every_connection_gets_wal_busy_timeout_and_synchronous() {
     let mut options = file_options(dir.path(), "kv.db");
     options.max_connections = 3;
     options.busy_timeout = Duration::from_millis(1234);
-    options.synchronous = Synchronous::Full;
+    options.sqlite.synchronous = Synchronous::Full;
     let store = Arc::new(open(options).await);
     // Three at once, so three different connections answer.
     let together = Arc::new(Barrier::new(3));
@@ -59,8 +59,8 @@ async fn every_connection_gets_wal_busy_timeout_and_synchronous() {
 async fn without_wal_the_rollback_journal_is_used() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = file_options(dir.path(), "kv.db");
-    options.enable_wal = false;
-    options.synchronous = Synchronous::Normal;
+    options.sqlite.enable_wal = false;
+    options.sqlite.synchronous = Synchronous::Normal;
     let store = open(options).await;
     let (mode, busy, sync) = pragmas(&store, Arc::new(Barrier::new(1))).await;
     assert_eq!((mode.as_str(), busy, sync), ("delete", 5000, 1));

@@ -88,7 +88,7 @@ async fn a_file_that_is_not_a_database_is_corrupt() {
     std::fs::write(&path, &junk).unwrap();
     for enable_wal in [true, false] {
         let mut opts = StoreOptions::new(sqlite_url(&path));
-        opts.enable_wal = enable_wal;
+        opts.sqlite.enable_wal = enable_wal;
         let err = SqlxStore::open(opts).await.unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "wal={enable_wal}: {err:?}");
         assert!(!err.is_retryable());

@@ -42,7 +42,7 @@ async fn journal_mode_is_a_rollback_journal_when_wal_is_off() {
     let store = open(options(Kind::File, &dir)).await;
     store.close().await;
     let mut opts = options(Kind::File, &dir);
-    opts.enable_wal = false;
+    opts.sqlite.enable_wal = false;
     let store = open(opts).await;
     store.put(b"k", b"v", PutOptions::default()).await.unwrap();
     assert_eq!(journal_mode(&db_path(&dir)).await, "delete");

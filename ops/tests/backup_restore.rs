@@ -307,7 +307,7 @@ async fn restore_detects_a_running_transaction_without_wal() {
         let dir = tempfile::tempdir().unwrap();
         let live = dir.path().join("live.db");
         let mut opts = options(&live);
-        opts.enable_wal = false;
+        opts.sqlite.enable_wal = false;
         let store = common::open_with(backend, opts.clone()).await.unwrap();
         fill(&*store, "k/", 10).await;
         let out = dir.path().join("b.db");

@@ -218,8 +218,8 @@ mod child {
         let backend = parse_backend(&args[1]);
         let first_seq: u64 = args[2].parse().expect("seq");
         let mut options = common::options(&path);
-        options.enable_wal = args[3] == "true";
-        options.synchronous = if args[4] == "full" {
+        options.sqlite.enable_wal = args[3] == "true";
+        options.sqlite.synchronous = if args[4] == "full" {
             storage_api::Synchronous::Full
         } else {
             storage_api::Synchronous::Normal

@@ -47,7 +47,7 @@ impl Harness for BouncedHarness {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        options.transaction_pooler = self.transaction_pooler;
+        options.postgres.transaction_pooler = self.transaction_pooler;
         options
     }
 
@@ -105,7 +105,7 @@ async fn transaction_mode_without_the_setting_is_refused_at_open_saying_why() {
     assert!(e.message().contains("transaction-mode pooler"), "{e}");
     assert!(e.message().contains("db_transaction_pooler = true"), "{e}");
     // The probe leaves nothing behind on the shared server session.
-    options.transaction_pooler = true;
+    options.postgres.transaction_pooler = true;
     let store = SqlxStore::open(options)
         .await
         .expect("open with the setting");

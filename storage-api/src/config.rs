@@ -590,7 +590,7 @@ mod tests {
         assert_eq!(o.tls.mode, Some(SslMode::VerifyFull));
         assert_eq!(o.tls.root_cert, Some("/etc/ssl/db-ca.pem".into()));
         assert_eq!(o.tls.client_key, Some("client.key".into()));
-        assert!(o.transaction_pooler);
+        assert!(o.postgres.transaction_pooler);
         assert!(!StorageConfig::default().to_options().unwrap().tls.is_set());
     }
 

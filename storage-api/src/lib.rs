@@ -21,6 +21,7 @@
 mod checked;
 mod clock;
 mod config;
+mod engine_options;
 mod error;
 mod identifier;
 mod instruments;
@@ -39,6 +40,7 @@ mod types;
 pub use async_trait::async_trait;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names};
+pub use engine_options::{PostgresOptions, SqliteOptions};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use limits::Limits;
 pub use location::{Location, url_scheme};

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::StorageConfig;
+use crate::engine_options::{PostgresOptions, SqliteOptions};
 use crate::error::{Result, StoreError};
 use crate::identifier::validate_identifier;
 use crate::limits::Limits;
 use crate::location::{Location, url_scheme};
 use crate::redact::redact_url;
-use crate::synchronous::Synchronous;
 use crate::tls::TlsSettings;
 
 /// Everything a backend needs to open a store.
@@ -30,13 +30,13 @@ pub struct StoreOptions {
     pub idle_timeout: Option<Duration>,
     /// Connections retire after this (never while in use); `None`: never.
     pub max_lifetime: Option<Duration>,
-    /// SQLite: write-ahead logging.
-    pub enable_wal: bool,
     /// How long a statement waits on a locked database (SQLite's busy timeout;
     /// PostgreSQL's `lock_timeout`, at least 1 ms).
     pub busy_timeout: Duration,
-    /// SQLite: `PRAGMA synchronous`.
-    pub synchronous: Synchronous,
+    /// What only SQLite stores read.
+    pub sqlite: SqliteOptions,
+    /// What only PostgreSQL stores read.
+    pub postgres: PostgresOptions,
     /// Value and scan limits.
     pub limits: Limits,
     /// Table name, a validated identifier.
@@ -50,9 +50,6 @@ pub struct StoreOptions {
     /// PostgreSQL and etcd: TLS settings beside the URL's (file paths, never key
     /// material).
     pub tls: TlsSettings,
-    /// PostgreSQL: the connections go through a transaction-mode pooler (PgBouncer
-    /// `pool_mode = transaction`), so nothing may rely on session state.
-    pub transaction_pooler: bool,
 }
 
 impl StoreOptions {
@@ -93,16 +90,15 @@ impl fmt::Debug for StoreOptions {
             .field("acquire_timeout", &self.acquire_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("max_lifetime", &self.max_lifetime)
-            .field("enable_wal", &self.enable_wal)
             .field("busy_timeout", &self.busy_timeout)
-            .field("synchronous", &self.synchronous)
+            .field("sqlite", &self.sqlite)
+            .field("postgres", &self.postgres)
             .field("limits", &self.limits)
             .field("table", &self.table)
             .field("leak_detection_threshold", &self.leak_detection_threshold)
             .field("close_grace", &self.close_grace)
             .field("clock", &self.clock)
             .field("tls", &self.tls)
-            .field("transaction_pooler", &self.transaction_pooler)
             .finish()
     }
 }
@@ -127,9 +123,14 @@ impl StorageConfig {
             acquire_timeout: Duration::from_secs(self.db_connection_timeout_secs),
             idle_timeout: secs_or_never(self.db_idle_timeout_secs),
             max_lifetime: secs_or_never(self.db_max_lifetime_secs),
-            enable_wal: self.db_enable_wal,
             busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
-            synchronous: self.db_synchronous,
+            sqlite: SqliteOptions {
+                enable_wal: self.db_enable_wal,
+                synchronous: self.db_synchronous,
+            },
+            postgres: PostgresOptions {
+                transaction_pooler: self.db_transaction_pooler,
+            },
             limits: Limits {
                 max_value_bytes: self.max_value_bytes,
                 max_scan_limit: self.max_scan_limit,
@@ -139,7 +140,6 @@ impl StorageConfig {
             close_grace: Duration::from_secs(self.db_close_grace_secs),
             clock: Arc::new(SystemClock),
             tls,
-            transaction_pooler: self.db_transaction_pooler,
         }
     }
 }

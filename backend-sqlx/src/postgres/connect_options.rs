@@ -99,7 +99,7 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
     // The store reads no floating-point values, and poolers (PgBouncer) refuse startup
     // parameters they do not know, such as the `extra_float_digits` sqlx sends.
     let mut connect = tls.apply(connect).extra_float_digits(None);
-    if options.transaction_pooler {
+    if options.postgres.transaction_pooler {
         connect = connect.statement_cache_capacity(0);
     }
     let application_name = unique_application_name(connect.get_application_name());
@@ -108,7 +108,7 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
         application_name,
         lock_timeout: format!("{}ms", lock_timeout_millis(options.busy_timeout)),
         ssl_mode: tls.mode,
-        transaction_pooler: options.transaction_pooler,
+        transaction_pooler: options.postgres.transaction_pooler,
     })
 }
 

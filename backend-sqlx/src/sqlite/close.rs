@@ -41,7 +41,7 @@ impl Shared {
         let Some(mut keeper) = self.keeper.lock().await.take() else {
             return;
         };
-        if self.persistent && self.options.enable_wal {
+        if self.persistent && self.options.sqlite.enable_wal {
             let statement = if drained {
                 Checkpoint::Truncate
             } else {

@@ -63,7 +63,7 @@ pub(crate) async fn open(
     let fail = |e| map_error(e, "open", None, &path, instruments);
     // The private database always uses WAL: it is what lets readers and a writer
     // share it, and nobody else opens the file.
-    let wal = options.enable_wal || scratch.is_some();
+    let wal = options.sqlite.enable_wal || scratch.is_some();
     let mut connect = connect_options(options, scratch.is_some()).filename(&path);
     if wal {
         let (pragma, value) = AUTOCHECKPOINT_OFF;
@@ -128,7 +128,7 @@ fn connect_options(options: &StoreOptions, ephemeral: bool) -> SqliteConnectOpti
     let busy_timeout = options
         .busy_timeout
         .min(Duration::from_millis(i32::MAX as u64));
-    let synchronous = match options.synchronous {
+    let synchronous = match options.sqlite.synchronous {
         _ if ephemeral => SqliteSynchronous::Off,
         Synchronous::Normal => SqliteSynchronous::Normal,
         Synchronous::Full => SqliteSynchronous::Full,

@@ -26,8 +26,8 @@ pub(crate) fn options(url: String) -> StoreOptions {
     options.max_connections = pool_size();
     options.acquire_timeout = ACQUIRE_TIMEOUT;
     options.busy_timeout = BUSY_TIMEOUT;
-    options.enable_wal = true;
-    options.synchronous = Synchronous::Normal;
+    options.sqlite.enable_wal = true;
+    options.sqlite.synchronous = Synchronous::Normal;
     options.table = TABLE.into();
     options
 }

@@ -236,7 +236,7 @@ impl Harness for ConfiguredHarness {
                     .url;
                 options.table = format!("kv_{n}");
                 options.tls = self.config.tls_settings().unwrap_or_default();
-                options.transaction_pooler = self.config.db_transaction_pooler;
+                options.postgres.transaction_pooler = self.config.db_transaction_pooler;
                 return options;
             }
             #[cfg(feature = "etcd")]
@@ -248,9 +248,9 @@ impl Harness for ConfiguredHarness {
             }
         };
         options.table = self.config.table.clone();
-        options.enable_wal = self.config.db_enable_wal;
+        options.sqlite.enable_wal = self.config.db_enable_wal;
         options.busy_timeout = std::time::Duration::from_millis(self.config.db_busy_timeout_ms);
-        options.synchronous = self.config.db_synchronous;
+        options.sqlite.synchronous = self.config.db_synchronous;
         options
     }
 
