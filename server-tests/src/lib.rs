@@ -9,6 +9,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod copied;
 pub mod etcd;
 pub mod etcd_cluster;
 pub mod mysql;

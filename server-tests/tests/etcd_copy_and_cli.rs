@@ -13,46 +13,10 @@ use backend_etcd::EtcdStore;
 use backend_sqlx::SqlxStore;
 use pooledstore_ops::{Progress, copy};
 use server_tests::cli::{pooledstore, pooledstore_bin};
+use server_tests::copied::{assert_same, entries};
 use server_tests::etcd::{ScratchTable, endpoints};
 use server_tests::private_pg::spare_port;
-use storage_api::{Entry, PooledStore, PutOptions, ScanOptions, StoreOptions};
-
-/// Every live entry of `store`, in key order.
-async fn entries(store: &dyn PooledStore) -> Vec<Entry> {
-    let mut all: Vec<Entry> = Vec::new();
-    loop {
-        let mut page = ScanOptions::default().with_limit(50);
-        if let Some(last) = all.last() {
-            page = page.with_after(&last.key[..]);
-        }
-        let page = store.scan(page).await.unwrap();
-        if page.is_empty() {
-            return all;
-        }
-        all.extend(page);
-    }
-}
-
-/// `copied` holds the keys and values of `expected` in the same order, expiry times
-/// moved later by at most the copy's duration, never earlier.
-fn assert_same(hop: &str, copied: &[Entry], expected: &[Entry]) {
-    assert_eq!(copied.len(), expected.len(), "{hop}: entry count");
-    for (index, (c, e)) in copied.iter().zip(expected).enumerate() {
-        assert!(c.key == e.key, "{hop}: key #{index} differs");
-        assert!(
-            c.value == e.value,
-            "{hop}: the value of key #{index} differs"
-        );
-        match (c.expires_at, e.expires_at) {
-            (None, None) => {}
-            (Some(at), Some(was)) => assert!(
-                at >= was - Duration::from_millis(1) && at <= was + Duration::from_secs(5),
-                "{hop}: the expiry of key #{index} moved from {was:?} to {at:?}"
-            ),
-            (at, was) => panic!("{hop}: the expiry of key #{index} went from {was:?} to {at:?}"),
-        }
-    }
-}
+use storage_api::{Entry, PooledStore, PutOptions, StoreOptions};
 
 /// Versions follow the copy's (key) order, and a new write outranks them all.
 async fn check_versions(store: &dyn PooledStore, copied: &[Entry]) {
