@@ -38,6 +38,7 @@ pub use storage_api::{
 
 #[cfg(feature = "etcd")]
 pub use backend_etcd::EtcdStore;
-/// A throwaway schema on a PostgreSQL server (what `pooledstore conform` runs in).
-#[cfg(feature = "postgres")]
+/// A throwaway schema on a PostgreSQL server, or database on a MySQL or MariaDB server
+/// (what `pooledstore conform` runs in).
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 pub use backend_sqlx::ScratchSchema;

@@ -10,6 +10,6 @@ mod postgres;
 mod sqlite;
 mod store;
 
-#[cfg(feature = "postgres")]
-pub use postgres::ScratchSchema;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub use common::engine::scratch::ScratchSchema;
 pub use store::SqlxStore;

@@ -101,3 +101,42 @@ async fn export_import_and_copy_move_data_between_mysql_and_sqlite() {
     ));
     assert_eq!(ok(&pooledstore(&back, &["scan"])), expected);
 }
+
+#[tokio::test]
+async fn conform_runs_in_a_scratch_database_and_leaves_the_data_alone() {
+    let scratch = ScratchDatabase::new("cli_mysql").await;
+    let dir = tempfile::tempdir().unwrap();
+    let my = config(dir.path(), "my.toml", &scratch.url(), "app_kv");
+    ok(&pooledstore(&my, &["put", "mine", "keep me"]));
+    let cases = "get_absent,put_get_roundtrip,scan_order,batch_atomic,cas_counter,tx_rollback,busy_timeout_honoured";
+    let report = json(&pooledstore(
+        &my,
+        &["conform", "--json", "--filter", cases, "--cases", "16"],
+    ));
+    let outcomes: Vec<(String, String)> = report["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .map(|case| {
+            (
+                case["name"].as_str().unwrap_or_default().to_owned(),
+                case["outcome"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 7, "{report}");
+    for (name, outcome) in &outcomes {
+        assert!(outcome.contains("passed"), "{name}: {outcome}\n{report}");
+    }
+    assert_eq!(ok(&pooledstore(&my, &["scan"])), "mine\tkeep me\n");
+
+    let mut admin = scratch.admin().await;
+    let left: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.SCHEMATA \
+         WHERE SCHEMA_NAME LIKE 'pooledstore\\_conform%'",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the scratch database was left behind");
+}

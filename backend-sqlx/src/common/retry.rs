@@ -1,7 +1,8 @@
 //! The retry decisions a store-level operation makes after a failed attempt: a
 //! conflict (serialization failure, deadlock) is retried with jittered backoff within
-//! a time budget, since the operation is the whole transaction; a connection found
-//! dead on the first statement of a lease is skipped, a bounded number of times.
+//! a time budget, since the operation is the whole transaction, unless it was a lock
+//! wait that ran out (the caller has waited the busy timeout already); a connection
+//! found dead on the first statement of a lease is skipped, a bounded number of times.
 //!
 //! Both retries are safe: a conflicting transaction was rolled back whole, and a
 //! connection that failed its first statement ran nothing of the operation (that
@@ -32,6 +33,15 @@ pub(crate) enum Next {
     After(Duration),
 }
 
+/// What the lease saw of a failed attempt, beyond the error's kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The lease's first statement found its connection dead: nothing was done.
+    pub(crate) stale: bool,
+    /// A statement waited the busy timeout for a lock another transaction holds.
+    pub(crate) lock_wait: bool,
+}
+
 /// The retry decisions of one operation.
 #[derive(Debug)]
 pub(crate) struct Retry {
@@ -51,15 +61,16 @@ impl Retry {
         }
     }
 
-    /// What to do after `error`; `stale` when the lease's first statement found its
-    /// connection dead.
-    pub(crate) fn next(&mut self, error: &StoreError, stale: bool) -> Next {
+    /// What to do after `error`, given what the lease saw of it.
+    pub(crate) fn next(&mut self, error: &StoreError, failure: Failure) -> Next {
         match error.kind() {
-            ErrorKind::Connection if stale && self.stale_left > 0 => {
+            ErrorKind::Connection if failure.stale && self.stale_left > 0 => {
                 self.stale_left -= 1;
                 Next::OtherConnection
             }
-            ErrorKind::Conflict if self.started.elapsed() < CONFLICT_BUDGET => {
+            ErrorKind::Conflict
+                if !failure.lock_wait && self.started.elapsed() < CONFLICT_BUDGET =>
+            {
                 self.conflicts += 1;
                 Next::After(backoff(self.conflicts))
             }
@@ -111,23 +122,40 @@ mod tests {
     #[test]
     fn stale_connections_are_skipped_a_bounded_number_of_times() {
         let lost = StoreError::new(ErrorKind::Connection, "gone");
+        let stale = Failure {
+            stale: true,
+            ..Failure::default()
+        };
         let mut retry = Retry::new(2);
         for _ in 0..3 {
-            assert_eq!(retry.next(&lost, true), Next::OtherConnection);
+            assert_eq!(retry.next(&lost, stale), Next::OtherConnection);
         }
-        assert_eq!(retry.next(&lost, true), Next::GiveUp);
+        assert_eq!(retry.next(&lost, stale), Next::GiveUp);
         // A connection lost after the first statement may have done work: never retried.
-        assert_eq!(Retry::new(2).next(&lost, false), Next::GiveUp);
+        assert_eq!(Retry::new(2).next(&lost, Failure::default()), Next::GiveUp);
     }
 
     #[test]
     fn conflicts_are_retried_and_other_errors_are_not() {
         let mut retry = Retry::new(1);
         let conflict = StoreError::new(ErrorKind::Conflict, "40001");
-        assert!(matches!(retry.next(&conflict, false), Next::After(_)));
+        assert!(matches!(
+            retry.next(&conflict, Failure::default()),
+            Next::After(_)
+        ));
         let condition = StoreError::new(ErrorKind::ConditionFailed, "no");
-        assert_eq!(retry.next(&condition, false), Next::GiveUp);
+        assert_eq!(retry.next(&condition, Failure::default()), Next::GiveUp);
         let busy = StoreError::new(ErrorKind::Busy, "lock_timeout");
-        assert_eq!(retry.next(&busy, false), Next::GiveUp);
+        assert_eq!(retry.next(&busy, Failure::default()), Next::GiveUp);
+    }
+
+    #[test]
+    fn lock_waits_that_ran_out_are_not_retried_whatever_their_kind() {
+        let waited = Failure {
+            lock_wait: true,
+            ..Failure::default()
+        };
+        let conflict = StoreError::new(ErrorKind::Conflict, "1205");
+        assert_eq!(Retry::new(1).next(&conflict, waited), Next::GiveUp);
     }
 }

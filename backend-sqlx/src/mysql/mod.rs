@@ -7,7 +7,7 @@
 //! [`schema`] creates and checks the tables (names from
 //! [`Names`](crate::common::names::Names), SQL from [`statements`]), [`engine`] holds the
 //! statements, version draw and health round trip a store runs, and [`errors`] reads
-//! MySQL's error numbers.
+//! MySQL's error numbers; [`scratch`] says how throwaway databases for tests are made.
 //!
 //! Every session runs with strict SQL mode and `SERIALIZABLE` isolation, so every
 //! transaction is serializable (InnoDB's locking form: reads in a transaction take
@@ -20,11 +20,12 @@ mod connect_options;
 mod engine;
 mod errors;
 mod schema;
+mod scratch;
 mod server;
 mod statements;
 
 use crate::common::engine::store::EngineStore;
-use engine::MysqlEngine;
+pub(crate) use engine::MysqlEngine;
 
 /// A store over a pool of MySQL or MariaDB connections.
 pub(crate) type MysqlStore = EngineStore<MysqlEngine>;

@@ -62,6 +62,12 @@ impl ErrorCodes for PgEngine {
         }
     }
 
+    /// `lock_not_available` (55P03): `lock_timeout`, set from `db_busy_timeout_ms`,
+    /// ran out.
+    fn lock_wait_ran_out(db: &dyn DatabaseError) -> bool {
+        db.code().as_deref() == Some("55P03")
+    }
+
     /// The server has no free connection slot (53300) or is starting up (57P03).
     fn may_pass(db: &dyn DatabaseError) -> bool {
         matches!(db.code().as_deref(), Some("53300" | "57P03"))

@@ -7,8 +7,8 @@
 //! each session, [`schema`] creates and checks the tables (names from
 //! [`Names`](crate::common::names::Names), SQL from [`statements`]), [`sizing`] compares
 //! the pool with the server's connection slots, [`engine`] holds the statements and
-//! health round trip a store runs, [`errors`] reads SQLSTATEs, and [`scratch`] makes
-//! throwaway schemas for tests.
+//! health round trip a store runs, [`errors`] reads SQLSTATEs, and [`scratch`] says how
+//! throwaway schemas for tests are made.
 //!
 //! Every transaction is `SERIALIZABLE`: applications' (read-only ones `SERIALIZABLE
 //! READ ONLY`), and the one each single write or batch runs in. Single reads are one
@@ -25,8 +25,7 @@ mod statements;
 mod tls;
 
 use crate::common::engine::store::EngineStore;
-use engine::PgEngine;
-pub use scratch::ScratchSchema;
+pub(crate) use engine::PgEngine;
 
 /// A store over a pool of PostgreSQL connections.
 pub(crate) type PostgresStore = EngineStore<PgEngine>;

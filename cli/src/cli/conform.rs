@@ -100,8 +100,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// Opens the configured backend with the configured settings, each store on a new
 /// scratch database: a file in a private directory beside the configured database, a
-/// private in-memory database, or a new table in a scratch schema on the configured
-/// PostgreSQL database.
+/// private in-memory database, a new table in a scratch schema on the configured
+/// PostgreSQL server (a scratch database on MySQL), or a new key prefix on etcd.
 #[derive(Debug)]
 struct ConfiguredHarness {
     config: StorageConfig,
@@ -116,12 +116,22 @@ enum Scratch {
     Memory,
     /// SQLite files in this directory.
     Directory(PathBuf),
-    /// Tables in this schema.
-    #[cfg(feature = "postgres")]
+    /// Tables in this schema (a database on MySQL).
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
     Schema(Box<pooledstore::ScratchSchema>),
     /// Tables (key prefixes) named after this one on the etcd cluster.
     #[cfg(feature = "etcd")]
     Prefixes(String),
+}
+
+impl Scratch {
+    /// A scratch schema (a database on MySQL) on the configured server.
+    #[cfg(any(feature = "postgres", feature = "mysql"))]
+    async fn schema(config: &StorageConfig) -> Result<Self, StoreError> {
+        let options = config.to_options()?;
+        let schema = pooledstore::ScratchSchema::create(&options, "pooledstore_conform").await?;
+        Ok(Self::Schema(Box::new(schema)))
+    }
 }
 
 impl ConfiguredHarness {
@@ -138,15 +148,21 @@ impl ConfiguredHarness {
                 Scratch::Directory(dir)
             }
             #[cfg(feature = "postgres")]
-            Location::Postgres => Scratch::Schema(Box::new(
-                pooledstore::ScratchSchema::create(&config.to_options()?, "pooledstore_conform")
-                    .await?,
-            )),
+            Location::Postgres => Scratch::schema(config).await?,
             #[cfg(not(feature = "postgres"))]
             Location::Postgres => {
                 return Err(StoreError::config(
                     "url is a PostgreSQL URL, but this build has no PostgreSQL support; \
                      enable the Cargo feature `postgres` of pooledstore",
+                ));
+            }
+            #[cfg(feature = "mysql")]
+            Location::Mysql => Scratch::schema(config).await?,
+            #[cfg(not(feature = "mysql"))]
+            Location::Mysql => {
+                return Err(StoreError::config(
+                    "url is a MySQL URL, but this build has no MySQL support; enable the \
+                     Cargo feature `mysql` of pooledstore",
                 ));
             }
             #[cfg(feature = "etcd")]
@@ -156,14 +172,6 @@ impl ConfiguredHarness {
                 return Err(StoreError::config(
                     "url is an etcd URL, but this build has no etcd support; enable the \
                      Cargo feature `etcd` of pooledstore",
-                ));
-            }
-            Location::Mysql => {
-                return Err(StoreError::new(
-                    storage_api::ErrorKind::Unsupported,
-                    "conform runs on SQLite and PostgreSQL URLs; the kit runs on MySQL and \
-                     MariaDB through `cargo test -p pooledstore-server-tests --test \
-                     conformance_mysql` (POOLEDSTORE_TEST_MYSQL_URL)",
                 ));
             }
         };
@@ -204,7 +212,7 @@ impl ConfiguredHarness {
                     }
                 }
             }
-            #[cfg(feature = "postgres")]
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
             Scratch::Schema(schema) => {
                 if let Err(e) = (**schema).clone().remove().await {
                     tracing::warn!(schema = schema.name(), error = %e, "cannot drop the scratch schema");
@@ -227,10 +235,10 @@ impl Harness for ConfiguredHarness {
                 format!("sqlite://{}", dir.join(format!("case-{n}.db")).display())
             }
             Scratch::Memory => "sqlite::memory:".into(),
-            #[cfg(feature = "postgres")]
+            #[cfg(any(feature = "postgres", feature = "mysql"))]
             Scratch::Schema(schema) => {
                 // A fresh table per store, beside the others in the scratch schema; the
-                // kit's own busy timeout is kept (it is PostgreSQL's lock timeout).
+                // kit's own busy timeout is kept (it bounds the server's lock waits).
                 options.url = schema
                     .options(StoreOptions::new(self.config.url.clone()))
                     .url;

@@ -8,7 +8,7 @@ use storage_api::{
     Transaction, TxOptions,
 };
 
-use super::support::{Need, check_reconciles, wait_quiet};
+use super::support::{Need, check_reconciles, wait_quiet, wait_settled};
 use crate::check::{CaseResult, Expect, Failure, Verdict, within};
 use crate::context::Ctx;
 
@@ -176,7 +176,9 @@ pub(crate) async fn validate_checks_idle(ctx: Ctx) -> CaseResult {
 
     if store.capabilities().transactions {
         let held = hold(&store, 1).await?;
-        let busy = store.pool_metrics();
+        // Connections the first validation checked may still be on their way back.
+        let busy =
+            wait_settled(&store, 1, Duration::from_secs(2), "holding one connection").await?;
         let started = Instant::now();
         let report = within(HANG, "validate_connections", store.validate_connections())
             .await?

@@ -96,15 +96,41 @@ pub(crate) async fn wait_quiet(
     limit: Duration,
     what: &str,
 ) -> Result<PoolMetrics, Failure> {
+    wait_metrics(store, limit, what, |m| m.in_use == 0 && m.pending == 0).await
+}
+
+/// Waits up to `limit` for exactly `in_use` connections in use, nobody waiting and
+/// every other open connection back in the pool as idle (`idle + in_use == size`), and
+/// returns those metrics: a snapshot to compare against while connections are held.
+pub(crate) async fn wait_settled(
+    store: &Arc<dyn PooledStore>,
+    in_use: u32,
+    limit: Duration,
+    what: &str,
+) -> Result<PoolMetrics, Failure> {
+    wait_metrics(store, limit, what, |m| {
+        m.in_use == in_use && m.pending == 0 && m.idle + m.in_use == m.size
+    })
+    .await
+}
+
+/// Polls the pool's metrics until `settled` holds, or fails after `limit` naming what
+/// was waited for and the last metrics.
+async fn wait_metrics(
+    store: &Arc<dyn PooledStore>,
+    limit: Duration,
+    what: &str,
+    settled: impl Fn(&PoolMetrics) -> bool,
+) -> Result<PoolMetrics, Failure> {
     let started = Instant::now();
     loop {
         let m = store.pool_metrics();
-        if m.in_use == 0 && m.pending == 0 {
+        if settled(&m) {
             return Ok(m);
         }
         if started.elapsed() > limit {
             fail!(
-                "{what}: the pool did not become quiet within {limit:?} \
+                "{what}: the pool did not settle within {limit:?} \
                  (size {}, idle {}, in_use {}, pending {}): a connection leaked",
                 m.size,
                 m.idle,

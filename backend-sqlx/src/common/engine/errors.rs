@@ -30,6 +30,14 @@ pub(crate) trait ErrorCodes {
         None
     }
 
+    /// Whether the error is a lock wait that ran out: the statement waited the busy
+    /// timeout for a lock another transaction holds. Such a wait is counted in `busy`
+    /// and never retried by the store (the caller has waited already), whatever kind
+    /// the engine gives it.
+    fn lock_wait_ran_out(_db: &dyn DatabaseError) -> bool {
+        false
+    }
+
     /// Whether a server error at connect may pass by waiting (no free connection slot).
     fn may_pass(_db: &dyn DatabaseError) -> bool {
         false
@@ -45,7 +53,8 @@ pub(crate) trait ErrorCodes {
 }
 
 /// Turns a sqlx error raised by `operation` into a [`StoreError`] of the right kind,
-/// counting lock waits that ran out (`Busy`) in `instruments`. `waited` is how long the
+/// counting lock waits that ran out ([`ErrorCodes::lock_wait_ran_out`]) in
+/// `instruments`. `waited` is how long the
 /// caller waited, when the error came from acquiring a connection.
 pub(crate) fn map_error<E: ErrorCodes>(
     error: sqlx::Error,
@@ -54,11 +63,10 @@ pub(crate) fn map_error<E: ErrorCodes>(
     instruments: &PoolInstruments,
 ) -> StoreError {
     map_diagnosed_error(error, operation, waited, &E::diagnosis(), |db| {
-        let (kind, message) = E::classify(db, operation);
-        if kind == ErrorKind::Busy {
+        if E::lock_wait_ran_out(db) {
             instruments.record_busy();
         }
-        (kind, message)
+        E::classify(db, operation)
     })
 }
 
@@ -86,6 +94,11 @@ pub(crate) fn standard_sqlstate_kind(code: &str) -> ErrorKind {
         c if c.starts_with("28") => ErrorKind::Config,
         _ => ErrorKind::Backend,
     }
+}
+
+/// Whether `error` is a lock wait that ran out ([`ErrorCodes::lock_wait_ran_out`]).
+pub(crate) fn is_lock_wait<E: ErrorCodes>(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if E::lock_wait_ran_out(db.as_ref()))
 }
 
 /// Whether `error` came from the server (so the transaction it happened in is no

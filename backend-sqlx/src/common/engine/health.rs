@@ -49,7 +49,7 @@ impl<E: Engine> Shared<E> {
                     health.detail.push_str(&detail);
                     return health;
                 }
-                Err(e) if retry.next(&e, lease.stale()) == Next::OtherConnection => continue,
+                Err(e) if retry.next(&e, lease.failure()) == Next::OtherConnection => continue,
                 Err(e) => {
                     return PoolHealth::new(
                         HealthStatus::Unreachable,

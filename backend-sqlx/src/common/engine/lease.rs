@@ -21,9 +21,10 @@ use sqlx_core::transaction::TransactionManager;
 use storage_api::backend::PoolInstruments;
 use storage_api::{CloseReason, ErrorKind, Result, StoreError};
 
-use super::errors::{is_connection_loss, is_server_error, map_error};
+use super::errors::{is_connection_loss, is_lock_wait, is_server_error, map_error};
 use super::{Conn, Engine};
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::retry::Failure;
 
 /// The transaction manager of engine `E`'s connections.
 type Manager<E> = <<E as Engine>::Db as Database>::TransactionManager;
@@ -39,6 +40,8 @@ pub(crate) struct Lease<E: Engine> {
     statements: u32,
     /// The lease's first statement found the connection dead.
     stale: bool,
+    /// The last failed statement waited out the busy timeout for a lock.
+    lock_wait: bool,
     /// The connection will be closed rather than returned.
     evicted: bool,
     /// The kind of the server error that failed a statement of the current
@@ -71,6 +74,7 @@ impl<E: Engine> Lease<E> {
             in_flight: false,
             statements: 0,
             stale: false,
+            lock_wait: false,
             evicted: false,
             aborted: None,
         }
@@ -88,6 +92,7 @@ impl<E: Engine> Lease<E> {
         self.in_flight = false;
         self.statements += 1;
         result.map_err(|error| {
+            self.lock_wait = is_lock_wait::<E>(&error);
             let lost = is_connection_loss::<E>(&error);
             if lost {
                 self.stale = self.statements == 1;
@@ -102,10 +107,14 @@ impl<E: Engine> Lease<E> {
         })
     }
 
-    /// Whether the lease's very first statement found the connection dead, so the
-    /// operation may safely move to another connection: nothing it asked for was done.
-    pub(crate) fn stale(&self) -> bool {
-        self.stale
+    /// What the lease saw of the last failure: whether its very first statement found
+    /// the connection dead (so the operation may safely move to another connection:
+    /// nothing it asked for was done), and whether a lock wait ran out.
+    pub(crate) fn failure(&self) -> Failure {
+        Failure {
+            stale: self.stale,
+            lock_wait: self.lock_wait,
+        }
     }
 
     /// Starts a transaction with `statement` (the engine's serializable `BEGIN`).

@@ -2,7 +2,8 @@
 //! ([`Retry`]): conflicts (serialization failures, deadlocks: the server rolled the
 //! whole transaction back) are retried within a budget, and a connection found dead on
 //! its first statement is evicted and the operation moves to another one. A lock wait
-//! that ran out (`Busy`) is reported, not retried: the caller has waited the busy timeout.
+//! that ran out (`Busy`, or on MySQL `Conflict`) is reported, not retried: the caller
+//! has waited the busy timeout.
 
 use storage_api::Result;
 
@@ -25,7 +26,7 @@ impl<E: Engine> Shared<E> {
                     Ok(output) => return Ok(output),
                     Err(error) => error,
                 };
-                match retry.next(&error, lease.stale()) {
+                match retry.next(&error, lease.failure()) {
                     Next::GiveUp => return Err(error),
                     Next::OtherConnection => break,
                     Next::After(delay) => {
@@ -62,7 +63,7 @@ impl<E: Engine> Shared<E> {
             let begin = self.engine.begin_statement(read_only);
             match lease.begin("begin", begin).await {
                 Ok(()) => return Ok(lease),
-                Err(error) => match retry.next(&error, lease.stale()) {
+                Err(error) => match retry.next(&error, lease.failure()) {
                     Next::OtherConnection => continue,
                     _ => return Err(error),
                 },
