@@ -9,6 +9,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod url_engine;
 
 #[cfg(feature = "postgres")]
 pub use postgres::ScratchSchema;

@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, PgConnection};
-use storage_api::{ErrorKind, Location, Result, StoreError, StoreOptions};
+use storage_api::{ErrorKind, Result, StoreError, StoreOptions};
 
 use super::connect_options::{endpoint, target};
 use super::engine::PgEngine;
 use crate::common::engine::ErrorCodes;
+use crate::url_engine::Engine;
 
 /// A schema created on the server `options.url` names, under a fresh name
 /// (`<prefix>_<pid>_<n>_<nanos>`); stores opened with [`ScratchSchema::options`] keep
@@ -26,7 +27,8 @@ impl ScratchSchema {
     /// Creates the schema. Fails like `open` when the server cannot be reached, and
     /// with the server's error when the role may not create schemas.
     pub async fn create(options: &StoreOptions, prefix: &str) -> Result<Self> {
-        if options.validate()? != Location::Postgres {
+        options.validate()?;
+        if Engine::of_url(&options.url)? != Engine::Postgres {
             return Err(StoreError::config(
                 "a scratch schema needs a postgres:// url",
             ));
