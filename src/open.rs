@@ -187,6 +187,15 @@ mod tests {
         assert!(e.message().contains("unsupported scheme"), "{e}");
     }
 
+    #[cfg(feature = "sqlx")]
+    #[tokio::test]
+    async fn the_store_opened_reports_the_engine_its_url_names() {
+        let url = "sqlite::memory:";
+        let store = open_with("sqlx", StoreOptions::new(url)).await.unwrap();
+        assert_eq!(store.engine_name(), Engine::of_url(url).unwrap().name());
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn missing_feature_is_named() {
         for info in BACKENDS.iter().filter(|b| !b.compiled) {
