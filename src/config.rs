@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 use storage_api::{Result, StorageConfig, StoreError, describe_toml_error};
 
+use crate::engine::validate_config;
 use crate::serve::ServeConfig;
 
 /// The configuration shipped in the binary, used when no file is given: a SQLite file
@@ -63,7 +64,7 @@ impl Config {
         storage_api::check_env_names(&keys)?;
         config.storage.apply_env()?;
         config.serve.apply_env()?;
-        config.storage.validate()?;
+        validate_config(&config.storage)?;
         config
             .serve
             .validate()

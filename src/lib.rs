@@ -18,6 +18,7 @@
 
 #[cfg(feature = "serve")]
 mod config;
+mod engine;
 pub mod observe;
 mod open;
 #[cfg(feature = "serve")]
@@ -25,6 +26,7 @@ pub mod serve;
 
 #[cfg(feature = "serve")]
 pub use config::{Config, EMBEDDED_DEFAULT};
+pub use engine::{Engine, validate_config};
 pub use open::{BACKENDS, BackendInfo, Store, backend_info, open, open_instrumented, open_with};
 /// What application code uses of the contract. Backend authors depend on
 /// `storage-api` itself (its `backend` module holds what they need).

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use storage_api::backend::Checked;
-use storage_api::{Location, PooledStore, Result, StorageConfig, StoreError, StoreOptions};
+use storage_api::backend::{Checked, shown_url};
+use storage_api::{PooledStore, Result, StorageConfig, StoreError, StoreOptions};
 
+use crate::engine::{Engine, validate_config};
 use crate::observe::Instrumented;
 
 /// A store as applications hold it: shared, backend-agnostic.
@@ -40,13 +41,15 @@ pub const BACKENDS: [BackendInfo; 3] = [
     },
 ];
 
-/// Validates `config` and opens the store it describes (creating the schema if needed),
-/// behind the checking layer ([`Checked`]: the contract's argument, capability and
-/// close rules, one wording for every backend), wrapped in [`Instrumented`] so every
-/// operation is counted, timed and traced.
+/// Validates `config` ([`validate_config`]) and opens the store it describes (creating
+/// the schema if needed), behind the checking layer ([`Checked`]: the contract's
+/// argument, capability and close rules, one wording for every backend), wrapped in
+/// [`Instrumented`] so every operation is counted, timed and traced.
 ///
-/// Naming a backend that this build does not include is a `Config` error naming the
-/// Cargo feature to enable.
+/// Naming a backend that this build does not include, or a url whose engine it does
+/// not include, is a `Config` error naming the Cargo feature to enable; a url the
+/// backend does not open (an etcd url with `backend = "sqlx"`) is a `Config` error
+/// naming the backends that do.
 pub async fn open(config: &StorageConfig) -> Result<Store> {
     Ok(open_instrumented(config).await?)
 }
@@ -54,6 +57,7 @@ pub async fn open(config: &StorageConfig) -> Result<Store> {
 /// Like [`open`], but keeps the [`Instrumented`] type so callers can read its operation
 /// metrics or export them (see [`crate::observe`]).
 pub async fn open_instrumented(config: &StorageConfig) -> Result<Arc<Instrumented>> {
+    validate_config(config)?;
     let options = config.to_options()?;
     let store = open_backend(&config.backend, options).await?;
     Ok(Arc::new(Instrumented::new(store)))
@@ -76,20 +80,28 @@ async fn open_backend(backend: &str, options: StoreOptions) -> Result<Store> {
             info.feature
         )));
     }
-    let location = options.validate()?;
-    if location == Location::Postgres && !cfg!(feature = "postgres") {
-        return Err(StoreError::config(
-            "url is a PostgreSQL URL, but this build has no PostgreSQL support; enable the \
-             Cargo feature `postgres` of pooledstore",
-        ));
-    }
-    if location == Location::Mysql && !cfg!(feature = "mysql") {
-        return Err(StoreError::config(
-            "url is a MySQL URL, but this build has no MySQL/MariaDB support; enable the \
-             Cargo feature `mysql` of pooledstore",
-        ));
-    }
+    options.validate()?;
+    check_engine(info.name, &options.url)?;
     Ok(Checked::wrap(open_compiled(info.name, options).await?))
+}
+
+/// Checks that backend `backend` opens the engine `url` names, and that this build
+/// includes that engine.
+fn check_engine(backend: &str, url: &str) -> Result<()> {
+    let engine = Engine::of_url(url)?;
+    if !engine.backends().contains(&backend) {
+        let owners: Vec<String> = engine.backends().iter().map(|b| format!("{b:?}")).collect();
+        return Err(StoreError::config(format!(
+            "url {:?} is for {}, which backend = {backend:?} does not open; use backend = {}",
+            shown_url(url),
+            engine.title(),
+            owners.join(" or ")
+        )));
+    }
+    if !engine.compiled() {
+        return Err(engine.not_compiled(url));
+    }
+    Ok(())
 }
 
 /// Looks a backend up by its config name.
@@ -138,6 +150,50 @@ mod tests {
         let e = open(&config).await.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Config);
         assert!(e.message().contains("redis"), "{e}");
+    }
+
+    #[cfg(feature = "sqlx")]
+    #[tokio::test]
+    async fn a_missing_engine_names_its_feature() {
+        let urls = [
+            ("postgres://app:s3cret@db/app", Engine::Postgres),
+            ("mysql://app:s3cret@db/app", Engine::Mysql),
+        ];
+        for (url, engine) in urls.into_iter().filter(|(_, e)| !e.compiled()) {
+            let e = open_with("sqlx", StoreOptions::new(url)).await.unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Config, "{url}");
+            assert!(
+                e.message().contains(&format!("`{}`", engine.feature())),
+                "{e}"
+            );
+            assert!(!e.message().contains("s3cret"), "{e}");
+        }
+    }
+
+    #[cfg(feature = "sqlx")]
+    #[tokio::test]
+    async fn a_url_the_backend_does_not_open_names_the_backends_that_do() {
+        let e = open_with("sqlx", StoreOptions::new("etcd://u:s3cret@h1:2379"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(e.message().contains("backend = \"etcd\""), "{e}");
+        assert!(e.message().contains("etcd://u:***@h1:2379"), "{e}");
+        let config = StorageConfig {
+            url: "redis://localhost/0".into(),
+            ..StorageConfig::default()
+        };
+        let e = open(&config).await.unwrap_err();
+        assert!(e.message().contains("unsupported scheme"), "{e}");
+    }
+
+    #[cfg(feature = "sqlx")]
+    #[tokio::test]
+    async fn the_store_opened_reports_the_engine_its_url_names() {
+        let url = "sqlite::memory:";
+        let store = open_with("sqlx", StoreOptions::new(url)).await.unwrap();
+        assert_eq!(store.engine_name(), Engine::of_url(url).unwrap().name());
+        store.close().await;
     }
 
     #[tokio::test]

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::Connection;
-use storage_api::backend::{Lifecycle, PoolInstruments, redact_url};
+use storage_api::backend::{Lifecycle, PoolInstruments, redact_url, unsupported_scheme};
 use storage_api::{
     Capabilities, CloseReport, Condition, ConnectionValidation, Entry, ErrorKind, HealthStatus,
-    Location, PoolHealth, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreError,
-    StoreOptions, Transaction, TxOptions, Version, WriteOp, WriteResult,
+    PoolHealth, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions,
+    Transaction, TxOptions, Version, WriteOp, WriteResult, url_scheme,
 };
 use tokio::task::AbortHandle;
 
@@ -22,6 +22,7 @@ use crate::pool::{ConnPool, PoolSettings};
 use crate::schema;
 use crate::tx::DeadpoolTransaction;
 use crate::writer::{self, Writes};
+use sqlite_common::location::{self, SqliteLocation};
 use sqlite_common::scratch::ScratchDir;
 
 /// Scans of at most this many rows run on the async thread (see `read`).
@@ -56,12 +57,21 @@ impl DeadpoolStore {
     /// Opens a store: checks the options, opens the pool, creates or checks the schema
     /// and opens `min_idle` connections.
     ///
-    /// A PostgreSQL URL or a missing database directory is a `Config` error; a file
-    /// that is not a SQLite database is `Corrupt`; a table written by a newer schema
-    /// is `Unsupported`.
+    /// A URL of another scheme than SQLite's (the error names the url, password
+    /// masked, and the SQLite forms) or a missing database directory is a `Config`
+    /// error; a file that is not a SQLite database is `Corrupt`; a table written by a
+    /// newer schema is `Unsupported`.
     pub async fn open(options: StoreOptions) -> Result<Self> {
-        let (spec, scratch) = match options.validate()? {
-            Location::SqliteFile(path) => {
+        options.validate()?;
+        if url_scheme(&options.url)? != location::SCHEME {
+            return Err(unsupported_scheme(
+                &options.url,
+                "the deadpool backend, which stores data in SQLite only",
+                location::FORMS,
+            ));
+        }
+        let (spec, scratch) = match SqliteLocation::parse(&options.url)? {
+            SqliteLocation::File(path) => {
                 sqlite_common::schema::prepare_database_file(&path)?;
                 let spec = ConnectSpec {
                     path,
@@ -71,7 +81,7 @@ impl DeadpoolStore {
                 };
                 (spec, None)
             }
-            Location::SqliteMemory => {
+            SqliteLocation::Memory => {
                 let scratch = ScratchDir::create("deadpool")?;
                 // Private and temporary: WAL for concurrency, no waiting for the disk.
                 let spec = ConnectSpec {
@@ -81,12 +91,6 @@ impl DeadpoolStore {
                     synchronous: "OFF",
                 };
                 (spec, Some(scratch))
-            }
-            Location::Postgres | Location::Mysql | Location::Etcd => {
-                return Err(StoreError::config(
-                    "the deadpool backend stores data in SQLite only; \
-                     use sqlite://PATH or sqlite::memory:",
-                ));
             }
         };
         let persistent = scratch.is_none();

@@ -94,6 +94,8 @@ async fn postgres_and_invalid_settings_are_config_errors() {
     let err = open_err(StoreOptions::new("postgres://app:secret@db/app")).await;
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(!err.to_string().contains("secret"), "{err}");
+    assert!(err.message().contains("postgres://app:***@db/app"), "{err}");
+    assert!(err.message().contains("sqlite::memory:"), "{err}");
 
     let mut zero = StoreOptions::new("sqlite::memory:");
     zero.max_connections = 0;

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use storage_api::backend::unsupported_scheme;
 use storage_api::{Result, StoreError};
 
 /// The scheme of etcd URLs.
@@ -30,10 +31,11 @@ impl fmt::Debug for EtcdUrl {
 }
 
 impl EtcdUrl {
-    /// Parses `url`; a malformed one is a `Config` error that quotes no password.
+    /// Parses `url`; a malformed one, or one of another scheme (the error names the
+    /// url and the etcd form), is a `Config` error that quotes no password.
     pub(crate) fn parse(url: &str) -> Result<Self> {
         let rest = url.strip_prefix(SCHEME).ok_or_else(|| {
-            StoreError::config("url must start with etcd:// for the etcd backend")
+            unsupported_scheme(url, "the etcd backend", "etcd://host1:2379,host2:2379,…")
         })?;
         let (userinfo, hosts) = match rest.rfind('@') {
             Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
@@ -134,6 +136,13 @@ mod tests {
             assert_eq!(e.kind(), ErrorKind::Config, "{bad}");
             assert!(!e.message().contains("s3cret"), "{e}");
         }
+    }
+
+    #[test]
+    fn other_schemes_are_refused_naming_the_url_and_the_etcd_form() {
+        let e = EtcdUrl::parse("postgres://u:s3cret@h/db").unwrap_err();
+        assert!(e.message().contains("\"postgres://u:***@h/db\""), "{e}");
+        assert!(e.message().contains("use etcd://host1:2379"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
+mod url_engine;
 
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub use common::engine::scratch::ScratchSchema;

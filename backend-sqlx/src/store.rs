@@ -11,9 +11,9 @@ use std::path::Path;
 
 use async_trait::async_trait;
 use storage_api::{
-    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
-    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction,
-    TxOptions, Version, WriteOp, WriteResult,
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, PoolHealth, PoolMetrics,
+    PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction, TxOptions, Version,
+    WriteOp, WriteResult,
 };
 
 #[cfg(not(all(feature = "sqlite", feature = "postgres", feature = "mysql")))]
@@ -25,6 +25,7 @@ use crate::mysql::MysqlStore;
 use crate::postgres::PostgresStore;
 #[cfg(feature = "sqlite")]
 use crate::sqlite::SqliteStore;
+use crate::url_engine::Engine;
 
 /// A [`PooledStore`] over a sqlx connection pool.
 ///
@@ -62,28 +63,25 @@ macro_rules! dispatch {
 
 impl SqlxStore {
     /// Opens the store `options.url` names (`sqlite://PATH`, `sqlite::memory:`,
-    /// `postgres://…` with feature `postgres`, or `mysql://…` with feature `mysql`), after validating the options: creates
-    /// the database file (owner-only, SQLite) and the schema when missing, and opens
-    /// `min_idle` connections (at least one for PostgreSQL, to check the server).
+    /// `postgres://…` with feature `postgres`, or `mysql://…` with feature `mysql`),
+    /// after validating the options: creates the database file (owner-only, SQLite) and
+    /// the schema when missing, and opens `min_idle` connections (at least one for
+    /// PostgreSQL, to check the server).
     ///
-    /// Fails with `Config` for bad options, a database path whose directory does not
-    /// exist, a database file this process may not write, a PostgreSQL URL that does not parse or names no database the server
-    /// has, or rejected credentials; `Connection` when the file cannot be created or
-    /// opened or the server cannot be reached; `Timeout` when no connection opened
-    /// within the acquire timeout; `Corrupt` for a file that is not a SQLite database
-    /// or a table that is not a store's; and `Unsupported` for a schema newer than
-    /// this build knows.
+    /// Fails with `Config` for bad options, a URL of another scheme (the error names
+    /// the url, password masked, and the schemes this backend opens), a database path
+    /// whose directory does not exist, a database file this process may not write, a
+    /// server URL that does not parse or names no database the server has, or rejected
+    /// credentials; `Connection` when the file cannot be created or opened or the
+    /// server cannot be reached; `Timeout` when no connection opened within the acquire
+    /// timeout; `Corrupt` for a file that is not a SQLite database or a table that is
+    /// not a store's; and `Unsupported` for a schema newer than this build knows.
     pub async fn open(options: StoreOptions) -> Result<Self> {
-        let location = options.validate()?;
-        match location {
-            Location::SqliteFile(_) | Location::SqliteMemory => {
-                open_sqlite(options, &location).await
-            }
-            Location::Postgres => open_postgres(options).await,
-            Location::Mysql => open_mysql(options).await,
-            Location::Etcd => Err(storage_api::StoreError::config(
-                "url is an etcd URL, which the sqlx backend does not open; use backend = \"etcd\"",
-            )),
+        options.validate()?;
+        match Engine::of_url(&options.url)? {
+            Engine::Sqlite => open_sqlite(options).await,
+            Engine::Postgres => open_postgres(options).await,
+            Engine::Mysql => open_mysql(options).await,
         }
     }
 
@@ -121,15 +119,16 @@ impl SqlxStore {
 }
 
 #[cfg(feature = "sqlite")]
-async fn open_sqlite(options: StoreOptions, location: &Location) -> Result<SqlxStore> {
-    let store = SqliteStore::open(options, location).await?;
+async fn open_sqlite(options: StoreOptions) -> Result<SqlxStore> {
+    let location = sqlite_common::SqliteLocation::parse(&options.url)?;
+    let store = SqliteStore::open(options, &location).await?;
     Ok(SqlxStore {
         inner: Inner::Sqlite(store),
     })
 }
 
 #[cfg(not(feature = "sqlite"))]
-async fn open_sqlite(_options: StoreOptions, _location: &Location) -> Result<SqlxStore> {
+async fn open_sqlite(_options: StoreOptions) -> Result<SqlxStore> {
     Err(StoreError::config(
         "backend-sqlx was built without its `sqlite` feature",
     ))

@@ -5,11 +5,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use sqlite_common::SqliteLocation;
 use sqlite_common::schema::{
     Column, META_TABLE, SCHEMA_VERSION, SqliteSql, TABLE_COLUMNS, check_layout,
 };
 use storage_api::backend::to_unix_millis;
-use storage_api::{ErrorKind, Location, Result, StoreError, url_scheme};
+use storage_api::{ErrorKind, Result, StoreError, url_scheme};
 
 /// What [`verify`] found in a store file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,39 +24,33 @@ pub struct FileSummary {
 }
 
 /// The SQLite file behind `url`, or an `Unsupported` error naming `operation` for
-/// in-memory and server stores (which have no file to work on).
+/// in-memory and server stores (which have no file to work on), with the tools that
+/// do their job for that engine. A URL no engine owns is a `Config` error.
 pub fn sqlite_path(url: &str, operation: &str) -> Result<PathBuf> {
-    match url_scheme(url)? {
-        Location::SqliteFile(path) => Ok(path),
-        Location::SqliteMemory => Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "{operation} works on SQLite files; an in-memory store has no file and lives \
-                 only as long as its process"
-            ),
-        )),
-        Location::Postgres => Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "{operation} works on SQLite files; for PostgreSQL use `pooledstore export` / \
-                 `import` (portable JSONL) or pg_dump / pg_restore"
-            ),
-        )),
-        Location::Mysql => Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "{operation} works on SQLite files; for MySQL or MariaDB use `pooledstore \
-                 export` / `import` (portable JSONL) or mysqldump / mariadb-dump"
-            ),
-        )),
-        Location::Etcd => Err(StoreError::new(
-            ErrorKind::Unsupported,
-            format!(
-                "{operation} works on SQLite files; for etcd use `pooledstore export` / \
-                 `import` (portable JSONL) or `etcdctl snapshot save`"
-            ),
-        )),
-    }
+    let instead = match url_scheme(url)? {
+        "postgres" | "postgresql" => {
+            "for PostgreSQL use `pooledstore export` / `import` (portable JSONL) or pg_dump / \
+             pg_restore"
+        }
+        "mysql" => {
+            "for MySQL or MariaDB use `pooledstore export` / `import` (portable JSONL) or \
+             mysqldump / mariadb-dump"
+        }
+        "etcd" => {
+            "for etcd use `pooledstore export` / `import` (portable JSONL) or `etcdctl \
+             snapshot save`"
+        }
+        _ => match SqliteLocation::parse(url)? {
+            SqliteLocation::File(path) => return Ok(path),
+            SqliteLocation::Memory => {
+                "an in-memory store has no file and lives only as long as its process"
+            }
+        },
+    };
+    Err(StoreError::new(
+        ErrorKind::Unsupported,
+        format!("{operation} works on SQLite files; {instead}"),
+    ))
 }
 
 /// Opens an existing database file read-write (never creating it), waiting up to
@@ -260,5 +255,17 @@ mod tests {
             sqlite_path("sqlite://x/y.db", "backup").unwrap(),
             PathBuf::from("x/y.db")
         );
+        for (url, tool) in [
+            ("postgresql://h/db", "pg_dump"),
+            ("mysql://h/db", "mysqldump"),
+            ("etcd://h:2379", "etcdctl"),
+        ] {
+            let e = sqlite_path(url, "backup").unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::Unsupported, "{url}");
+            assert!(e.message().contains(tool), "{url}: {e}");
+        }
+        let e = sqlite_path("redis://:pw@h", "backup").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Config);
+        assert!(!e.message().contains("pw"), "{e}");
     }
 }

@@ -12,8 +12,10 @@
 //! - [`wal`]: when the write-ahead log is checkpointed.
 //! - [`scratch`]: the private database behind `sqlite::memory:`.
 //! - [`open_files`]: which database files stores of this process hold open.
+//! - [`location`]: the SQLite URLs, parsed into a file or an in-memory database.
 
 pub mod codes;
+pub mod location;
 pub mod open_files;
 pub mod queue;
 pub mod round;
@@ -23,4 +25,5 @@ pub mod wal;
 pub mod writer;
 pub mod writes;
 
+pub use location::SqliteLocation;
 pub use open_files::{OpenFile, open_database_files};

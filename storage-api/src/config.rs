@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, StoreError};
 use crate::identifier::validate_identifier;
-use crate::location::{Location, url_scheme};
 use crate::redact::{describe_toml_error, redact_url};
+use crate::scheme::url_scheme;
 use crate::synchronous::Synchronous;
 use crate::tls::{SslMode, TlsSettings};
 
@@ -222,7 +222,10 @@ impl StorageConfig {
         Ok(())
     }
 
-    /// Checks every key's range; the error names the key, the value and the range.
+    /// Checks every key's range, the table identifier, that `url` starts with a scheme
+    /// and that the TLS keys are well formed; the error names the key, the value and
+    /// the range. Which keys apply to the url's engine is for the code that knows the
+    /// engines to check (the `pooledstore` library's `validate_config`).
     pub fn validate(&self) -> Result<()> {
         in_range("db_pool_size", self.db_pool_size.into(), 1, 1024)?;
         in_range(
@@ -265,30 +268,8 @@ impl StorageConfig {
                 "backend is empty; use \"sqlx\" or \"deadpool\"",
             ));
         }
-        let location = url_scheme(&self.url)?;
+        url_scheme(&self.url)?;
         let tls = self.tls_settings()?;
-        if location != Location::Postgres {
-            let postgres_only = [("db_transaction_pooler", !self.db_transaction_pooler)];
-            let tls_keys = [
-                ("db_ssl_mode", self.db_ssl_mode.is_empty()),
-                ("db_ssl_root_cert", self.db_ssl_root_cert.is_empty()),
-                ("db_ssl_cert", self.db_ssl_cert.is_empty()),
-                ("db_ssl_key", self.db_ssl_key.is_empty()),
-            ];
-            if let Some((key, _)) = postgres_only.iter().find(|(_, unset)| !unset) {
-                return Err(StoreError::config(format!(
-                    "{key} applies to PostgreSQL URLs only; remove it or use a postgres:// url"
-                )));
-            }
-            if location != Location::Etcd
-                && let Some((key, _)) = tls_keys.iter().find(|(_, unset)| !unset)
-            {
-                return Err(StoreError::config(format!(
-                    "{key} applies to PostgreSQL and etcd URLs only; remove it or use a \
-                     postgres:// or etcd:// url"
-                )));
-            }
-        }
         if tls.client_cert.is_some() != tls.client_key.is_some() {
             return Err(StoreError::config(
                 "db_ssl_cert and db_ssl_key go together: set both (a client certificate and \
@@ -500,11 +481,7 @@ mod tests {
             ("table", Box::new(|c| c.table = "1kv".into())),
             ("table", Box::new(|c| c.table = "a".repeat(64))),
             ("backend", Box::new(|c| c.backend.clear())),
-            ("url", Box::new(|c| c.url = "redis://localhost/db".into())),
-            (
-                "db_ssl_mode",
-                Box::new(|c| c.db_ssl_mode = "require".into()),
-            ),
+            ("url", Box::new(|c| c.url = "data/x.db".into())),
             (
                 "db_ssl_mode",
                 Box::new(|c| {
@@ -513,19 +490,11 @@ mod tests {
                 }),
             ),
             (
-                "db_ssl_root_cert",
-                Box::new(|c| c.db_ssl_root_cert = "ca.pem".into()),
-            ),
-            (
                 "db_ssl_key",
                 Box::new(|c| {
                     c.url = "postgres://u@h/d".into();
                     c.db_ssl_cert = "client.pem".into();
                 }),
-            ),
-            (
-                "db_transaction_pooler",
-                Box::new(|c| c.db_transaction_pooler = true),
             ),
         ];
         for (key, mutate) in cases {
@@ -592,21 +561,6 @@ mod tests {
         assert_eq!(o.tls.client_key, Some("client.key".into()));
         assert!(o.postgres.transaction_pooler);
         assert!(!StorageConfig::default().to_options().unwrap().tls.is_set());
-    }
-
-    #[test]
-    fn etcd_urls_take_the_tls_keys_but_not_the_pooler() {
-        let mut c = StorageConfig {
-            url: "etcd://127.0.0.1:2379,127.0.0.1:22379".into(),
-            db_ssl_root_cert: "ca.pem".into(),
-            db_ssl_cert: "client.pem".into(),
-            db_ssl_key: "client.key".into(),
-            ..StorageConfig::default()
-        };
-        assert_eq!(c.to_options().unwrap().tls.root_cert, Some("ca.pem".into()));
-        c.db_transaction_pooler = true;
-        let e = c.validate().unwrap_err();
-        assert!(e.message().contains("db_transaction_pooler"), "{e}");
     }
 
     #[test]

@@ -28,10 +28,10 @@ mod instruments;
 mod leak;
 mod lifecycle;
 mod limits;
-mod location;
 mod options;
 mod redact;
 mod reports;
+mod scheme;
 mod store;
 mod synchronous;
 mod tls;
@@ -43,13 +43,13 @@ pub use config::{ENV_ALLOWED, ENV_PREFIX, StorageConfig, check_env_names};
 pub use engine_options::{PostgresOptions, SqliteOptions};
 pub use error::{BoxError, ErrorKind, Result, StoreError};
 pub use limits::Limits;
-pub use location::{Location, url_scheme};
 pub use options::StoreOptions;
 pub use redact::describe_toml_error;
 pub use reports::{
     CloseReason, CloseReport, ClosedCounts, ConnectionValidation, HealthStatus, HistogramSnapshot,
     PoolHealth, PoolMetrics,
 };
+pub use scheme::url_scheme;
 pub use store::{PooledStore, Transaction};
 pub use synchronous::Synchronous;
 pub use tls::{SslMode, TlsSettings};
@@ -60,7 +60,8 @@ pub use types::{
 
 /// What backend authors need beside the contract: the checking layer and its rules,
 /// the pool instruments every backend feeds, the close gate, leak detection, clock
-/// and redaction helpers, and identifier validation.
+/// and redaction helpers, identifier validation, and the error for a URL scheme a
+/// backend does not open.
 pub mod backend {
     pub use crate::checked::{Checked, Rules};
     pub use crate::clock::{expiry_millis, from_unix_millis, to_unix_millis};
@@ -68,5 +69,6 @@ pub mod backend {
     pub use crate::instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
     pub use crate::leak::LeakTimer;
     pub use crate::lifecycle::{Drain, InFlight, Lifecycle};
-    pub use crate::redact::{redact_secrets, redact_url};
+    pub use crate::redact::{redact_secrets, redact_url, shown_url};
+    pub use crate::scheme::unsupported_scheme;
 }

@@ -11,14 +11,15 @@ use crate::engine_options::{PostgresOptions, SqliteOptions};
 use crate::error::{Result, StoreError};
 use crate::identifier::validate_identifier;
 use crate::limits::Limits;
-use crate::location::{Location, url_scheme};
 use crate::redact::redact_url;
+use crate::scheme::url_scheme;
 use crate::tls::TlsSettings;
 
 /// Everything a backend needs to open a store.
 #[derive(Clone)]
 pub struct StoreOptions {
-    /// Where the data lives; see [`url_scheme`].
+    /// Where the data lives: a URL whose scheme names the engine; the backend that
+    /// owns the scheme parses the rest.
     pub url: String,
     /// Maximum connections.
     pub max_connections: u32,
@@ -59,9 +60,10 @@ impl StoreOptions {
         StorageConfig::default().options_at(url.into(), TlsSettings::default())
     }
 
-    /// Checks what a backend relies on: pool sizes, a non-zero acquire timeout, the
-    /// table identifier and the URL scheme. Returns the parsed location.
-    pub fn validate(&self) -> Result<Location> {
+    /// Checks what every backend relies on: pool sizes, a non-zero acquire timeout,
+    /// the table identifier and a URL that starts with a scheme. Whether the backend
+    /// opens that scheme, and the rest of the URL, is the backend's to check.
+    pub fn validate(&self) -> Result<()> {
         if self.max_connections == 0 {
             return Err(StoreError::config("db_pool_size must be at least 1"));
         }
@@ -77,7 +79,8 @@ impl StoreOptions {
             ));
         }
         validate_identifier("table", &self.table)?;
-        url_scheme(&self.url)
+        url_scheme(&self.url)?;
+        Ok(())
     }
 }
 

@@ -37,12 +37,7 @@ fn authority_start(before_at: &str) -> usize {
     if let Some(i) = before_at.find("://") {
         return i + 3;
     }
-    let scheme_len = before_at
-        .char_indices()
-        .take_while(|&(i, c)| {
-            c.is_ascii_alphabetic() || (i > 0 && (c.is_ascii_alphanumeric() || "+.-".contains(c)))
-        })
-        .count();
+    let scheme_len = scheme_name_len(before_at);
     if scheme_len == 0 || !before_at[scheme_len..].starts_with(':') {
         return 0;
     }
@@ -57,6 +52,25 @@ fn authority_start(before_at: &str) -> usize {
         return 0;
     }
     start
+}
+
+/// The URL as errors may show it: password masked, query string left out (its values
+/// may hold secrets under names [`redact_url`] does not know, such as a misspelt
+/// `password`).
+pub fn shown_url(url: &str) -> String {
+    let base = url.split_once('?').map_or(url, |(base, _)| base);
+    redact_url(base)
+}
+
+/// The length of the scheme name `text` starts with (a letter, then letters, digits,
+/// `+`, `-` or `.`); 0 when it starts with none. The `:` after it is the caller's to
+/// check.
+pub(crate) fn scheme_name_len(text: &str) -> usize {
+    text.char_indices()
+        .take_while(|&(i, c)| {
+            c.is_ascii_alphabetic() || (i > 0 && (c.is_ascii_alphanumeric() || "+.-".contains(c)))
+        })
+        .count()
 }
 
 fn redact_query_password(url: &str) -> String {
@@ -193,6 +207,10 @@ mod tests {
         assert_eq!(
             redact_url("postgres://db/app?PASSWORD=x1#f"),
             "postgres://db/app?PASSWORD=***#f"
+        );
+        assert_eq!(
+            shown_url("postgres://app:s3cret@db/app?passwrd=x1"),
+            "postgres://app:***@db/app"
         );
     }
 

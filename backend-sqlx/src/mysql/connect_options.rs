@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sqlx::ConnectOptions;
 use sqlx::mysql::MySqlConnectOptions;
+use storage_api::backend::shown_url;
 use storage_api::{Result, StoreError, StoreOptions};
 
 use crate::common::engine::url;
@@ -62,7 +63,7 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
     if connect.get_database().is_none_or(str::is_empty) {
         return Err(StoreError::config(format!(
             "url {:?} names no database; use mysql://USER@HOST:PORT/DATABASE",
-            url::shown_url(&options.url)
+            shown_url(&options.url)
         )));
     }
     Ok(Target {

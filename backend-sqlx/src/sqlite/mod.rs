@@ -32,11 +32,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use sqlite_common::SqliteLocation;
 use storage_api::backend::{PoolInstruments, redact_url};
 use storage_api::{
-    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, Location, PoolHealth,
-    PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction,
-    TxOptions, Version, WriteOp, WriteResult,
+    Capabilities, CloseReport, Condition, ConnectionValidation, Entry, PoolHealth, PoolMetrics,
+    PooledStore, PutOptions, Result, ScanOptions, StoreOptions, Transaction, TxOptions, Version,
+    WriteOp, WriteResult,
 };
 
 use connect::Target;
@@ -69,10 +70,10 @@ impl fmt::Debug for SqliteStore {
 impl SqliteStore {
     /// Opens the database at `location` (a SQLite file or memory), creating the
     /// schema if needed, and fills the pool up to `min_idle`.
-    pub(crate) async fn open(options: StoreOptions, location: &Location) -> Result<Self> {
+    pub(crate) async fn open(options: StoreOptions, location: &SqliteLocation) -> Result<Self> {
         let target = match location {
-            Location::SqliteFile(path) => Target::File(path),
-            _ => Target::Memory,
+            SqliteLocation::File(path) => Target::File(path),
+            SqliteLocation::Memory => Target::Memory,
         };
         let persistent = matches!(target, Target::File(_));
         let sql = Statements::new(&options.table);

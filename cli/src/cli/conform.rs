@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::Args;
 use conformance::{Harness, RunOptions};
-use pooledstore::{PooledStore, StorageConfig, StoreError, StoreOptions};
-use storage_api::{Location, async_trait, url_scheme};
+use pooledstore::{Engine, PooledStore, StorageConfig, StoreError, StoreOptions};
+use sqlite_common::SqliteLocation;
+use storage_api::async_trait;
 
 /// Arguments of `conform`.
 #[derive(Debug, Args)]
@@ -136,44 +137,31 @@ impl Scratch {
 
 impl ConfiguredHarness {
     async fn new(config: &StorageConfig) -> Result<Self, StoreError> {
-        let scratch = match url_scheme(&config.url)? {
-            Location::SqliteMemory => Scratch::Memory,
-            Location::SqliteFile(path) => {
-                let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-                let dir = parent
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| PathBuf::from("."))
-                    .join(format!(".pooledstore-conform-{}", std::process::id()));
-                super::create_dir(&dir)?;
-                Scratch::Directory(dir)
-            }
+        let scratch = match Engine::of_url(&config.url)? {
+            Engine::Sqlite => match SqliteLocation::parse(&config.url)? {
+                SqliteLocation::Memory => Scratch::Memory,
+                SqliteLocation::File(path) => {
+                    let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+                    let dir = parent
+                        .map(PathBuf::from)
+                        .unwrap_or_else(|| PathBuf::from("."))
+                        .join(format!(".pooledstore-conform-{}", std::process::id()));
+                    super::create_dir(&dir)?;
+                    Scratch::Directory(dir)
+                }
+            },
             #[cfg(feature = "postgres")]
-            Location::Postgres => Scratch::schema(config).await?,
-            #[cfg(not(feature = "postgres"))]
-            Location::Postgres => {
-                return Err(StoreError::config(
-                    "url is a PostgreSQL URL, but this build has no PostgreSQL support; \
-                     enable the Cargo feature `postgres` of pooledstore",
-                ));
-            }
+            Engine::Postgres => Scratch::schema(config).await?,
             #[cfg(feature = "mysql")]
-            Location::Mysql => Scratch::schema(config).await?,
-            #[cfg(not(feature = "mysql"))]
-            Location::Mysql => {
-                return Err(StoreError::config(
-                    "url is a MySQL URL, but this build has no MySQL support; enable the \
-                     Cargo feature `mysql` of pooledstore",
-                ));
-            }
+            Engine::Mysql => Scratch::schema(config).await?,
             #[cfg(feature = "etcd")]
-            Location::Etcd => Scratch::Prefixes(format!("conform_{}", std::process::id())),
+            Engine::Etcd => Scratch::Prefixes(format!("conform_{}", std::process::id())),
+            #[cfg(not(feature = "postgres"))]
+            engine @ Engine::Postgres => return Err(engine.not_compiled(&config.url)),
+            #[cfg(not(feature = "mysql"))]
+            engine @ Engine::Mysql => return Err(engine.not_compiled(&config.url)),
             #[cfg(not(feature = "etcd"))]
-            Location::Etcd => {
-                return Err(StoreError::config(
-                    "url is an etcd URL, but this build has no etcd support; enable the \
-                     Cargo feature `etcd` of pooledstore",
-                ));
-            }
+            engine @ Engine::Etcd => return Err(engine.not_compiled(&config.url)),
         };
         Ok(Self {
             config: config.clone(),

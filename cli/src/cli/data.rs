@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use pooledstore::{ErrorKind, PutOptions, Store, StoreError};
+use pooledstore::{Engine, ErrorKind, PutOptions, Store, StoreError};
+use sqlite_common::SqliteLocation;
 use storage_api::backend::to_unix_millis;
-use storage_api::{Location, url_scheme};
 
 use super::condition;
 use super::encoding::{InputEncoding, OutputEncoding};
@@ -126,9 +126,9 @@ pub(super) async fn get(store: &Store, url: &str, args: GetArgs) -> Result<ExitC
 /// Writes a value to `path` after the shared output check (never the live database,
 /// never anything but a regular file), owner-only and atomically.
 fn write_value(path: &Path, value: &[u8], url: &str, force: bool) -> Result<(), StoreError> {
-    let live = match url_scheme(url)? {
-        Location::SqliteFile(path) => Some(path),
-        Location::SqliteMemory | Location::Postgres | Location::Mysql | Location::Etcd => None,
+    let live = match Engine::of_url(url)? {
+        Engine::Sqlite => SqliteLocation::parse(url)?.file().map(Path::to_path_buf),
+        Engine::Postgres | Engine::Mysql | Engine::Etcd => None,
     };
     pooledstore_ops::write_file_atomically(path, value, live.as_deref(), force)
 }

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use pooledstore::observe::Instrumented;
 use pooledstore::{Config, ErrorKind, PooledStore, StorageConfig, Store, StoreError};
-use storage_api::{Location, url_scheme};
+use sqlite_common::SqliteLocation;
 
 /// Exit code of a negative answer: unhealthy, absent, a failed check.
 const EXIT_NEGATIVE: u8 = 1;
@@ -185,7 +185,7 @@ fn prepare_default_location(storage: &StorageConfig) -> Result<(), StoreError> {
     if storage.url != StorageConfig::default().url {
         return Ok(());
     }
-    if let Location::SqliteFile(path) = url_scheme(&storage.url)?
+    if let SqliteLocation::File(path) = SqliteLocation::parse(&storage.url)?
         && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
         create_dir(dir)?;

@@ -176,7 +176,7 @@ async fn copy(source: &Store, to: &Path) -> Result<(), StoreError> {
     })?;
     let target_config = Config::from_toml(&text)
         .map_err(|e| StoreError::config(format!("{}: {}", to.display(), e.message())))?;
-    target_config.storage.validate()?;
+    pooledstore::validate_config(&target_config.storage)?;
     let target = pooledstore::open(&target_config.storage).await?;
     let outcome = pooledstore_ops::copy(&**source, &*target, &Progress::on_terminal("copy")).await;
     target.close().await;

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sqlx::{AssertSqlSafe, Connection, Executor};
-use storage_api::{ErrorKind, Location, Result, StoreError, StoreOptions};
+use storage_api::{ErrorKind, Result, StoreError, StoreOptions};
 
 use super::{Conn, Engine};
 #[cfg(feature = "mysql")]
 use crate::mysql::MysqlEngine;
 #[cfg(feature = "postgres")]
 use crate::postgres::PgEngine;
+use crate::url_engine;
 
 /// How an engine makes, scopes and drops a scratch namespace.
 pub(crate) trait Scratch: Engine {
@@ -66,11 +67,12 @@ impl ScratchSchema {
     /// like `open` when the server cannot be reached, and with the server's error when
     /// the user may not create schemas (PostgreSQL) or databases (MySQL).
     pub async fn create(options: &StoreOptions, prefix: &str) -> Result<Self> {
-        let server = match options.validate()? {
+        options.validate()?;
+        let server = match url_engine::Engine::of_url(&options.url)? {
             #[cfg(feature = "postgres")]
-            Location::Postgres => Server::Postgres,
+            url_engine::Engine::Postgres => Server::Postgres,
             #[cfg(feature = "mysql")]
-            Location::Mysql => Server::Mysql,
+            url_engine::Engine::Mysql => Server::Mysql,
             _ => {
                 return Err(StoreError::config(format!(
                     "a scratch schema needs a {} url",

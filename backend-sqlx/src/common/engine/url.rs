@@ -3,7 +3,7 @@
 //! in errors without secrets.
 
 use sqlx_core::Url;
-use storage_api::backend::redact_url;
+use storage_api::backend::shown_url;
 use storage_api::{Result, StoreError};
 
 /// `url` parsed, or a `Config` error naming it (password masked) as not a valid
@@ -27,14 +27,6 @@ pub(crate) fn invalid_options(url: &str, error: &sqlx::Error) -> StoreError {
         "url {:?} has invalid connection options: {error}",
         shown_url(url)
     ))
-}
-
-/// The URL as errors may show it: password masked, query string left out (its values
-/// may hold secrets under names `redact_url` does not know, such as a misspelt
-/// `password`).
-pub(crate) fn shown_url(url: &str) -> String {
-    let base = url.split_once('?').map_or(url, |(base, _)| base);
-    redact_url(base)
 }
 
 /// `host:port`, with an IPv6 address in brackets.
