@@ -62,3 +62,21 @@ fn build() -> PathBuf {
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
         .expect("cargo named the pooledstore executable")
 }
+
+/// The cases of a `conform --json` report, each as its name and its outcome (in JSON).
+pub fn conform_outcomes(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["cases"]
+        .as_array()
+        .map(|cases| {
+            cases
+                .iter()
+                .map(|case| {
+                    (
+                        case["name"].as_str().unwrap_or_default().to_owned(),
+                        case["outcome"].to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}

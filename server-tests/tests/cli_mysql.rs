@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use server_tests::cli::pooledstore;
+use server_tests::cli::{conform_outcomes, pooledstore};
 use server_tests::mysql::ScratchDatabase;
 
 /// Writes a config file naming `url` and `table`.
@@ -113,17 +113,7 @@ async fn conform_runs_in_a_scratch_database_and_leaves_the_data_alone() {
         &my,
         &["conform", "--json", "--filter", cases, "--cases", "16"],
     ));
-    let outcomes: Vec<(String, String)> = report["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|case| {
-            (
-                case["name"].as_str().unwrap_or_default().to_owned(),
-                case["outcome"].to_string(),
-            )
-        })
-        .collect();
+    let outcomes = conform_outcomes(&report);
     assert_eq!(outcomes.len(), 7, "{report}");
     for (name, outcome) in &outcomes {
         assert!(outcome.contains("passed"), "{name}: {outcome}\n{report}");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server_tests::cli::{pooledstore, pooledstore_bin};
+use server_tests::cli::{conform_outcomes, pooledstore, pooledstore_bin};
 use server_tests::postgres::Scratch;
 use server_tests::private_pg::spare_port;
 
@@ -123,17 +123,7 @@ async fn conform_runs_the_kit_in_a_scratch_schema_it_drops() {
         &pg,
         &["conform", "--json", "--filter", cases, "--cases", "16"],
     ));
-    let outcomes: Vec<(String, String)> = report["cases"]
-        .as_array()
-        .expect("cases")
-        .iter()
-        .map(|case| {
-            (
-                case["name"].as_str().unwrap_or_default().to_owned(),
-                case["outcome"].to_string(),
-            )
-        })
-        .collect();
+    let outcomes = conform_outcomes(&report);
     assert!(!outcomes.is_empty(), "{report}");
     for (name, outcome) in &outcomes {
         assert!(outcome.contains("passed"), "{name}: {outcome}\n{report}");

@@ -1,9 +1,7 @@
 //! How a scratch schema ([`ScratchSchema`](crate::ScratchSchema)) is made on MySQL and
 //! MariaDB: a database (MySQL's schema), which stores reach as the URL's database.
 
-use std::future::Future;
-
-use sqlx::{ConnectOptions, MySqlConnection};
+use sqlx::mysql::MySqlConnectOptions;
 use storage_api::{Result, StoreOptions};
 
 use super::connect_options::{endpoint, target};
@@ -37,15 +35,12 @@ impl Scratch for MysqlEngine {
         format!("{scheme}://{authority}/{name}{query}")
     }
 
-    fn connect(
-        options: &StoreOptions,
-    ) -> Result<(
-        impl Future<Output = sqlx::Result<MySqlConnection>> + Send,
-        String,
-    )> {
-        let connect = target(options)?.connect;
-        let endpoint = endpoint(&connect);
-        Ok((async move { connect.connect().await }, endpoint))
+    fn connect_options(options: &StoreOptions) -> Result<MySqlConnectOptions> {
+        Ok(target(options)?.connect)
+    }
+
+    fn endpoint(connect: &MySqlConnectOptions) -> String {
+        endpoint(connect)
     }
 }
 

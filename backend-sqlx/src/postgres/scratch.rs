@@ -1,9 +1,7 @@
 //! How a scratch schema ([`ScratchSchema`](crate::ScratchSchema)) is made on PostgreSQL:
 //! a schema, which stores reach through the URL's `search_path`.
 
-use std::future::Future;
-
-use sqlx::{ConnectOptions, PgConnection};
+use sqlx::postgres::PgConnectOptions;
 use storage_api::{Result, StoreOptions};
 
 use super::connect_options::{endpoint, target};
@@ -26,15 +24,12 @@ impl Scratch for PgEngine {
         format!("{url}{separator}options[search_path]={name}")
     }
 
-    fn connect(
-        options: &StoreOptions,
-    ) -> Result<(
-        impl Future<Output = sqlx::Result<PgConnection>> + Send,
-        String,
-    )> {
-        let connect = target(options)?.connect;
-        let endpoint = endpoint(&connect);
-        Ok((async move { connect.connect().await }, endpoint))
+    fn connect_options(options: &StoreOptions) -> Result<PgConnectOptions> {
+        Ok(target(options)?.connect)
+    }
+
+    fn endpoint(connect: &PgConnectOptions) -> String {
+        endpoint(connect)
     }
 }
 

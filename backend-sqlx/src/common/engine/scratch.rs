@@ -2,11 +2,10 @@
 //! or MariaDB server (a database), for running the conformance kit (or any test) beside
 //! an application's data without touching it. What differs by engine is [`Scratch`].
 
-use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sqlx::{AssertSqlSafe, Connection, Executor};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 use storage_api::{ErrorKind, Result, StoreError, StoreOptions};
 
 use super::{Conn, Engine};
@@ -15,6 +14,9 @@ use crate::mysql::MysqlEngine;
 #[cfg(feature = "postgres")]
 use crate::postgres::PgEngine;
 use crate::url_engine;
+
+/// The connection settings of engine `E`'s connections.
+type ConnectWith<E> = <Conn<E> as Connection>::Options;
 
 /// How an engine makes, scopes and drops a scratch namespace.
 pub(crate) trait Scratch: Engine {
@@ -30,14 +32,11 @@ pub(crate) trait Scratch: Engine {
     /// `url` with its connections' tables kept in the namespace `name`.
     fn scoped_url(url: &str, name: &str) -> String;
 
-    /// A connection made as a store of `options` would make it (TLS included), and
-    /// where it goes (`host:port`), for errors.
-    fn connect(
-        options: &StoreOptions,
-    ) -> Result<(
-        impl Future<Output = sqlx::Result<Conn<Self>>> + Send,
-        String,
-    )>;
+    /// The settings a store of `options` connects with (TLS included).
+    fn connect_options(options: &StoreOptions) -> Result<ConnectWith<Self>>;
+
+    /// Where `connect` goes (`host:port` or a socket), for errors.
+    fn endpoint(connect: &ConnectWith<Self>) -> String;
 }
 
 /// A namespace created on the server `options.url` names, under a fresh name
@@ -167,7 +166,8 @@ where
         Step::Create => E::create_statement(name),
         Step::Drop => E::drop_statement(name),
     };
-    let (connecting, endpoint) = E::connect(options)?;
+    let connect = E::connect_options(options)?;
+    let endpoint = E::endpoint(&connect);
     let cannot_connect = |cause: &str| {
         StoreError::new(
             ErrorKind::Connection,
@@ -177,7 +177,7 @@ where
             ),
         )
     };
-    let mut conn = tokio::time::timeout(options.acquire_timeout, connecting)
+    let mut conn = tokio::time::timeout(options.acquire_timeout, connect.connect())
         .await
         .map_err(|_| cannot_connect("no answer in time"))?
         .map_err(|e| cannot_connect(&E::diagnosis().cause(&e)))?;
