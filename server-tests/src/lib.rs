@@ -15,6 +15,7 @@ pub mod etcd_cluster;
 pub mod mysql;
 pub mod pgbouncer;
 pub mod postgres;
+pub mod private_mysql;
 pub mod private_pg;
 pub mod proxy;
 
