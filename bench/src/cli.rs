@@ -59,6 +59,12 @@ pub(crate) struct Cli {
     #[arg(long, default_value_t = 0x5EED)]
     pub(crate) seed: u64,
 
+    /// Run the fixed single-task workload of the instruction-count guard on this
+    /// configuration and print what it ran as JSON (see `bench/PROFILE.md`; meant to run
+    /// under `bench/callgrind/check`).
+    #[arg(long, value_name = "CONFIG")]
+    pub(crate) callgrind_workload: Option<String>,
+
     /// Internal: run one measurement and print its result as JSON.
     #[arg(long, hide = true, num_args = 2, value_names = ["CONFIG", "WORKLOAD"])]
     pub(crate) child: Option<Vec<String>>,
