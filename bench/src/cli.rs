@@ -46,6 +46,12 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "N")]
     pub(crate) reps: Option<u32>,
 
+    /// Concurrency levels: every workload runs once at each (`16,256` measures threads
+    /// and memory under load and checks that pooledstore's threads do not grow).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::plan::CONCURRENCY,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) tasks: Vec<u32>,
+
     /// Preloaded keys.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub(crate) keys: u64,
@@ -114,6 +120,9 @@ mod tests {
         let full = Cli::parse_from(["bench"]);
         assert_eq!(full.measure(), Duration::from_secs(3));
         assert_eq!(full.reps(), 3);
+        assert_eq!(full.tasks, [1, 16]);
+        let load = Cli::parse_from(["bench", "--tasks", "16,256"]);
+        assert_eq!(load.tasks, [16, 256]);
         let custom = Cli::parse_from(["bench", "--duration", "1", "--warmup", "0", "--reps", "0"]);
         assert_eq!(custom.measure(), Duration::from_secs(1));
         assert_eq!(custom.warmup(), Duration::ZERO);

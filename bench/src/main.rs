@@ -8,6 +8,7 @@ mod cli;
 mod dataset;
 mod drive;
 mod histogram;
+mod load;
 mod ops;
 mod outcome;
 mod parent;
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", report.to_table());
             }
-            if report.runs.is_empty() {
+            if report.runs.is_empty() || report.threads_grew() {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
