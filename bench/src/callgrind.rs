@@ -5,6 +5,7 @@
 //! [`callgrind_zero`] and [`callgrind_dump`].
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -33,11 +34,22 @@ pub(crate) const BATCH_ROWS: usize = 10;
 /// Operations of each kind run before the counters are zeroed, so connections are
 /// open and statements prepared when the phases start.
 const WARMUP_OPS: usize = 5;
+/// The pause after every operation, long enough for the threads the operation handed
+/// work to (sqlx's connection workers, deadpool's blocking threads, the group-commit
+/// writer) to finish and go idle, so how much they do never depends on how soon the
+/// next operation arrives (a write arriving while the writer's round is still open
+/// joins it and skips the round's setup; a reply arriving while a worker still spins
+/// spares it a park and a wake-up).
+const SETTLE: Duration = Duration::from_millis(1);
+/// Pauses measured alone after the phases (the `settle` count), so the guard can take
+/// the pauses' own instructions out of each phase's count.
+pub(crate) const SETTLE_SAMPLES: usize = 500;
 
 /// What one phase ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct PhaseRun {
-    /// `get`, `put`, `scan` or `batch`: the order of callgrind's dumps.
+    /// `get`, `put`, `scan`, `batch` or `settle` (the pauses alone): the order of
+    /// callgrind's dumps.
     pub(crate) name: &'static str,
     /// Operations issued.
     pub(crate) ops: usize,
@@ -166,7 +178,8 @@ fn phases(seed: u64, gets: usize, puts: usize, scans: usize, batches: usize) -> 
     ]
 }
 
-/// Runs `warmup` unmeasured, then `measured` between the callgrind markers.
+/// Runs `warmup` unmeasured, then `measured` between the callgrind markers, each
+/// operation followed by a [`SETTLE`] pause, then [`SETTLE_SAMPLES`] pauses alone.
 async fn run_phases<T: Target>(
     target: &T,
     warmup: Vec<Phase>,
@@ -175,6 +188,7 @@ async fn run_phases<T: Target>(
     for phase in warmup {
         for op in phase.ops {
             let _ = target.run(op).await;
+            tokio::time::sleep(SETTLE).await;
         }
     }
     let mut runs = Vec::with_capacity(measured.len());
@@ -184,6 +198,7 @@ async fn run_phases<T: Target>(
         let mut errors = 0;
         for op in phase.ops {
             errors += usize::from(target.run(op).await.is_err());
+            tokio::time::sleep(SETTLE).await;
         }
         callgrind_dump(phase.name);
         runs.push(PhaseRun {
@@ -192,6 +207,15 @@ async fn run_phases<T: Target>(
             errors,
         });
     }
+    for _ in 0..SETTLE_SAMPLES {
+        tokio::time::sleep(SETTLE).await;
+    }
+    callgrind_dump("settle");
+    runs.push(PhaseRun {
+        name: "settle",
+        ops: SETTLE_SAMPLES,
+        errors: 0,
+    });
     runs
 }
 
@@ -232,16 +256,23 @@ mod tests {
     }
 
     #[test]
-    fn every_embedded_configuration_runs_the_workload_without_errors() {
-        let mut configs = vec!["rusqlite", "deadpool", "sqlx"];
-        if cfg!(feature = "pooledstore") {
-            configs.extend(["pooledstore-sqlx", "pooledstore-deadpool"]);
-        }
+    fn the_guarded_configurations_run_the_workload_without_errors() {
+        // The pauses make a run take seconds: the pooledstore configurations (the raw
+        // pools without them), with raw rusqlite left to tests/callgrind_check.rs.
+        let configs = if cfg!(feature = "pooledstore") {
+            ["pooledstore-sqlx", "pooledstore-deadpool"]
+        } else {
+            ["sqlx", "deadpool"]
+        };
         for config in configs {
             let run = run(config).unwrap();
             assert_eq!(run.config, config);
             let ops: Vec<usize> = run.phases.iter().map(|p| p.ops).collect();
-            assert_eq!(ops, [GETS, PUTS, SCANS, BATCHES], "{config}");
+            assert_eq!(
+                ops,
+                [GETS, PUTS, SCANS, BATCHES, SETTLE_SAMPLES],
+                "{config}"
+            );
             assert!(
                 run.phases.iter().all(|p| p.errors == 0),
                 "{config}: {run:?}"

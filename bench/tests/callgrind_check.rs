@@ -55,7 +55,8 @@ fn the_workload_reports_its_phases_as_one_json_line() {
             ("get", 2000, 0),
             ("put", 500, 0),
             ("scan", 100, 0),
-            ("batch", 100, 0)
+            ("batch", 100, 0),
+            ("settle", 500, 0)
         ]
     );
     let unknown = Command::new(env!("CARGO_BIN_EXE_pooledstore-bench"))
