@@ -154,12 +154,8 @@ async fn measure_async(
         }
         #[cfg(feature = "pooledstore")]
         Config::PooledSqlx | Config::PooledDeadpool => {
-            let backend = if config == Config::PooledSqlx {
-                "sqlx"
-            } else {
-                "deadpool"
-            };
-            let store = Arc::new(crate::targets::pooled::Pooled::open_sqlite(backend, path).await?);
+            let store = crate::targets::pooled::Pooled::open_sqlite_config(config, path).await?;
+            let store = Arc::new(store);
             let measured = drive_tasks(store.clone(), generators, window).await;
             store.close().await;
             Ok(measured)

@@ -46,6 +46,12 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "N")]
     pub(crate) reps: Option<u32>,
 
+    /// Concurrency levels: every workload runs once at each (`16,256` measures threads
+    /// and memory under load and checks that pooledstore's threads do not grow).
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::plan::CONCURRENCY,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub(crate) tasks: Vec<u32>,
+
     /// Preloaded keys.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub(crate) keys: u64,
@@ -58,6 +64,12 @@ pub(crate) struct Cli {
     /// Seed of the data and of every worker's key choice.
     #[arg(long, default_value_t = 0x5EED)]
     pub(crate) seed: u64,
+
+    /// Run the fixed single-task workload of the instruction-count guard on this
+    /// configuration and print what it ran as JSON (see `bench/PROFILE.md`; meant to run
+    /// under `bench/callgrind/check`).
+    #[arg(long, value_name = "CONFIG")]
+    pub(crate) callgrind_workload: Option<String>,
 
     /// Internal: run one measurement and print its result as JSON.
     #[arg(long, hide = true, num_args = 2, value_names = ["CONFIG", "WORKLOAD"])]
@@ -108,6 +120,9 @@ mod tests {
         let full = Cli::parse_from(["bench"]);
         assert_eq!(full.measure(), Duration::from_secs(3));
         assert_eq!(full.reps(), 3);
+        assert_eq!(full.tasks, [1, 16]);
+        let load = Cli::parse_from(["bench", "--tasks", "16,256"]);
+        assert_eq!(load.tasks, [16, 256]);
         let custom = Cli::parse_from(["bench", "--duration", "1", "--warmup", "0", "--reps", "0"]);
         assert_eq!(custom.measure(), Duration::from_secs(1));
         assert_eq!(custom.warmup(), Duration::ZERO);

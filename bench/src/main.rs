@@ -2,11 +2,13 @@
 //! libraries they wrap (rusqlite, a deadpool-sqlite pool, an sqlx pool), each
 //! measurement in its own child process. See `bench/README.md`.
 
+mod callgrind;
 mod child;
 mod cli;
 mod dataset;
 mod drive;
 mod histogram;
+mod load;
 mod ops;
 mod outcome;
 mod parent;
@@ -24,23 +26,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    if let Some(config) = &cli.callgrind_workload {
+        return print_json_line(callgrind::run(config));
+    }
     if let Some([config, workload]) = cli.child.as_deref() {
-        return match child::run(&cli, config, workload) {
-            Ok(result) => match serde_json::to_string(&result) {
-                Ok(json) => {
-                    println!("{json}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: encoding the result: {e}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::FAILURE
-            }
-        };
+        return print_json_line(child::run(&cli, config, workload));
     }
     match parent::run(&cli) {
         Ok(report) => {
@@ -55,11 +45,25 @@ fn main() -> ExitCode {
             } else {
                 print!("{}", report.to_table());
             }
-            if report.runs.is_empty() {
+            if report.runs.is_empty() || report.threads_grew() {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS
             }
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `result` as one JSON line on stdout, or its error on stderr.
+fn print_json_line<T: serde::Serialize>(result: Result<T, String>) -> ExitCode {
+    match result.and_then(|r| serde_json::to_string(&r).map_err(|e| format!("encoding: {e}"))) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
         }
         Err(message) => {
             eprintln!("error: {message}");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::cli::Cli;
 use crate::dataset::build_template;
 use crate::outcome::RunResult;
-use crate::plan::{CONCURRENCY, Config, Workload};
+use crate::plan::{Config, Workload};
 use crate::procstat::load_average;
 use crate::report::{Failure, Meta, Report};
 
@@ -60,7 +60,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
         started.elapsed().as_secs_f64()
     );
 
-    let jobs = schedule(&configs, &workloads, cli.reps());
+    let jobs = schedule(&configs, &workloads, &cli.tasks, cli.reps());
     let mut runs = Vec::new();
     let mut failures = Vec::new();
     for (n, job) in jobs.iter().enumerate() {
@@ -137,11 +137,11 @@ fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
 
 /// Every repetition runs every measurement once, configurations innermost, so each
 /// configuration's runs are spread over the whole invocation.
-fn schedule(configs: &[Config], workloads: &[Workload], reps: u32) -> Vec<Job> {
+fn schedule(configs: &[Config], workloads: &[Workload], tasks: &[u32], reps: u32) -> Vec<Job> {
     let mut jobs = Vec::new();
     for rep in 0..reps {
         for &workload in workloads {
-            for concurrency in CONCURRENCY {
+            for &concurrency in tasks {
                 for &config in configs {
                     jobs.push(Job {
                         config,
@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn repetitions_interleave_configurations() {
         let configs = [Config::Rusqlite, Config::Sqlx];
-        let jobs = schedule(&configs, &[Workload::Put], 2);
+        let jobs = schedule(&configs, &[Workload::Put], &[1, 16], 2);
         let order: Vec<(u32, u32, Config)> = jobs
             .iter()
             .map(|j| (j.rep, j.concurrency, j.config))

@@ -16,7 +16,8 @@ pub(crate) fn set_pool_size(size: u32) {
 pub(crate) fn pool_size() -> u32 {
     *POOL_SIZE.get().unwrap_or(&DEFAULT_POOL_SIZE)
 }
-/// Concurrent tasks (or, for raw rusqlite, threads) per measurement.
+/// Concurrent tasks (or, for raw rusqlite, threads) per measurement unless `--tasks`
+/// says otherwise.
 pub(crate) const CONCURRENCY: [u32; 2] = [1, 16];
 /// OS threads raw rusqlite uses when asked for more than one task (one per core).
 pub(crate) const RUSQLITE_THREADS: u32 = 2;

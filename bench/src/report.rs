@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::cli::Cli;
+use crate::load::{TaskPeaks, ThreadCheck, peaks_by_tasks, thread_checks};
 use crate::outcome::RunResult;
 use crate::plan::{Config, Workload};
 use crate::procstat::load_average;
@@ -29,6 +30,8 @@ pub(crate) struct Meta {
     pub(crate) keys: u64,
     /// Connections in every pool under test.
     pub(crate) connections: u32,
+    /// Concurrency levels.
+    pub(crate) tasks: Vec<u32>,
     /// Measured seconds per measurement.
     pub(crate) duration_s: f64,
     /// Warm-up seconds per measurement.
@@ -50,6 +53,7 @@ impl Meta {
             load_average_end: load_average().unwrap_or_default(),
             keys: cli.keys,
             connections: cli.connections,
+            tasks: cli.tasks.clone(),
             duration_s: cli.measure().as_secs_f64(),
             warmup_s: cli.warmup().as_secs_f64(),
             reps: cli.reps(),
@@ -134,6 +138,11 @@ pub(crate) struct Report {
     pub(crate) rows: Vec<Row>,
     /// Peaks per configuration.
     pub(crate) peaks: Vec<Peaks>,
+    /// Peaks per configuration and concurrency level.
+    pub(crate) peaks_by_tasks: Vec<TaskPeaks>,
+    /// Whether each pooledstore configuration's threads stayed put as tasks grew, from
+    /// the pool size on.
+    pub(crate) thread_checks: Vec<ThreadCheck>,
     /// Configurations not run, and why.
     pub(crate) skipped: Vec<String>,
     /// Children that failed.
@@ -195,10 +204,14 @@ impl Report {
                 })
             })
             .collect();
+        let peaks_by_tasks = peaks_by_tasks(&runs);
+        let thread_checks = thread_checks(&peaks_by_tasks, meta.connections);
         Self {
             meta,
             rows,
             peaks,
+            peaks_by_tasks,
+            thread_checks,
             skipped,
             failures,
             runs,
@@ -283,6 +296,11 @@ impl Report {
         out
     }
 
+    /// Whether a pooledstore configuration's threads grew with tasks.
+    pub(crate) fn threads_grew(&self) -> bool {
+        self.thread_checks.iter().any(|c| !c.pass)
+    }
+
     fn write_notes(&self, out: &mut String) {
         let _ = writeln!(out, "\npeaks per configuration (all workloads)");
         for p in &self.peaks {
@@ -295,6 +313,7 @@ impl Report {
                     .map_or("-".into(), |k| format!("{:.1}", k as f64 / 1024.0))
             );
         }
+        crate::load::write_section(out, &self.peaks_by_tasks, &self.thread_checks);
         let with_errors: Vec<&Row> = self.rows.iter().filter(|r| !r.errors.is_empty()).collect();
         if !with_errors.is_empty() {
             let _ = writeln!(out, "\nerrors by kind");
@@ -484,6 +503,7 @@ mod tests {
             load_average_end: "0.2 0.1 0.1".into(),
             keys: 100,
             connections: 8,
+            tasks: vec![1, 16],
             duration_s: 1.0,
             warmup_s: 0.1,
             reps: 3,

@@ -9,7 +9,7 @@ use pooledstore::{
 
 use crate::drive::Target;
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpResult, modified};
-use crate::plan::{SCAN_ROWS, pool_size};
+use crate::plan::{Config, SCAN_ROWS, pool_size};
 use crate::sql::TABLE;
 use crate::targets::{ACQUIRE_TIMEOUT, BUSY_TIMEOUT};
 
@@ -41,6 +41,17 @@ impl Pooled {
     pub(crate) async fn open_sqlite(backend: &str, path: &Path) -> Result<Self, String> {
         let url = format!("sqlite://{}", path.display());
         Self::open(backend, options(url)).await
+    }
+
+    /// Opens the SQLite configuration `config` (`pooledstore-sqlx` or
+    /// `pooledstore-deadpool`) on the file at `path`.
+    pub(crate) async fn open_sqlite_config(config: Config, path: &Path) -> Result<Self, String> {
+        let backend = if config == Config::PooledSqlx {
+            "sqlx"
+        } else {
+            "deadpool"
+        };
+        Self::open_sqlite(backend, path).await
     }
 
     /// Opens backend `backend` with `options`.
