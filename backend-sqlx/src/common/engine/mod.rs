@@ -7,9 +7,10 @@
 //! catalog queries ([`Catalog`](schema::Catalog)). Everything else is here, once:
 //! [`EngineStore`](store::EngineStore) is the `PooledStore`, [`EngineTx`](tx::EngineTx)
 //! the `Transaction`, both running the key-value operations of [`ops`] on a [`Lease`]
-//! taken through [`Shared`](shared::Shared), with the retry loop of [`run`].
+//! taken through [`Shared`](shared::Shared), with the retry loop of [`run`]; writes
+//! outside transactions share commits through the group-commit [`writer`].
 //!
-//! SQLite keeps its own structure (group commit, a writer connection) beside this one.
+//! SQLite keeps its own structure (its single writer connection) beside this one.
 
 pub(crate) mod close;
 pub(crate) mod errors;
@@ -26,6 +27,7 @@ pub(crate) mod store;
 pub(crate) mod tx;
 pub(crate) mod url;
 pub(crate) mod work;
+pub(crate) mod writer;
 
 use std::fmt;
 use std::ops::Bound;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sqlite_common::queue::{self, Call, Lender, Queue, Server};
+use group_commit::queue::{self, Call, Lender, Queue, Server};
 use storage_api::backend::PoolInstruments;
 use storage_api::{ErrorKind, Result, StoreError};
 use tokio::sync::RwLock;

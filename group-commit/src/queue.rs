@@ -1,7 +1,7 @@
 //! A queue of calls that one task answers group by group, on a connection it borrows
-//! from the store for as long as calls keep coming: what the group-commit
-//! [`writer`](crate::writer) of both SQLite backends, and the sqlx backend's coalesced
-//! point reads, are built on.
+//! from the store for as long as calls keep coming: what the group-commit writers (of
+//! both SQLite backends and of the server engines), and the sqlx SQLite backend's
+//! coalesced point reads, are built on.
 //!
 //! A caller queues its call and waits for the answer; the first caller to find no task
 //! draining the queue spawns one ([`call`]), or, finding nothing queued or served at
@@ -122,7 +122,7 @@ impl<Q, A> Call<Q, A> {
     }
 
     /// How long it has been queued.
-    pub(crate) fn waited(&self) -> std::time::Duration {
+    pub fn waited(&self) -> std::time::Duration {
         self.queued.elapsed()
     }
 }
@@ -244,7 +244,7 @@ impl<Q, A> Queue<Q, A> {
 
     /// Like the next group a drain takes, but for the task already draining, to go on
     /// without a turn of its loop: an empty queue stays marked as drained.
-    pub(crate) fn take_waiting(&self, max: usize, weight: impl Fn(&Q) -> usize) -> Vec<Call<Q, A>> {
+    pub fn take_waiting(&self, max: usize, weight: impl Fn(&Q) -> usize) -> Vec<Call<Q, A>> {
         take(&mut self.lock().calls, max, weight)
     }
 
