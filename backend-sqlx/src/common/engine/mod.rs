@@ -37,7 +37,7 @@ use storage_api::Result;
 
 pub(crate) use errors::ErrorCodes;
 use lease::Lease;
-use queries::Queries;
+use queries::{CurrentRow, Queries};
 use statements::KeyStatements;
 
 /// A connection of engine `E`'s database.
@@ -86,6 +86,24 @@ pub(crate) trait Engine: ErrorCodes + Send + Sync + Sized + 'static {
         lease: &'a mut Lease<Self>,
         row: NewRow<'a>,
     ) -> impl Future<Output = Result<i64>> + Send + 'a;
+
+    /// The rows (live or expired) of `keys`, all distinct, read as
+    /// [`current`](KeyStatements::current) reads one (locked where the engine locks), in
+    /// one statement: each found key with its row.
+    fn current_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        keys: &'a [&'a [u8]],
+    ) -> impl Future<Output = Result<Vec<(Vec<u8>, CurrentRow)>>> + Send + 'a;
+
+    /// Writes `rows` (distinct keys, each read by [`current_rows`](Self::current_rows)
+    /// first) with new versions in as few statements as the engine allows, returning the
+    /// versions in the order of `rows`.
+    fn write_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        rows: &'a [NewRow<'a>],
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send + 'a;
 
     /// How many rows a statement changed.
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;

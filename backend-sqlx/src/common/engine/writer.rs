@@ -1,8 +1,14 @@
 //! Group commit for the server engines: puts, deletes and batches outside transactions
-//! queue on the store's writer ([`group_commit::queue`]); one task takes the writes
+//! queue on the store's writer ([`group_commit::queue`]); a task takes the writes
 //! waiting, applies them in order in ONE serializable transaction on one connection,
-//! commits once and only then answers each caller. A write that finds the writer idle
-//! is applied on its caller's own task, with no hand-off.
+//! commits once and only then answers each caller. Up to [`DRAINS`] such tasks run
+//! side by side, so one group's commit overlaps the next group's statements. A write
+//! that finds the writer idle is applied on its caller's own task, with no hand-off.
+//!
+//! Consecutive single puts of distinct keys are applied together: one statement reads
+//! every key's row, and the puts whose condition holds are written in as few
+//! statements as the engine allows (PostgreSQL: one upsert over arrays; MySQL: a
+//! version drawn per row, then one statement forgets them and one upserts every row).
 //!
 //! Inside a group, a write the contract refuses (a failed condition) writes nothing and
 //! gets its error while the others commit; a batch in a group of several runs under a
@@ -16,6 +22,7 @@
 //! fails the whole group with that (retryable) error: an outcome that is unknown is
 //! never reported as success.
 
+use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -29,9 +36,14 @@ use storage_api::{ErrorKind, Result, StoreError, WriteOp, WriteResult};
 use super::Engine;
 use super::lease::Lease;
 use super::ops;
-use super::queries::Queries;
+use super::queries::{CurrentRow, Queries};
 use super::shared::Shared;
 use crate::common::retry::{Next, Retry};
+use crate::common::rows::version_from;
+
+/// Groups in flight at once, each on a connection of its own: while one commits (and
+/// waits for the server's log flush) the next runs its statements.
+const DRAINS: usize = 2;
 
 /// Marks where a batch in a group of several starts.
 const SAVEPOINT: &str = "SAVEPOINT pooledstore_batch";
@@ -77,6 +89,7 @@ impl<E: Engine> Server for GroupCommit<E> {
     type Answer = Written;
     const OPERATION: &'static str = "write";
     const MAX_GROUP: usize = MAX_GROUP_OPS;
+    const DRAINS: usize = DRAINS;
 
     fn weight(request: &Request) -> usize {
         request.write.ops()
@@ -171,12 +184,21 @@ async fn apply_all<E: Engine>(
 ) -> Outcome {
     let isolate = requests.len() > 1;
     let mut results = Vec::with_capacity(requests.len());
-    for request in requests {
+    let mut rest = requests;
+    while let Some(request) = rest.first() {
+        let run = put_run(rest);
+        if run > 1 {
+            let written = put_many(s, lease, &rest[..run]).await;
+            results.extend(written.map_err(Fault::Statement)?);
+            rest = &rest[run..];
+            continue;
+        }
         match apply(s, lease, &request.write, request.now, isolate).await {
             Ok(written) => results.push(Ok(written)),
             Err(refusal) if is_refusal(&refusal) => results.push(Err(refusal)),
             Err(error) => return Err(Fault::Statement(error)),
         }
+        rest = &rest[1..];
     }
     if results.iter().all(Result::is_err) {
         // Nothing to keep (a lone batch refused part-way wrote some rows).
@@ -185,6 +207,80 @@ async fn apply_all<E: Engine>(
         lease.commit(operation).await.map_err(Fault::Transaction)?;
     }
     Ok(results)
+}
+
+/// How many requests at the front of `requests` are single puts of distinct keys,
+/// which [`put_many`] applies together.
+fn put_run(requests: &[Request]) -> usize {
+    let mut keys = HashSet::new();
+    requests
+        .iter()
+        .take_while(|request| match &request.write {
+            Write::Op(WriteOp::Put { key, .. }) => keys.insert(key.as_slice()),
+            _ => false,
+        })
+        .count()
+}
+
+/// Applies single puts of distinct keys together: one read of every key's row, each
+/// condition checked against its row, then the puts whose condition holds written in
+/// as few statements as the engine allows ([`Engine::write_rows`]). One result per
+/// put, a refusal being an error that wrote nothing.
+async fn put_many<E: Engine>(
+    s: &Shared<E>,
+    lease: &mut Lease<E>,
+    requests: &[Request],
+) -> Result<Vec<Result<Written>>> {
+    let puts: Vec<_> = requests
+        .iter()
+        .filter_map(|request| match &request.write {
+            Write::Op(WriteOp::Put {
+                key,
+                value,
+                options,
+            }) => Some((key.as_slice(), value.as_slice(), *options, request.now)),
+            _ => None,
+        })
+        .collect();
+    let keys: Vec<&[u8]> = puts.iter().map(|put| put.0).collect();
+    let found: HashMap<Vec<u8>, CurrentRow> = s
+        .engine
+        .current_rows(lease, &keys)
+        .await?
+        .into_iter()
+        .collect();
+    let mut rows = Vec::with_capacity(puts.len());
+    let mut refusals = Vec::with_capacity(puts.len());
+    for &(key, value, options, now) in &puts {
+        match ops::new_row(found.get(key).copied(), key, value, options, now) {
+            Ok(row) => {
+                rows.push(row);
+                refusals.push(None);
+            }
+            Err(refusal) => refusals.push(Some(refusal)),
+        }
+    }
+    let versions = if rows.is_empty() {
+        Vec::new()
+    } else {
+        s.engine.write_rows(lease, &rows).await?
+    };
+    let mut versions = versions.into_iter();
+    refusals
+        .into_iter()
+        .map(|refusal| match refusal {
+            Some(refusal) => Ok(Err(refusal)),
+            None => {
+                let version = versions.next().ok_or_else(missing_version)?;
+                Ok(Ok(Written::Op(WriteResult::Put(version_from(version)?))))
+            }
+        })
+        .collect()
+}
+
+/// The error for a put the engine wrote no version for (a bug in an engine).
+fn missing_version() -> StoreError {
+    StoreError::new(ErrorKind::Backend, "put: no version was written for a row")
 }
 
 /// Whether `error` is the contract refusing a write that wrote nothing.
