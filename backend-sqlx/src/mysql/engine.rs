@@ -11,7 +11,7 @@ use storage_api::{ErrorKind, Result, StoreError};
 
 use super::statements::{BEGIN_READ_ONLY, BEGIN_READ_WRITE, Statements};
 use crate::common::engine::lease::Lease;
-use crate::common::engine::queries::CurrentRow;
+use crate::common::engine::queries::KeyedRow;
 use crate::common::engine::statements::KeyStatements;
 use crate::common::engine::{Engine, NewRow};
 
@@ -78,18 +78,13 @@ impl Engine for MysqlEngine {
         &'a self,
         lease: &'a mut Lease<Self>,
         keys: &'a [&'a [u8]],
-    ) -> Result<Vec<(Vec<u8>, CurrentRow)>> {
-        let mut read =
-            sqlx::query_as::<_, (Vec<u8>, i64, Option<i64>)>(self.sql.current_rows(keys.len()));
+    ) -> Result<Vec<KeyedRow>> {
+        let mut read = sqlx::query_as::<_, KeyedRow>(self.sql.current_rows(keys.len()));
         for key in keys {
             read = read.bind(*key);
         }
         let found = read.fetch_all(lease.start()).await;
-        let found = lease.finish("put", found)?;
-        Ok(found
-            .into_iter()
-            .map(|(key, version, expires_at)| (key, (version, expires_at)))
-            .collect())
+        lease.finish("put", found)
     }
 
     /// One statement draws a version per row, one forgets the drawn rows (checking

@@ -11,7 +11,7 @@ use storage_api::{ErrorKind, Result, StoreError};
 
 use super::statements::{BeginStatements, Statements};
 use crate::common::engine::lease::Lease;
-use crate::common::engine::queries::CurrentRow;
+use crate::common::engine::queries::KeyedRow;
 use crate::common::engine::statements::KeyStatements;
 use crate::common::engine::{Engine, NewRow};
 
@@ -70,16 +70,12 @@ impl Engine for PgEngine {
         &'a self,
         lease: &'a mut Lease<Self>,
         keys: &'a [&'a [u8]],
-    ) -> Result<Vec<(Vec<u8>, CurrentRow)>> {
-        let found = sqlx::query_as::<_, (Vec<u8>, i64, Option<i64>)>(self.sql.current_rows.clone())
+    ) -> Result<Vec<KeyedRow>> {
+        let found = sqlx::query_as::<_, KeyedRow>(self.sql.current_rows.clone())
             .bind(keys)
             .fetch_all(lease.start())
             .await;
-        let found = lease.finish("put", found)?;
-        Ok(found
-            .into_iter()
-            .map(|(key, version, expires_at)| (key, (version, expires_at)))
-            .collect())
+        lease.finish("put", found)
     }
 
     /// One upsert over `unnest` of the rows, each drawing its version from the sequence.

@@ -37,7 +37,7 @@ use storage_api::Result;
 
 pub(crate) use errors::ErrorCodes;
 use lease::Lease;
-use queries::{CurrentRow, Queries};
+use queries::{KeyedRow, Queries};
 use statements::KeyStatements;
 
 /// A connection of engine `E`'s database.
@@ -89,12 +89,12 @@ pub(crate) trait Engine: ErrorCodes + Send + Sync + Sized + 'static {
 
     /// The rows (live or expired) of `keys`, all distinct, read as
     /// [`current`](KeyStatements::current) reads one (locked where the engine locks), in
-    /// one statement: each found key with its row.
+    /// one statement: the row of each key found.
     fn current_rows<'a>(
         &'a self,
         lease: &'a mut Lease<Self>,
         keys: &'a [&'a [u8]],
-    ) -> impl Future<Output = Result<Vec<(Vec<u8>, CurrentRow)>>> + Send + 'a;
+    ) -> impl Future<Output = Result<Vec<KeyedRow>>> + Send + 'a;
 
     /// Writes `rows` (distinct keys, each read by [`current_rows`](Self::current_rows)
     /// first) with new versions in as few statements as the engine allows, returning the

@@ -248,6 +248,7 @@ async fn put_many<E: Engine>(
         .current_rows(lease, &keys)
         .await?
         .into_iter()
+        .map(|(key, version, expires_at)| (key, (version, expires_at)))
         .collect();
     let mut rows = Vec::with_capacity(puts.len());
     let mut refusals = Vec::with_capacity(puts.len());
