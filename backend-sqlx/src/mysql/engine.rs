@@ -73,6 +73,9 @@ impl Engine for MysqlEngine {
         Ok(version)
     }
 
+    /// The rows are locked by the read before: versions are drawn after it.
+    const WRITE_READS_ROWS: bool = false;
+
     /// One `IN (…) FOR UPDATE` read.
     async fn current_rows<'a>(
         &'a self,

@@ -65,6 +65,9 @@ impl Engine for PgEngine {
         lease.finish("put", written)
     }
 
+    /// The upsert of many rows reads them in the same statement.
+    const WRITE_READS_ROWS: bool = true;
+
     /// One `= ANY($1)` read.
     async fn current_rows<'a>(
         &'a self,

@@ -44,8 +44,9 @@ pub(crate) struct Statements {
     /// `current` read of many keys at once).
     pub(crate) current_rows: SqlStr,
     /// `$1` keys, `$2` values, `$3` expires_at (arrays of one length, distinct keys):
-    /// writes each row with the next version from the sequence, returning key and
-    /// version.
+    /// reads the keys' rows (the read every write makes, in the same statement: its
+    /// uncorrelated subquery runs before any row draws a version), then writes each
+    /// row with the next version from the sequence, returning key and version.
     pub(crate) upsert_rows: SqlStr,
 }
 
@@ -78,9 +79,11 @@ impl Statements {
                 "SELECT key, version, expires_at FROM {t} WHERE key = ANY($1)"
             )),
             upsert_rows: sql_str(format!(
-                "INSERT INTO {t} (key, value, version, expires_at) \
+                "WITH found AS (SELECT key FROM {t} WHERE key = ANY($1)) \
+                 INSERT INTO {t} (key, value, version, expires_at) \
                  SELECT k, v, nextval('{sequence}'), e \
                  FROM unnest($1::bytea[], $2::bytea[], $3::int8[]) AS u(k, v, e) \
+                 WHERE (SELECT count(*) FROM found) >= 0 \
                  {REPLACE} RETURNING key, version"
             )),
             table: t,

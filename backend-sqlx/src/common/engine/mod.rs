@@ -87,6 +87,11 @@ pub(crate) trait Engine: ErrorCodes + Send + Sync + Sized + 'static {
         row: NewRow<'a>,
     ) -> impl Future<Output = Result<i64>> + Send + 'a;
 
+    /// Whether [`write_rows`](Self::write_rows) reads the rows itself, as
+    /// [`current_rows`](Self::current_rows) would, before drawing their versions: then
+    /// puts that need nothing from the rows (no condition) skip the read before.
+    const WRITE_READS_ROWS: bool;
+
     /// The rows (live or expired) of `keys`, all distinct, read as
     /// [`current`](KeyStatements::current) reads one (locked where the engine locks), in
     /// one statement: the row of each key found.
@@ -97,8 +102,9 @@ pub(crate) trait Engine: ErrorCodes + Send + Sync + Sized + 'static {
     ) -> impl Future<Output = Result<Vec<KeyedRow>>> + Send + 'a;
 
     /// Writes `rows` (distinct keys, each read by [`current_rows`](Self::current_rows)
-    /// first) with new versions in as few statements as the engine allows, returning the
-    /// versions in the order of `rows`.
+    /// first unless [`WRITE_READS_ROWS`](Self::WRITE_READS_ROWS)) with new versions in
+    /// as few statements as the engine allows, returning the versions in the order of
+    /// `rows`.
     fn write_rows<'a>(
         &'a self,
         lease: &'a mut Lease<Self>,

@@ -31,7 +31,7 @@ use group_commit::queue::{Call, Lender, Queue, Server};
 use group_commit::rule::{Fault, Group, Outcome};
 use group_commit::writes::{MAX_GROUP_OPS, Request, Write, Written};
 use storage_api::backend::PoolInstruments;
-use storage_api::{ErrorKind, Result, StoreError, WriteOp, WriteResult};
+use storage_api::{Condition, ErrorKind, Result, StoreError, WriteOp, WriteResult};
 
 use super::Engine;
 use super::lease::Lease;
@@ -222,7 +222,8 @@ fn put_run(requests: &[Request]) -> usize {
         .count()
 }
 
-/// Applies single puts of distinct keys together: one read of every key's row, each
+/// Applies single puts of distinct keys together: one read of every key's row (none
+/// for puts without conditions where the engine's write reads the rows itself), each
 /// condition checked against its row, then the puts whose condition holds written in
 /// as few statements as the engine allows ([`Engine::write_rows`]). One result per
 /// put, a refusal being an error that wrote nothing.
@@ -243,13 +244,15 @@ async fn put_many<E: Engine>(
         })
         .collect();
     let keys: Vec<&[u8]> = puts.iter().map(|put| put.0).collect();
-    let found: HashMap<Vec<u8>, CurrentRow> = s
-        .engine
-        .current_rows(lease, &keys)
-        .await?
-        .into_iter()
-        .map(|(key, version, expires_at)| (key, (version, expires_at)))
-        .collect();
+    let unconditional = puts.iter().all(|put| put.2.condition == Condition::Any);
+    let found: HashMap<Vec<u8>, CurrentRow> = if E::WRITE_READS_ROWS && unconditional {
+        HashMap::new()
+    } else {
+        (s.engine.current_rows(lease, &keys).await?)
+            .into_iter()
+            .map(|(key, version, expires_at)| (key, (version, expires_at)))
+            .collect()
+    };
     let mut rows = Vec::with_capacity(puts.len());
     let mut refusals = Vec::with_capacity(puts.len());
     for &(key, value, options, now) in &puts {
