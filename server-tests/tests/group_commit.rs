@@ -2,7 +2,8 @@
 //! writes outside transactions share transactions and commits, and each still gets
 //! exactly its own outcome. Conditional puts on one key lose no update and succeed
 //! exactly as often as they should; a batch refused inside a group writes nothing and
-//! fails alone; versions keep rising and are never reused.
+//! fails alone; versions keep rising and are never reused; large values are split
+//! across statements.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ on_both_engines!(
     put_if_absent_succeeds_once_per_key,
     a_refused_batch_fails_alone_in_its_group,
     versions_rise_and_are_never_reused,
+    puts_of_large_values_share_groups_in_several_statements,
 );
 
 /// `TASKS` tasks each add 1 to a counter 20 times with read / put-if-version; the
@@ -237,4 +239,33 @@ async fn versions_rise_and_are_never_reused(store: Arc<dyn PooledStore>) {
         .await
         .unwrap();
     assert!(all.iter().all(|v| *v < after), "a later put got {after:?}");
+}
+
+/// `TASKS` tasks put 256 KiB values on keys of their own at once (more than one
+/// multi-row statement holds): every value is stored whole.
+async fn puts_of_large_values_share_groups_in_several_statements(store: Arc<dyn PooledStore>) {
+    let barrier = Arc::new(Barrier::new(TASKS));
+    let value = |task: usize, round: usize| vec![(task * 7 + round) as u8; 256 * 1024];
+    let tasks = (0..TASKS).map(|task| {
+        let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+        tokio::spawn(async move {
+            barrier.wait().await;
+            for round in 0..3 {
+                let key = format!("big{task}-{round}");
+                let value = value(task, round);
+                store
+                    .put(key.as_bytes(), &value, PutOptions::default())
+                    .await
+                    .unwrap();
+            }
+        })
+    });
+    join_all(tasks).await.into_iter().for_each(Result::unwrap);
+    for task in 0..TASKS {
+        for round in 0..3 {
+            let key = format!("big{task}-{round}");
+            let entry = store.get(key.as_bytes()).await.unwrap().unwrap();
+            assert!(entry.value == value(task, round), "{key}");
+        }
+    }
 }

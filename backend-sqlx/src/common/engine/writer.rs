@@ -45,6 +45,10 @@ use crate::common::rows::version_from;
 /// waits for the server's log flush) the next runs its statements.
 const DRAINS: usize = 2;
 
+/// The most bytes of keys and values one run of puts sends in one statement (a lone
+/// larger put still goes alone), well within the servers' packet limits.
+const RUN_BYTES: usize = 1 << 20;
+
 /// Marks where a batch in a group of several starts.
 const SAVEPOINT: &str = "SAVEPOINT pooledstore_batch";
 /// Undoes a refused batch, and only it.
@@ -140,11 +144,12 @@ async fn commit<E: Engine>(s: &Shared<E>, lease: &mut Lease<E>, requests: &[Requ
         };
         match retry.next(error, false) {
             Next::After(delay) => {
-                s.check_not_forced().map_err(Fault::Transaction)?;
+                // Rolled back first: the lease never leaves here inside a transaction.
                 lease
                     .rollback(operation)
                     .await
                     .map_err(Fault::Transaction)?;
+                s.check_not_forced().map_err(Fault::Transaction)?;
                 tokio::time::sleep(delay).await;
             }
             Next::GiveUp | Next::OtherConnection => {
@@ -210,13 +215,19 @@ async fn apply_all<E: Engine>(
 }
 
 /// How many requests at the front of `requests` are single puts of distinct keys,
-/// which [`put_many`] applies together.
+/// which [`put_many`] applies together: as many as hold [`RUN_BYTES`] of keys and
+/// values (at least one).
 fn put_run(requests: &[Request]) -> usize {
     let mut keys = HashSet::new();
+    let mut bytes = 0;
     requests
         .iter()
         .take_while(|request| match &request.write {
-            Write::Op(WriteOp::Put { key, .. }) => keys.insert(key.as_slice()),
+            Write::Op(WriteOp::Put { key, value, .. }) => {
+                let first = keys.is_empty();
+                bytes += key.len() + value.len();
+                (first || bytes <= RUN_BYTES) && keys.insert(key.as_slice())
+            }
             _ => false,
         })
         .count()
