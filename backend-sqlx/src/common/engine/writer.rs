@@ -128,15 +128,19 @@ async fn commit<E: Engine>(s: &Shared<E>, lease: &mut Lease<E>, requests: &[Requ
         if lease.evicted() {
             *lease = s.lease(operation).await.map_err(Fault::Transaction)?;
         }
-        let began = s.engine.begin_statement(false);
-        let outcome = match lease.begin(operation, began).await {
-            Ok(()) => apply_all(s, lease, requests, operation).await,
-            // Nothing was done: a dead connection may be swapped for another.
-            Err(error) if lease.evicted() => match retry.next(&error, true) {
-                Next::OtherConnection => continue,
-                _ => return Err(Fault::Transaction(error)),
-            },
-            Err(error) => Err(Fault::Transaction(error)),
+        let outcome = if is_one_statement(s, requests) {
+            put_many(s, lease, requests).await.map_err(Fault::Statement)
+        } else {
+            let began = s.engine.begin_statement(false);
+            match lease.begin(operation, began).await {
+                Ok(()) => apply_all(s, lease, requests, operation).await,
+                // Nothing was done: a dead connection may be swapped for another.
+                Err(error) if lease.evicted() => match retry.next(&error, true) {
+                    Next::OtherConnection => continue,
+                    _ => return Err(Fault::Transaction(error)),
+                },
+                Err(error) => Err(Fault::Transaction(error)),
+            }
         };
         let error = match &outcome {
             Ok(_) => return outcome,
@@ -159,6 +163,20 @@ async fn commit<E: Engine>(s: &Shared<E>, lease: &mut Lease<E>, requests: &[Requ
             }
         }
     }
+}
+
+/// Whether `requests` are puts without conditions that the engine writes in one
+/// statement which reads their rows itself, on connections whose single statements are
+/// serializable transactions of their own: then that statement is the whole group,
+/// with no `BEGIN` and `COMMIT` around it (the server commits it before answering).
+fn is_one_statement<E: Engine>(s: &Shared<E>, requests: &[Request]) -> bool {
+    E::WRITE_READS_ROWS
+        && !s.engine.reads_in_transaction()
+        && put_run(requests) == requests.len()
+        && requests.iter().all(|request| {
+            matches!(&request.write, Write::Op(WriteOp::Put { options, .. })
+                if options.condition == Condition::Any)
+        })
 }
 
 /// A fault as the failure rule sees it once retries are over: a conflict past its
