@@ -54,14 +54,22 @@ impl Lender for Store {
     }
 }
 
-struct Echo;
+/// Answers `request * 10`, with up to `DRAINS` drains.
+struct Echoes<const DRAINS: usize>;
 
-impl Server for Echo {
+/// [`Echoes`] with one drain, as most servers.
+type Echo = Echoes<1>;
+
+/// [`Echoes`] with two drains allowed.
+type TwoDrains = Echoes<2>;
+
+impl<const D: usize> Server for Echoes<D> {
     type Store = Store;
     type Request = u32;
     type Answer = u32;
     const OPERATION: &'static str = "echo";
     const MAX_GROUP: usize = 10;
+    const DRAINS: usize = D;
 
     fn weight(request: &u32) -> usize {
         *request as usize
@@ -251,26 +259,6 @@ async fn a_caller_runs_alone_only_while_nothing_else_is_queued_served_or_alone()
     drop(gate);
     first.await.unwrap().unwrap();
     until("the drain ends", || store.queue.alone().is_some()).await;
-}
-
-/// [`Echo`] with two drains allowed.
-struct TwoDrains;
-
-impl Server for TwoDrains {
-    type Store = Store;
-    type Request = u32;
-    type Answer = u32;
-    const OPERATION: &'static str = "echo";
-    const MAX_GROUP: usize = 10;
-    const DRAINS: usize = 2;
-
-    fn queue(store: &Store) -> &Queue<u32, u32> {
-        &store.queue
-    }
-
-    async fn serve(store: &Arc<Store>, conn: &mut usize, calls: Vec<Call<u32, u32>>) -> bool {
-        Echo::serve(store, conn, calls).await
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
