@@ -3,12 +3,13 @@
 //!
 //! - [`schema`]: the table layout, its statements and the checks on a file found.
 //! - [`codes`]: SQLite result codes as the contract's error kinds.
-//! - [`queue`]: calls one task answers group by group on a lent connection.
+//! - [`queue`]: calls one task answers group by group on a lent connection (from
+//!   [`group_commit`], which the server engines' writers share).
 //! - [`writer`]: the single writer with group commit, and the trait each backend
 //!   implements to apply a group on its connection.
-//! - [`round`]: the groups one turn of the writer's connection applies, and the
-//!   failure rule that answers their callers.
-//! - [`writes`]: what the writer is handed and hands back, and its state in a store.
+//! - [`round`]: the groups one turn of the writer's connection applies, answered by
+//!   [`group_commit`]'s failure rule.
+//! - [`writes`]: the writer's state in a store.
 //! - [`wal`]: when the write-ahead log is checkpointed.
 //! - [`scratch`]: the private database behind `sqlite::memory:`.
 //! - [`open_files`]: which database files stores of this process hold open.
@@ -17,7 +18,6 @@
 pub mod codes;
 pub mod location;
 pub mod open_files;
-pub mod queue;
 pub mod round;
 pub mod schema;
 pub mod scratch;
@@ -25,5 +25,6 @@ pub mod wal;
 pub mod writer;
 pub mod writes;
 
+pub use group_commit::queue;
 pub use location::SqliteLocation;
 pub use open_files::{OpenFile, open_database_files};

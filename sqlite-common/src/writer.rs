@@ -18,11 +18,10 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use storage_api::{
-    Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult,
-};
+use group_commit::writes;
+use storage_api::{Condition, PutOptions, Result, Version, WriteOp, WriteResult};
 
-use crate::queue::{self, Call, Conn, Lender, Queue, Server};
+use crate::queue::{Call, Conn, Lender, Queue, Server};
 use crate::round::{Group, Round, Settled};
 use crate::wal::Checkpoint;
 pub use crate::writes::{MAX_GROUP_OPS, Request, Write, Writer, Written};
@@ -39,7 +38,7 @@ pub trait GroupWriter: Sized + Send + Sync + 'static {
     /// groups queued meanwhile, without a hand-off per group; and a write always goes
     /// through the writer's task (a caller serving its own write could not profit
     /// from either). Otherwise a write that finds the writer idle is applied on its
-    /// caller's task (see [`queue::call_or_lead`]), sparing it two hand-offs.
+    /// caller's task (see [`call_or_lead`](crate::queue::call_or_lead)), sparing it two hand-offs.
     const ON_OWN_THREAD: bool;
 
     /// The store's writer.
@@ -128,24 +127,14 @@ pub fn committed<W: GroupWriter>(store: &Arc<W::Store>, ops: usize) {
 }
 
 /// Queues `write` for the next commit and returns its result once that commit is
-/// done; `now` is the store's clock when the caller asked. The caller keeps its own
-/// in-flight guard.
-///
-/// A write that finds the writer idle may be applied on the caller's own task (see
-/// [`GroupWriter::ON_OWN_THREAD`]). If the returned future is dropped before the
-/// writer starts the write's group, the write is skipped; dropped later, it may or
-/// may not be applied. It is never applied in part.
+/// done; see [`group_commit::writes::submit`]. A write that finds the writer idle is
+/// applied on the caller's own task unless [`GroupWriter::ON_OWN_THREAD`].
 pub async fn submit<W: GroupWriter>(
     store: &Arc<W::Store>,
     write: Write,
     now: SystemTime,
 ) -> Result<Written> {
-    let request = Request { write, now };
-    if !W::ON_OWN_THREAD {
-        queue::call_or_lead::<GroupCommit<W>>(store, request).await
-    } else {
-        queue::call::<GroupCommit<W>>(store, request).await
-    }
+    writes::submit::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, write, now).await
 }
 
 /// Puts through the writer; see [`submit`].
@@ -156,15 +145,7 @@ pub async fn put<W: GroupWriter>(
     value: &[u8],
     options: PutOptions,
 ) -> Result<Version> {
-    let op = WriteOp::Put {
-        key: key.to_vec(),
-        value: value.to_vec(),
-        options,
-    };
-    match submit::<W>(store, Write::Op(op), now).await? {
-        Written::Op(WriteResult::Put(version)) => Ok(version),
-        other => Err(mismatch("put", &other)),
-    }
+    writes::put::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now, key, value, options).await
 }
 
 /// Deletes through the writer; see [`submit`].
@@ -174,14 +155,7 @@ pub async fn delete<W: GroupWriter>(
     key: &[u8],
     condition: Condition,
 ) -> Result<bool> {
-    let op = WriteOp::Delete {
-        key: key.to_vec(),
-        condition,
-    };
-    match submit::<W>(store, Write::Op(op), now).await? {
-        Written::Op(WriteResult::Delete(removed)) => Ok(removed),
-        other => Err(mismatch("delete", &other)),
-    }
+    writes::delete::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now, key, condition).await
 }
 
 /// Applies a batch through the writer; see [`submit`].
@@ -190,24 +164,10 @@ pub async fn batch<W: GroupWriter>(
     now: SystemTime,
     ops: Vec<WriteOp>,
 ) -> Result<Vec<WriteResult>> {
-    match submit::<W>(store, Write::Batch(ops), now).await? {
-        Written::Batch(results) => Ok(results),
-        other => Err(mismatch("batch", &other)),
-    }
+    writes::batch::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now, ops).await
 }
 
 /// Purges expired entries through the writer; see [`submit`].
 pub async fn purge_expired<W: GroupWriter>(store: &Arc<W::Store>, now: SystemTime) -> Result<u64> {
-    match submit::<W>(store, Write::Purge, now).await? {
-        Written::Purged(purged) => Ok(purged),
-        other => Err(mismatch("purge_expired", &other)),
-    }
-}
-
-/// The error for an answer of the wrong shape (a bug in a [`GroupWriter`]).
-fn mismatch(operation: &str, written: &Written) -> StoreError {
-    StoreError::new(
-        ErrorKind::Backend,
-        format!("{operation}: the writer answered with {written:?}"),
-    )
+    writes::purge_expired::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now).await
 }

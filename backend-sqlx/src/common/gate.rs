@@ -132,7 +132,6 @@ impl Gate {
     }
 
     /// Whether `close` has begun signalling (callers get `Closed` from here on).
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn is_closing(&self) -> bool {
         *self.closing.borrow()
     }

@@ -2,6 +2,8 @@
 //! check reads the server's version and `max_allowed_packet` (see [`server`]); every
 //! session runs strict, `SERIALIZABLE`, with lock waits bounded by the busy timeout.
 
+use std::sync::OnceLock;
+
 use futures::future::BoxFuture;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sqlx::{AssertSqlSafe, Connection};
@@ -109,6 +111,7 @@ impl Open for MysqlEngine {
         MysqlEngine {
             sql: Statements::new(names, lock_bound.as_deref()),
             server_version: server.version,
+            autoinc_step: OnceLock::new(),
         }
     }
 }

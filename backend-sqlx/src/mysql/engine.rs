@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::Bound;
+use std::sync::OnceLock;
 
 use sqlx::mysql::{MySql, MySqlQueryResult, MySqlRow};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
@@ -10,6 +11,7 @@ use storage_api::{ErrorKind, Result, StoreError};
 
 use super::statements::{BEGIN_READ_ONLY, BEGIN_READ_WRITE, Statements};
 use crate::common::engine::lease::Lease;
+use crate::common::engine::queries::KeyedRow;
 use crate::common::engine::statements::KeyStatements;
 use crate::common::engine::{Engine, NewRow};
 
@@ -19,12 +21,17 @@ use crate::common::engine::{Engine, NewRow};
 const HEALTH_QUERY: &str = "SELECT VERSION(), @@SESSION.sql_mode, \
      CAST(@@SESSION.innodb_lock_wait_timeout AS CHAR)";
 
+/// The step between `AUTO_INCREMENT` values one insert draws.
+const AUTOINC_STEP: &str = "SELECT CAST(@@SESSION.auto_increment_increment AS UNSIGNED)";
+
 /// One MySQL or MariaDB store's engine: its statements and the server open found.
 #[derive(Debug)]
 pub(crate) struct MysqlEngine {
     pub(crate) sql: Statements,
     /// The server's name and version (`VERSION()`), as found at open.
     pub(crate) server_version: String,
+    /// The sessions' `auto_increment_increment`, once read.
+    pub(crate) autoinc_step: OnceLock<i64>,
 }
 
 impl Engine for MysqlEngine {
@@ -66,6 +73,44 @@ impl Engine for MysqlEngine {
         Ok(version)
     }
 
+    /// The rows are locked by the read before: versions are drawn after it.
+    const WRITE_READS_ROWS: bool = false;
+
+    /// One `IN (…) FOR UPDATE` read.
+    async fn current_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        keys: &'a [&'a [u8]],
+    ) -> Result<Vec<KeyedRow>> {
+        let mut read = sqlx::query_as::<_, KeyedRow>(self.sql.current_rows(keys.len()));
+        for key in keys {
+            read = read.bind(*key);
+        }
+        let found = read.fetch_all(lease.start()).await;
+        lease.finish("put", found)
+    }
+
+    /// One statement draws a version per row, one forgets the drawn rows (checking
+    /// they were all this transaction's) and one upserts every row.
+    async fn write_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        rows: &'a [NewRow<'a>],
+    ) -> Result<Vec<i64>> {
+        let versions = self.draw_many(lease, rows.len()).await?;
+        let mut upsert = sqlx::query(self.sql.upsert_rows(rows.len()));
+        for (row, version) in rows.iter().zip(&versions) {
+            upsert = upsert
+                .bind(row.key)
+                .bind(row.value)
+                .bind(*version)
+                .bind(row.expires_at);
+        }
+        let written = upsert.execute(lease.start()).await;
+        lease.finish("put", written)?;
+        Ok(versions)
+    }
+
     fn rows_affected(result: &MySqlQueryResult) -> u64 {
         result.rows_affected()
     }
@@ -100,16 +145,7 @@ impl Engine for MysqlEngine {
 impl MysqlEngine {
     /// The next version: a fresh `AUTO_INCREMENT` value, whose row is removed again.
     async fn draw_version(&self, lease: &mut Lease<Self>) -> Result<i64> {
-        let drawn = sqlx::query(self.sql.draw.clone())
-            .execute(lease.start())
-            .await;
-        let id = lease.finish("put", drawn)?.last_insert_id();
-        let id = i64::try_from(id).map_err(|_| {
-            StoreError::new(
-                ErrorKind::Corrupt,
-                "put: the version sequence is past the largest version",
-            )
-        })?;
+        let id = self.draw(lease).await?;
         let forgotten = sqlx::query(self.sql.forget.clone())
             .bind(id)
             .execute(lease.start())
@@ -117,4 +153,65 @@ impl MysqlEngine {
         lease.finish("put", forgotten)?;
         Ok(id)
     }
+
+    /// `n` fresh versions from one multi-row insert into the sequence table (a simple
+    /// insert, whose `AUTO_INCREMENT` values InnoDB allocates together: the first one
+    /// and the next `n - 1` at the session's increment), whose rows are removed again.
+    /// The removal checks that every one of those rows was there to remove, so versions
+    /// are never assumed that another transaction drew.
+    async fn draw_many(&self, lease: &mut Lease<Self>, n: usize) -> Result<Vec<i64>> {
+        let drawn = sqlx::query(self.sql.draw_rows(n))
+            .execute(lease.start())
+            .await;
+        let first = version_id(lease.finish("put", drawn)?.last_insert_id())?;
+        let step = self.increment(lease).await?;
+        let versions: Vec<i64> = (0..n)
+            .map(|k| first + step * i64::try_from(k).unwrap_or(i64::MAX))
+            .collect();
+        let mut forget = sqlx::query(self.sql.forget_rows(n));
+        for version in &versions {
+            forget = forget.bind(*version);
+        }
+        let forgotten = forget.execute(lease.start()).await;
+        let forgotten = lease.finish("put", forgotten)?.rows_affected();
+        if usize::try_from(forgotten) != Ok(n) {
+            return Err(StoreError::new(
+                ErrorKind::Backend,
+                "put: the versions drawn together were not all this transaction's",
+            ));
+        }
+        Ok(versions)
+    }
+
+    /// The session's `auto_increment_increment`, read once per store.
+    async fn increment(&self, lease: &mut Lease<Self>) -> Result<i64> {
+        if let Some(step) = self.autoinc_step.get() {
+            return Ok(*step);
+        }
+        let read = sqlx::query_scalar::<_, u64>(AUTOINC_STEP)
+            .fetch_one(lease.start())
+            .await;
+        let step = i64::try_from(lease.finish("put", read)?)
+            .unwrap_or(1)
+            .max(1);
+        Ok(*self.autoinc_step.get_or_init(|| step))
+    }
+
+    /// A fresh `AUTO_INCREMENT` value; its row stays until forgotten.
+    async fn draw(&self, lease: &mut Lease<Self>) -> Result<i64> {
+        let drawn = sqlx::query(self.sql.draw.clone())
+            .execute(lease.start())
+            .await;
+        version_id(lease.finish("put", drawn)?.last_insert_id())
+    }
+}
+
+/// A drawn `AUTO_INCREMENT` value as a version.
+fn version_id(id: u64) -> Result<i64> {
+    i64::try_from(id).map_err(|_| {
+        StoreError::new(
+            ErrorKind::Corrupt,
+            "put: the version sequence is past the largest version",
+        )
+    })
 }

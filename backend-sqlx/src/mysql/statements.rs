@@ -39,6 +39,10 @@ pub(crate) const BEGIN_READ_ONLY: &str = "START TRANSACTION READ ONLY";
 #[derive(Debug, Clone)]
 pub(crate) struct Statements {
     table: String,
+    /// The sequence table, quoted.
+    sequence: String,
+    /// The MariaDB `max_statement_time` (seconds) of statements that may wait on a lock.
+    lock_bound: Option<String>,
     /// The shared operations' statements. `get` is for single reads in autocommit: a
     /// consistent non-locking read, which never waits on a lock; `get_in_transaction`
     /// is for reads in a transaction (which take shared locks), bounded by the busy
@@ -62,12 +66,7 @@ impl Statements {
     pub(crate) fn new(names: &Names, lock_bound: Option<&str>) -> Self {
         let t = quote(&names.table);
         let seq = quote(&names.sequence);
-        let bounded = |sql: String| match lock_bound {
-            Some(secs) => sql_str(format!(
-                "SET STATEMENT max_statement_time = {secs} FOR {sql}"
-            )),
-            None => sql_str(sql),
-        };
+        let bounded = |sql: String| bounded(lock_bound, sql);
         let get = format!(
             "SELECT `value`, version, expires_at FROM {t} \
              WHERE `key` = ? AND (expires_at IS NULL OR expires_at > ?)"
@@ -93,7 +92,53 @@ impl Statements {
                 "UPDATE {t} SET `value` = ?, version = ?, expires_at = ? WHERE `key` = ?"
             )),
             table: t,
+            sequence: seq,
+            lock_bound: lock_bound.map(str::to_owned),
         }
+    }
+
+    /// `n` keys: key, version and expires_at of each key's row, locked for update (the
+    /// `current` read of many keys at once).
+    pub(crate) fn current_rows(&self, n: usize) -> SqlStr {
+        let sql = format!(
+            "SELECT `key`, version, expires_at FROM {} WHERE `key` IN ({}) FOR UPDATE",
+            self.table,
+            placeholders("?", n)
+        );
+        bounded(self.lock_bound.as_deref(), sql)
+    }
+
+    /// Draws `n` versions at once: inserts `n` rows into the sequence table.
+    pub(crate) fn draw_rows(&self, n: usize) -> SqlStr {
+        let sql = format!(
+            "INSERT INTO {} () VALUES {}",
+            self.sequence,
+            placeholders("()", n)
+        );
+        sql_str(sql)
+    }
+
+    /// `n` ids: removes drawn versions' rows.
+    pub(crate) fn forget_rows(&self, n: usize) -> SqlStr {
+        let sql = format!(
+            "DELETE FROM {} WHERE id IN ({})",
+            self.sequence,
+            placeholders("?", n)
+        );
+        sql_str(sql)
+    }
+
+    /// key, value, version, expires_at of `n` rows (distinct keys): inserts each row or
+    /// replaces its contents.
+    pub(crate) fn upsert_rows(&self, n: usize) -> SqlStr {
+        let sql = format!(
+            "INSERT INTO {} (`key`, `value`, version, expires_at) VALUES {} \
+             ON DUPLICATE KEY UPDATE `value` = VALUES(`value`), version = VALUES(version), \
+             expires_at = VALUES(expires_at)",
+            self.table,
+            placeholders("(?, ?, ?, ?)", n)
+        );
+        bounded(self.lock_bound.as_deref(), sql)
     }
 
     /// A scan of live rows (first parameter: now in ms) between the bounds,
@@ -116,6 +161,21 @@ impl Statements {
         sql.push_str(" ORDER BY `key` LIMIT ?");
         sql_str(sql)
     }
+}
+
+/// `sql` bounded by MariaDB's `max_statement_time` of `lock_bound` seconds, if any.
+fn bounded(lock_bound: Option<&str>, sql: String) -> SqlStr {
+    match lock_bound {
+        Some(secs) => sql_str(format!(
+            "SET STATEMENT max_statement_time = {secs} FOR {sql}"
+        )),
+        None => sql_str(sql),
+    }
+}
+
+/// `n` copies of `one`, comma-separated.
+fn placeholders(one: &str, n: usize) -> String {
+    vec![one; n].join(", ")
 }
 
 /// `name` as a quoted identifier. Names here are validated identifiers
@@ -164,5 +224,21 @@ mod tests {
         let mysql = Statements::new(&Names::new("kv"), None);
         assert!(mysql.keys.current.as_str().starts_with("SELECT version"));
         assert!(mysql.draw.as_str().contains("`kv_version_seq`"));
+    }
+
+    #[test]
+    fn many_row_statements_have_a_placeholder_per_value() {
+        let maria = Statements::new(&Names::new("kv"), Some("0.400"));
+        let read = maria.current_rows(3);
+        assert!(read.as_str().starts_with("SET STATEMENT"));
+        assert!(read.as_str().contains("IN (?, ?, ?) FOR UPDATE"));
+        assert!(maria.forget_rows(2).as_str().ends_with("IN (?, ?)"));
+        assert!(maria.draw_rows(3).as_str().ends_with("VALUES (), (), ()"));
+        let upsert = maria.upsert_rows(2);
+        assert!(
+            upsert
+                .as_str()
+                .contains("VALUES (?, ?, ?, ?), (?, ?, ?, ?) ON DUPLICATE")
+        );
     }
 }

@@ -1,15 +1,17 @@
 //! [`PgEngine`]: what a PostgreSQL store is to the shared layer: its statements, how its
 //! transactions begin, and what its health check reads.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::ops::Bound;
 
 use sqlx::postgres::{PgQueryResult, PgRow, Postgres};
 use sqlx::{Row, SqlStr};
-use storage_api::Result;
+use storage_api::{ErrorKind, Result, StoreError};
 
 use super::statements::{BeginStatements, Statements};
 use crate::common::engine::lease::Lease;
+use crate::common::engine::queries::KeyedRow;
 use crate::common::engine::statements::KeyStatements;
 use crate::common::engine::{Engine, NewRow};
 
@@ -63,6 +65,43 @@ impl Engine for PgEngine {
         lease.finish("put", written)
     }
 
+    /// The upsert of many rows reads them in the same statement.
+    const WRITE_READS_ROWS: bool = true;
+
+    /// One `= ANY($1)` read.
+    async fn current_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        keys: &'a [&'a [u8]],
+    ) -> Result<Vec<KeyedRow>> {
+        let found = sqlx::query_as::<_, KeyedRow>(self.sql.current_rows.clone())
+            .bind(keys)
+            .fetch_all(lease.start())
+            .await;
+        lease.finish("put", found)
+    }
+
+    /// One upsert over `unnest` of the rows, each drawing its version from the sequence.
+    async fn write_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        rows: &'a [NewRow<'a>],
+    ) -> Result<Vec<i64>> {
+        let keys: Vec<&[u8]> = rows.iter().map(|row| row.key).collect();
+        let values: Vec<&[u8]> = rows.iter().map(|row| row.value).collect();
+        let expiries: Vec<Option<i64>> = rows.iter().map(|row| row.expires_at).collect();
+        let written = sqlx::query_as::<_, (Vec<u8>, i64)>(self.sql.upsert_rows.clone())
+            .bind(keys)
+            .bind(values)
+            .bind(expiries)
+            .fetch_all(lease.start())
+            .await;
+        let versions: HashMap<Vec<u8>, i64> = lease.finish("put", written)?.into_iter().collect();
+        rows.iter()
+            .map(|row| versions.get(row.key).copied().ok_or_else(missing_version))
+            .collect()
+    }
+
     fn rows_affected(result: &PgQueryResult) -> u64 {
         result.rows_affected()
     }
@@ -93,6 +132,14 @@ impl Engine for PgEngine {
         }
         Ok((version, detail))
     }
+}
+
+/// The error for a row the multi-row upsert did not return.
+fn missing_version() -> StoreError {
+    StoreError::new(
+        ErrorKind::Backend,
+        "put: the upsert returned no version for a row",
+    )
 }
 
 /// What the health detail says about the session's encryption.

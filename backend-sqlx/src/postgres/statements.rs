@@ -21,6 +21,10 @@ use sqlx::SqlStr;
 use crate::common::engine::statements::{KeyStatements, sql_str};
 use crate::common::names::Names;
 
+/// How an upsert replaces the key's row.
+const REPLACE: &str = "ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
+     version = excluded.version, expires_at = excluded.expires_at";
+
 /// Starts a read-write transaction.
 const BEGIN_READ_WRITE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 /// Starts a read-only transaction.
@@ -36,6 +40,14 @@ pub(crate) struct Statements {
     /// `$1` key, `$2` value, `$3` expires_at (ms or NULL): writes the row with the next
     /// version from the sequence, returning it.
     pub(crate) upsert: SqlStr,
+    /// `$1` keys: key, version and expires_at of each key's row, live or expired (the
+    /// `current` read of many keys at once).
+    pub(crate) current_rows: SqlStr,
+    /// `$1` keys, `$2` values, `$3` expires_at (arrays of one length, distinct keys):
+    /// reads the keys' rows (the read every write makes, in the same statement: its
+    /// uncorrelated subquery runs before any row draws a version), then writes each
+    /// row with the next version from the sequence, returning key and version.
+    pub(crate) upsert_rows: SqlStr,
 }
 
 impl Statements {
@@ -61,10 +73,18 @@ impl Statements {
             },
             upsert: sql_str(format!(
                 "INSERT INTO {t} (key, value, version, expires_at) \
-                 VALUES ($1, $2, nextval('{sequence}'), $3) \
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value, \
-                 version = excluded.version, expires_at = excluded.expires_at \
-                 RETURNING version"
+                 VALUES ($1, $2, nextval('{sequence}'), $3) {REPLACE} RETURNING version"
+            )),
+            current_rows: sql_str(format!(
+                "SELECT key, version, expires_at FROM {t} WHERE key = ANY($1)"
+            )),
+            upsert_rows: sql_str(format!(
+                "WITH found AS (SELECT key FROM {t} WHERE key = ANY($1)) \
+                 INSERT INTO {t} (key, value, version, expires_at) \
+                 SELECT k, v, nextval('{sequence}'), e \
+                 FROM unnest($1::bytea[], $2::bytea[], $3::int8[]) AS u(k, v, e) \
+                 WHERE (SELECT count(*) FROM found) >= 0 \
+                 {REPLACE} RETURNING key, version"
             )),
             table: t,
         }

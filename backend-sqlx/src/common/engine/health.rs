@@ -89,9 +89,14 @@ impl<E: Engine> Shared<E> {
         Ok(report)
     }
 
-    /// The pool's gauges and the shared counters.
+    /// The pool's gauges and the shared counters. `pending` counts the writes queued
+    /// for the group-commit writer too: they wait for a connection just as callers of
+    /// the pool do, only behind the writer's task.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
-        pool_metrics(pool, 0, gate, accounting, &self.instruments, &self.options)
+        let mut metrics = pool_metrics(pool, 0, gate, accounting, &self.instruments, &self.options);
+        let queued = u32::try_from(self.writes.queued()).unwrap_or(u32::MAX);
+        metrics.pending = metrics.pending.saturating_add(queued);
+        metrics
     }
 }

@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, SqlStr};
@@ -25,6 +26,10 @@ use super::errors::{is_connection_loss, is_lock_wait, is_server_error, map_error
 use super::{Conn, Engine};
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::retry::Failure;
+
+/// How long one lease may serve group after group of the writer before its connection
+/// goes back to the pool (which enforces `max_lifetime` and counts it idle again).
+const MAX_OUT: Duration = Duration::from_secs(1);
 
 /// The transaction manager of engine `E`'s connections.
 type Manager<E> = <<E as Engine>::Db as Database>::TransactionManager;
@@ -47,6 +52,8 @@ pub(crate) struct Lease<E: Engine> {
     /// The kind of the server error that failed a statement of the current
     /// transaction, if any.
     aborted: Option<ErrorKind>,
+    /// When the connection was leased.
+    since: Instant,
 }
 
 impl<E: Engine> fmt::Debug for Lease<E> {
@@ -77,6 +84,7 @@ impl<E: Engine> Lease<E> {
             lock_wait: false,
             evicted: false,
             aborted: None,
+            since: Instant::now(),
         }
     }
 
@@ -166,6 +174,12 @@ impl<E: Engine> Lease<E> {
     /// Whether the connection will be closed rather than returned to the pool.
     pub(crate) fn evicted(&self) -> bool {
         self.evicted
+    }
+
+    /// Whether the lease has been out of the pool for long enough that it should go
+    /// back before serving more work.
+    pub(crate) fn is_due(&self) -> bool {
+        self.since.elapsed() >= MAX_OUT
     }
 
     /// Whether a transaction is open on the connection.

@@ -7,9 +7,10 @@
 //! catalog queries ([`Catalog`](schema::Catalog)). Everything else is here, once:
 //! [`EngineStore`](store::EngineStore) is the `PooledStore`, [`EngineTx`](tx::EngineTx)
 //! the `Transaction`, both running the key-value operations of [`ops`] on a [`Lease`]
-//! taken through [`Shared`](shared::Shared), with the retry loop of [`run`].
+//! taken through [`Shared`](shared::Shared), with the retry loop of [`run`]; writes
+//! outside transactions share commits through the group-commit [`writer`].
 //!
-//! SQLite keeps its own structure (group commit, a writer connection) beside this one.
+//! SQLite keeps its own structure (its single writer connection) beside this one.
 
 pub(crate) mod close;
 pub(crate) mod errors;
@@ -27,6 +28,7 @@ pub(crate) mod store;
 pub(crate) mod tx;
 pub(crate) mod url;
 pub(crate) mod work;
+pub(crate) mod writer;
 
 use std::fmt;
 use std::ops::Bound;
@@ -36,7 +38,7 @@ use storage_api::Result;
 
 pub(crate) use errors::ErrorCodes;
 use lease::Lease;
-use queries::Queries;
+use queries::{KeyedRow, Queries};
 use statements::KeyStatements;
 
 /// A connection of engine `E`'s database.
@@ -85,6 +87,30 @@ pub(crate) trait Engine: ErrorCodes + Send + Sync + Sized + 'static {
         lease: &'a mut Lease<Self>,
         row: NewRow<'a>,
     ) -> impl Future<Output = Result<i64>> + Send + 'a;
+
+    /// Whether [`write_rows`](Self::write_rows) reads the rows itself, as
+    /// [`current_rows`](Self::current_rows) would, before drawing their versions: then
+    /// puts that need nothing from the rows (no condition) skip the read before.
+    const WRITE_READS_ROWS: bool;
+
+    /// The rows (live or expired) of `keys`, all distinct, read as
+    /// [`current`](KeyStatements::current) reads one (locked where the engine locks), in
+    /// one statement: the row of each key found.
+    fn current_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        keys: &'a [&'a [u8]],
+    ) -> impl Future<Output = Result<Vec<KeyedRow>>> + Send + 'a;
+
+    /// Writes `rows` (distinct keys, each read by [`current_rows`](Self::current_rows)
+    /// first unless [`WRITE_READS_ROWS`](Self::WRITE_READS_ROWS)) with new versions in
+    /// as few statements as the engine allows, returning the versions in the order of
+    /// `rows`.
+    fn write_rows<'a>(
+        &'a self,
+        lease: &'a mut Lease<Self>,
+        rows: &'a [NewRow<'a>],
+    ) -> impl Future<Output = Result<Vec<i64>>> + Send + 'a;
 
     /// How many rows a statement changed.
     fn rows_affected(result: &<Self::Db as Database>::QueryResult) -> u64;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use group_commit::queue::Queue;
 use sqlx::pool::PoolOptions;
 use sqlx::{ConnectOptions, Connection, Database, Pool};
 use storage_api::backend::PoolInstruments;
@@ -146,6 +147,7 @@ impl<E: Open> EngineStore<E> {
                 instruments,
                 accounting,
                 gate: Gate::diagnosed(endpoint, E::diagnosis()),
+                writes: Queue::default(),
             }),
         };
         tracing::debug!(backend = "sqlx", schema_version, "opened {store:?}");

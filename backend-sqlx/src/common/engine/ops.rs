@@ -77,14 +77,26 @@ pub(crate) async fn put<E: Engine>(
     now: SystemTime,
 ) -> Result<Version> {
     let current = current(s, lease, key, "put").await?;
+    let row = new_row(current, key, value, options, now)?;
+    version_from(s.engine.write(lease, row).await?)
+}
+
+/// The row a put at `now` writes over `current` (the key's row, live or expired), or
+/// `ConditionFailed` if its condition does not hold.
+pub(crate) fn new_row<'a>(
+    current: Option<CurrentRow>,
+    key: &'a [u8],
+    value: &'a [u8],
+    options: PutOptions,
+    now: SystemTime,
+) -> Result<NewRow<'a>> {
     check_condition(current, options.condition, now, "put")?;
-    let row = NewRow {
+    Ok(NewRow {
         key,
         value,
         expires_at: expiry_millis(now, options.ttl),
         replaces: current.is_some(),
-    };
-    version_from(s.engine.write(lease, row).await?)
+    })
 }
 
 /// Removes `key` if the condition holds; `true` when a live entry was removed.

@@ -15,6 +15,9 @@ pub(crate) type ScannedRow = (Vec<u8>, Vec<u8>, i64, Option<i64>);
 /// A key's row as a write sees it: version, expires_at (ms).
 pub(crate) type CurrentRow = (i64, Option<i64>);
 
+/// A key's row as a write of many keys sees it: key, version, expires_at (ms).
+pub(crate) type KeyedRow = (Vec<u8>, i64, Option<i64>);
+
 /// One bound parameter.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Param<'a> {

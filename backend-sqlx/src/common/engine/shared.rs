@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use group_commit::queue::Queue;
+use group_commit::writes::{Request, Written};
 use sqlx::Pool;
 use storage_api::backend::{InFlight, PoolInstruments};
 use storage_api::{Result, StoreOptions};
@@ -27,6 +29,9 @@ pub(crate) struct Shared<E: Engine> {
     pub(crate) accounting: Arc<ConnectionAccounting>,
     /// Admission and closing.
     pub(crate) gate: Gate,
+    /// The writes outside transactions waiting for the next group commit (see
+    /// [`writer`](super::writer)).
+    pub(crate) writes: Queue<Request, Written>,
 }
 
 impl<E: Engine> fmt::Debug for Shared<E> {

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use group_commit::writes;
 use storage_api::backend::redact_url;
 use storage_api::{
     Capabilities, CloseReport, Condition, ConnectionValidation, Entry, PoolHealth, PoolMetrics,
@@ -15,6 +16,7 @@ use super::Engine;
 use super::shared::Shared;
 use super::tx::EngineTx;
 use super::work;
+use super::writer::GroupCommit;
 
 /// A store over a pool of connections to engine `E`'s server. Clones share the pool.
 pub(crate) struct EngineStore<E: Engine> {
@@ -69,18 +71,13 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let s = &self.shared;
         let _work = s.enter()?;
-        s.run(&work::Put {
-            key,
-            value,
-            options,
-        })
-        .await
+        writes::put::<GroupCommit<E>>(s, true, s.now(), key, value, options).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
         let _work = s.enter()?;
-        s.run(&work::Delete { key, condition }).await
+        writes::delete::<GroupCommit<E>>(s, true, s.now(), key, condition).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
@@ -97,7 +94,7 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let s = &self.shared;
         let _work = s.enter()?;
-        s.run(&work::Batch { ops: &ops }).await
+        writes::batch::<GroupCommit<E>>(s, true, s.now(), ops).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {

@@ -1,12 +1,11 @@
-//! The store-level operations as [`Work`]: values the retry loop can run again on the
-//! same or another connection.
+//! The store-level operations the retry loop runs as [`Work`] (values it can run again
+//! on the same or another connection): reads and the purge. Puts, deletes and batches
+//! go through the group-commit [`writer`](super::writer).
 
 use std::future::Future;
 use std::time::SystemTime;
 
-use storage_api::{
-    Condition, Entry, PutOptions, Result, ScanOptions, Version, WriteOp, WriteResult,
-};
+use storage_api::{Entry, Result, ScanOptions};
 
 use super::Engine;
 use super::lease::Lease;
@@ -72,69 +71,6 @@ impl Work for Scan<'_> {
         now: SystemTime,
     ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
         ops::scan(s, lease, self.options, self.limit, now)
-    }
-}
-
-/// `put`.
-pub(crate) struct Put<'k> {
-    pub(crate) key: &'k [u8],
-    pub(crate) value: &'k [u8],
-    pub(crate) options: PutOptions,
-}
-
-impl Work for Put<'_> {
-    type Output = Version;
-    const WRITES: bool = true;
-    const NAME: &'static str = "put";
-
-    fn run<'a, E: Engine>(
-        &'a self,
-        s: &'a Shared<E>,
-        lease: &'a mut Lease<E>,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
-        ops::put(s, lease, self.key, self.value, self.options, now)
-    }
-}
-
-/// `delete`.
-pub(crate) struct Delete<'k> {
-    pub(crate) key: &'k [u8],
-    pub(crate) condition: Condition,
-}
-
-impl Work for Delete<'_> {
-    type Output = bool;
-    const WRITES: bool = true;
-    const NAME: &'static str = "delete";
-
-    fn run<'a, E: Engine>(
-        &'a self,
-        s: &'a Shared<E>,
-        lease: &'a mut Lease<E>,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
-        ops::delete(s, lease, self.key, self.condition, now)
-    }
-}
-
-/// `batch`.
-pub(crate) struct Batch<'o> {
-    pub(crate) ops: &'o [WriteOp],
-}
-
-impl Work for Batch<'_> {
-    type Output = Vec<WriteResult>;
-    const WRITES: bool = true;
-    const NAME: &'static str = "batch";
-
-    fn run<'a, E: Engine>(
-        &'a self,
-        s: &'a Shared<E>,
-        lease: &'a mut Lease<E>,
-        now: SystemTime,
-    ) -> impl Future<Output = Result<Self::Output>> + Send + 'a {
-        ops::batch(s, lease, self.ops, now)
     }
 }
 

@@ -1,16 +1,17 @@
-//! A queue of calls that one task answers group by group, on a connection it borrows
-//! from the store for as long as calls keep coming: what the group-commit
-//! [`writer`](crate::writer) of both SQLite backends, and the sqlx backend's coalesced
-//! point reads, are built on.
+//! A queue of calls that a task answers group by group, on a connection it borrows
+//! from the store for as long as calls keep coming: what the group-commit writers (of
+//! both SQLite backends and of the server engines), and the sqlx SQLite backend's
+//! coalesced point reads, are built on.
 //!
-//! A caller queues its call and waits for the answer; the first caller to find no task
-//! draining the queue spawns one ([`call`]), or, finding nothing queued or served at
-//! all, serves its own call on its own task ([`call_or_lead`]). The draining task takes
+//! A caller queues its call and waits for the answer; a caller that finds fewer tasks
+//! draining the queue than the server allows ([`Server::DRAINS`], one unless it says
+//! otherwise) spawns one ([`call`]), or, finding nothing queued or served at all,
+//! serves its own call on its own task ([`call_or_lead`]). A draining task takes
 //! the calls waiting at that moment, oldest first, up to [`Server::MAX_GROUP`] of
 //! weight (a lone call weighing more still goes alone), skips those whose callers gave
 //! up, serves the rest together and repeats until the queue is empty. If it ends early
-//! (a panic, or its runtime shutting down), the calls still queued fail and the next
-//! caller starts a new task.
+//! (a panic, or its runtime shutting down) and no other task drains the queue, the
+//! calls still queued fail and the next caller starts a new task.
 //!
 //! The queue knows no driver: the store says where connections come from
 //! ([`Lender`]) and a [`Server`] says how one group is answered.
@@ -70,6 +71,11 @@ pub trait Server: Sized + Send + Sync + 'static {
     /// The most weight one group takes (a lone call weighing more still goes alone).
     const MAX_GROUP: usize;
 
+    /// How many tasks may drain the queue at once, each on a connection of its own: one
+    /// (a single writer) unless the database lets groups commit side by side, so one
+    /// group's commit overlaps the next group's statements.
+    const DRAINS: usize = 1;
+
     /// How much `request` weighs towards [`MAX_GROUP`](Self::MAX_GROUP).
     fn weight(_request: &Self::Request) -> usize {
         1
@@ -122,7 +128,7 @@ impl<Q, A> Call<Q, A> {
     }
 
     /// How long it has been queued.
-    pub(crate) fn waited(&self) -> std::time::Duration {
+    pub fn waited(&self) -> std::time::Duration {
         self.queued.elapsed()
     }
 }
@@ -147,7 +153,7 @@ pub fn copy(error: &StoreError) -> StoreError {
     }
 }
 
-/// The calls waiting for one [`Server`], whether a task is draining them, and how many
+/// The calls waiting for one [`Server`], how many tasks are draining them, and how many
 /// callers are running alone beside the queue.
 pub struct Queue<Q, A> {
     state: Mutex<State<Q, A>>,
@@ -155,7 +161,8 @@ pub struct Queue<Q, A> {
 
 struct State<Q, A> {
     calls: VecDeque<Call<Q, A>>,
-    draining: bool,
+    /// Tasks draining the queue (a caller serving its own call counts as one).
+    drains: usize,
     alone: usize,
 }
 
@@ -164,7 +171,7 @@ impl<Q, A> Default for Queue<Q, A> {
         Self {
             state: Mutex::new(State {
                 calls: VecDeque::new(),
-                draining: false,
+                drains: 0,
                 alone: 0,
             }),
         }
@@ -176,7 +183,7 @@ impl<Q, A> std::fmt::Debug for Queue<Q, A> {
         let state = self.lock();
         f.debug_struct("Queue")
             .field("calls", &state.calls.len())
-            .field("draining", &state.draining)
+            .field("drains", &state.drains)
             .field("alone", &state.alone)
             .finish()
     }
@@ -197,61 +204,70 @@ impl<Q, A> Queue<Q, A> {
     /// alone; the returned guard counts it until dropped.
     pub fn alone(&self) -> Option<Alone<'_, Q, A>> {
         let mut state = self.lock();
-        if state.alone > 0 || state.draining || !state.calls.is_empty() {
+        if state.alone > 0 || state.drains > 0 || !state.calls.is_empty() {
             return None;
         }
         state.alone += 1;
         Some(Alone { queue: self })
     }
 
-    /// Queues `call`; `true` if no task drains the queue (the caller must start one).
-    fn push(&self, call: Call<Q, A>) -> bool {
+    /// Queues `call`; `true` if fewer than `max_drains` tasks drain the queue (the
+    /// caller must start one).
+    fn push(&self, call: Call<Q, A>, max_drains: usize) -> bool {
         let mut state = self.lock();
         state.calls.push_back(call);
-        !std::mem::replace(&mut state.draining, true)
+        let start = state.drains < max_drains.max(1);
+        state.drains += usize::from(start);
+        start
     }
 
     /// Marks the queue as served when nothing is queued, drained or running alone;
     /// `true` if it was free (the caller then serves its own call).
     fn lead(&self) -> bool {
         let mut state = self.lock();
-        let free = !state.draining && state.alone == 0 && state.calls.is_empty();
-        if free {
-            state.draining = true;
-        }
+        let free = state.drains == 0 && state.alone == 0 && state.calls.is_empty();
+        state.drains += usize::from(free);
         free
     }
 
     /// Ends a caller's turn at serving its own call: `true` if calls queued meanwhile
-    /// (the queue stays marked as drained and the caller must start a drain).
+    /// and no other task drains them (the caller must start a drain, which it counts
+    /// in its own place).
     fn hand_over(&self) -> bool {
         let mut state = self.lock();
-        state.draining = !state.calls.is_empty();
-        state.draining
+        let start = state.drains == 1 && !state.calls.is_empty();
+        if !start {
+            state.drains -= 1;
+        }
+        start
     }
 
     /// The calls of the next group, oldest first, up to `max` of weight, skipping
-    /// callers that gave up; when none wait, marks the queue as no longer drained and
+    /// callers that gave up; when none wait, counts the drain asking as ended and
     /// returns none.
     fn next_group(&self, max: usize, weight: impl Fn(&Q) -> usize) -> Vec<Call<Q, A>> {
         let mut state = self.lock();
         let calls = take(&mut state.calls, max, weight);
         if calls.is_empty() {
-            state.draining = false;
+            state.drains -= 1;
         }
         calls
     }
 
     /// Like the next group a drain takes, but for the task already draining, to go on
-    /// without a turn of its loop: an empty queue stays marked as drained.
-    pub(crate) fn take_waiting(&self, max: usize, weight: impl Fn(&Q) -> usize) -> Vec<Call<Q, A>> {
+    /// without a turn of its loop: the drain stays counted even if none wait.
+    pub fn take_waiting(&self, max: usize, weight: impl Fn(&Q) -> usize) -> Vec<Call<Q, A>> {
         take(&mut self.lock().calls, max, weight)
     }
 
-    /// Takes every queued call and marks the queue as no longer drained.
+    /// Counts a drain that ended early as ended, and takes every queued call if no
+    /// other drain is left to serve them.
     fn abandon(&self) -> Vec<Call<Q, A>> {
         let mut state = self.lock();
-        state.draining = false;
+        state.drains -= 1;
+        if state.drains > 0 {
+            return Vec::new();
+        }
         state.calls.drain(..).collect()
     }
 }
@@ -298,7 +314,7 @@ impl<Q, A> Drop for Alone<'_, Q, A> {
 /// skipped; dropped later, it may or may not have been served.
 pub async fn call<S: Server>(store: &Arc<S::Store>, request: S::Request) -> Result<S::Answer> {
     let (call, answer) = new_call(request);
-    if S::queue(store).push(call) {
+    if S::queue(store).push(call, S::DRAINS) {
         tokio::spawn(drain::<S>(Arc::clone(store)));
     }
     wait::<S>(store, answer).await
