@@ -3,7 +3,55 @@
 
 use std::time::Duration;
 
-use storage_api::{Entry, PooledStore, ScanOptions};
+use storage_api::{Entry, PooledStore, PutOptions, ScanOptions};
+
+/// Writes entries a copy can get wrong into `store` and returns how many: binary,
+/// case- and space-sensitive keys and the longest key allowed, then `numbered` keys
+/// `key000`…; values in turn empty, every byte value, `big` bytes long, or text with a
+/// newline; every third entry with a time to live of about an hour.
+pub async fn fill_awkward(store: &dyn PooledStore, numbered: usize, big: usize) -> usize {
+    let mut keys: Vec<Vec<u8>> = vec![
+        b"\x00".to_vec(),
+        b"\xff\xfe".to_vec(),
+        b"a".to_vec(),
+        b"A".to_vec(),
+        b"a ".to_vec(),
+        b"a\x00".to_vec(),
+        "é".as_bytes().to_vec(),
+        vec![0x5a; storage_api::MAX_KEY_BYTES],
+    ];
+    keys.extend((0..numbered).map(|i| format!("key{i:03}").into_bytes()));
+    for (i, key) in keys.iter().enumerate() {
+        let value: Vec<u8> = match i % 4 {
+            0 => Vec::new(),
+            1 => (0..=255u8).collect(),
+            2 => vec![i as u8; big],
+            _ => format!("value {i}\nwith a newline").into_bytes(),
+        };
+        let options = match i % 3 {
+            0 => PutOptions::default().with_ttl(Duration::from_secs(3600 + i as u64)),
+            _ => PutOptions::default(),
+        };
+        store.put(key, &value, options).await.unwrap();
+    }
+    keys.len()
+}
+
+/// Asserts that the versions of `copied` (as read back from `store`) grow in the order
+/// the copy wrote (key order), and that a new write to `store` outranks them all.
+pub async fn check_versions(store: &dyn PooledStore, copied: &[Entry]) {
+    let versions: Vec<u64> = copied.iter().map(|e| e.version.get()).collect();
+    assert!(
+        versions.windows(2).all(|w| w[0] < w[1]),
+        "versions do not follow the copy's order: {versions:?}"
+    );
+    let first = &copied[0];
+    let newer = store
+        .put(&first.key, &first.value, PutOptions::default())
+        .await
+        .unwrap();
+    assert!(newer.get() > *versions.iter().max().unwrap());
+}
 
 /// Every live entry of `store`, in key order, read in pages of 50.
 pub async fn entries(store: &dyn PooledStore) -> Vec<Entry> {

@@ -5,33 +5,12 @@
 
 use std::path::{Path, PathBuf};
 
-use server_tests::cli::{conform_outcomes, pooledstore};
+use server_tests::cli::{config_file, conform_outcomes, json, ok, pooledstore};
 use server_tests::mysql::ScratchDatabase;
 
-/// Writes a config file naming `url` and `table`.
+/// Writes a config file for the sqlx backend at `url`, table `table`.
 fn config(dir: &Path, name: &str, url: &str, table: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!("[storage]\nbackend = \"sqlx\"\nurl = \"{url}\"\ntable = \"{table}\"\n"),
-    )
-    .unwrap();
-    path
-}
-
-fn ok(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).expect("JSON output")
+    config_file(dir, name, "sqlx", url, table, "")
 }
 
 #[tokio::test]

@@ -4,40 +4,21 @@
 //! scratch schema it drops afterwards) and `serve`. The binary is built on first use
 //! (see `server_tests::cli`).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use server_tests::cli::{conform_outcomes, pooledstore, pooledstore_bin};
+use server_tests::cli::{
+    config_file, conform_outcomes, http_get, json, ok, pooledstore, pooledstore_bin, spawn_serve,
+    stop_with_sigterm, wait_for_answer,
+};
 use server_tests::postgres::Scratch;
 use server_tests::private_pg::spare_port;
 
-/// Writes a config file naming `url` and `table`, with `extra` lines appended.
+/// Writes a config file for the sqlx backend at `url`, with `extra` lines appended.
 fn config(dir: &Path, name: &str, url: &str, table: &str, extra: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!("[storage]\nbackend = \"sqlx\"\nurl = \"{url}\"\ntable = \"{table}\"\n{extra}"),
-    )
-    .unwrap();
-    path
-}
-
-fn ok(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).expect("JSON output")
+    config_file(dir, name, "sqlx", url, table, extra)
 }
 
 #[tokio::test]
@@ -140,24 +121,6 @@ async fn conform_runs_the_kit_in_a_scratch_schema_it_drops() {
     assert_eq!(left, 0, "the scratch schema was left behind");
 }
 
-/// `GET path` on `port`: the status code and the body.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
-}
-
 #[tokio::test]
 async fn serve_answers_probes_for_a_postgres_store_and_stops_on_sigterm() {
     let scratch = Scratch::new().await;
@@ -170,46 +133,12 @@ async fn serve_answers_probes_for_a_postgres_store_and_stops_on_sigterm() {
         "serve_kv",
         &format!("\n[serve]\nlisten = \"127.0.0.1:{port}\"\n"),
     );
-    let mut child = Command::new(pooledstore_bin())
-        .arg("--config")
-        .arg(&pg)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start pooledstore serve");
+    let mut child = spawn_serve(&pg);
     let started = Instant::now();
-    let ready = loop {
-        if let Some(answer) = http_get(port, "/ready") {
-            break answer;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("serve exited early: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let ready = wait_for_answer(&mut child, port, "/ready", started);
     let health = http_get(port, "/health").expect("/health answers");
     let metrics = http_get(port, "/metrics").expect("/metrics answers");
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = stop_with_sigterm(&mut child, started);
     let mut stderr = String::new();
     child
         .stderr

@@ -4,33 +4,20 @@
 //! `export`/`import`, `copy`, `serve` and `conform` work on an etcd URL; and `etcdctl
 //! get --prefix <table>/` reads what `pooledstore put` wrote.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use backend_etcd::EtcdStore;
 use backend_sqlx::SqlxStore;
 use pooledstore_ops::{Progress, copy};
-use server_tests::cli::{pooledstore, pooledstore_bin};
-use server_tests::copied::{assert_same, entries};
+use server_tests::cli::{
+    config_file, http_get, json, ok, pooledstore, spawn_serve, stop_with_sigterm, wait_for_answer,
+};
+use server_tests::copied::{assert_same, check_versions, entries, fill_awkward};
 use server_tests::etcd::{ScratchTable, endpoints};
 use server_tests::private_pg::spare_port;
-use storage_api::{Entry, PooledStore, PutOptions, StoreOptions};
-
-/// Versions follow the copy's (key) order, and a new write outranks them all.
-async fn check_versions(store: &dyn PooledStore, copied: &[Entry]) {
-    let versions: Vec<u64> = copied.iter().map(|e| e.version.get()).collect();
-    assert!(
-        versions.windows(2).all(|w| w[0] < w[1]),
-        "versions do not follow the copy's order: {versions:?}"
-    );
-    let newer = store
-        .put(&copied[0].key, &copied[0].value, PutOptions::default())
-        .await
-        .unwrap();
-    assert!(newer.get() > *versions.iter().max().unwrap());
-}
+use storage_api::{PooledStore, StoreOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn copy_round_trips_sqlite_to_etcd_to_sqlite() {
@@ -39,37 +26,14 @@ async fn copy_round_trips_sqlite_to_etcd_to_sqlite() {
     let source = SqlxStore::open(StoreOptions::new(sqlite("source.db")))
         .await
         .unwrap();
-    let mut keys: Vec<Vec<u8>> = vec![
-        b"\x00".to_vec(),
-        b"\xff\xfe".to_vec(),
-        b"a".to_vec(),
-        b"A".to_vec(),
-        b"a ".to_vec(),
-        b"a\x00".to_vec(),
-        "é".as_bytes().to_vec(),
-        vec![0x5a; storage_api::MAX_KEY_BYTES],
-    ];
-    keys.extend((0..300).map(|i| format!("key{i:03}").into_bytes()));
-    for (i, key) in keys.iter().enumerate() {
-        let value: Vec<u8> = match i % 4 {
-            0 => Vec::new(),
-            1 => (0..=255u8).collect(),
-            2 => vec![i as u8; 100 * 1024],
-            _ => format!("value {i}\nwith a newline").into_bytes(),
-        };
-        let options = match i % 3 {
-            0 => PutOptions::default().with_ttl(Duration::from_secs(3600 + i as u64)),
-            _ => PutOptions::default(),
-        };
-        source.put(key, &value, options).await.unwrap();
-    }
+    let written = fill_awkward(&source, 300, 100 * 1024).await;
     let expected = entries(&source).await;
-    assert_eq!(expected.len(), keys.len());
+    assert_eq!(expected.len(), written);
 
     let table = ScratchTable::new("copy_etcd");
     let etcd = EtcdStore::open(table.options()).await.unwrap();
     let report = copy(&source, &etcd, &Progress::hidden()).await.unwrap();
-    assert_eq!(report.copied as usize, keys.len());
+    assert_eq!(report.copied as usize, written);
     let on_etcd = entries(&etcd).await;
     assert_same("SQLite -> etcd", &on_etcd, &expected);
 
@@ -77,7 +41,7 @@ async fn copy_round_trips_sqlite_to_etcd_to_sqlite() {
         .await
         .unwrap();
     let report = copy(&etcd, &back, &Progress::hidden()).await.unwrap();
-    assert_eq!(report.copied as usize, keys.len());
+    assert_eq!(report.copied as usize, written);
     let on_back = entries(&back).await;
     assert_same("etcd -> SQLite", &on_back, &on_etcd);
     assert_same("SQLite -> etcd -> SQLite", &on_back, &expected);
@@ -91,28 +55,7 @@ async fn copy_round_trips_sqlite_to_etcd_to_sqlite() {
 
 /// Writes a config file for `backend` at `url`, table `table`.
 fn config(dir: &Path, name: &str, backend: &str, url: &str, table: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!("[storage]\nbackend = \"{backend}\"\nurl = \"{url}\"\ntable = \"{table}\"\n"),
-    )
-    .unwrap();
-    path
-}
-
-fn ok(output: &std::process::Output) -> String {
-    assert!(
-        output.status.success(),
-        "exit {:?}: {}{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn json(output: &std::process::Output) -> serde_json::Value {
-    serde_json::from_str(&ok(output)).expect("JSON output")
+    config_file(dir, name, backend, url, table, "")
 }
 
 /// `etcdctl get --prefix PREFIX` on the cluster, its output as text.
@@ -231,76 +174,24 @@ fn conform_passes_on_an_etcd_url() {
     assert!(report.contains(" passed, 0 failed"), "{report}");
 }
 
-/// `GET path` on the loopback port: the status code and body, or `None` when nothing
-/// answers yet.
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
-}
-
 #[test]
 fn serve_answers_probes_for_an_etcd_store() {
     let table = ScratchTable::new("serve_etcd");
     let dir = tempfile::tempdir().unwrap();
     let port = spare_port();
-    let path = dir.path().join("serve.toml");
-    std::fs::write(
-        &path,
-        format!(
-            "[storage]\nbackend = \"etcd\"\nurl = \"{}\"\ntable = \"{}\"\n\n[serve]\nlisten = \"127.0.0.1:{port}\"\n",
-            table.url, table.table
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new(pooledstore_bin())
-        .arg("--config")
-        .arg(&path)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start pooledstore serve");
+    let path = config_file(
+        dir.path(),
+        "serve.toml",
+        "etcd",
+        &table.url,
+        &table.table,
+        &format!("\n[serve]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut child = spawn_serve(&path);
     let started = Instant::now();
-    let ready = loop {
-        if let Some(answer) = http_get(port, "/ready") {
-            break answer;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("serve exited early: {status}");
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve never answered"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let ready = wait_for_answer(&mut child, port, "/ready", started);
     let metrics = http_get(port, "/metrics").expect("/metrics answers");
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "serve did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let status = stop_with_sigterm(&mut child, started);
     assert_eq!(ready.0, 200, "{}", ready.1);
     assert!(ready.1.contains("3/3 members answer"), "{}", ready.1);
     assert_eq!(metrics.0, 200);

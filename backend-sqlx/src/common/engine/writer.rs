@@ -146,12 +146,9 @@ async fn commit<E: Engine>(s: &Shared<E>, lease: &mut Lease<E>, requests: &[Requ
             Ok(_) => return outcome,
             Err(Fault::Statement(error) | Fault::Transaction(error)) => error,
         };
-        // A lock wait that ran out is the statement's, whatever its kind: the other
-        // writes of the group, retried alone, may not meet that lock.
-        let lock_wait = lease.failure().lock_wait;
         let failure = Failure {
             stale: false,
-            lock_wait,
+            lock_wait: lease.failure().lock_wait,
         };
         match retry.next(error, failure) {
             Next::After(delay) => {
@@ -166,11 +163,7 @@ async fn commit<E: Engine>(s: &Shared<E>, lease: &mut Lease<E>, requests: &[Requ
             Next::GiveUp | Next::OtherConnection => {
                 // Rolled back before anything else runs; a failure evicts the lease.
                 let _ = lease.rollback(operation).await;
-                return if lock_wait {
-                    outcome
-                } else {
-                    outcome.map_err(settled)
-                };
+                return outcome.map_err(|fault| settled(fault, failure));
             }
         }
     }
@@ -198,10 +191,12 @@ fn is_one_statement<E: Engine>(s: &Shared<E>, requests: &[Request]) -> bool {
 
 /// A fault as the failure rule sees it once retries are over: a conflict past its
 /// budget, a lost connection or a closing store fail the whole group (retrying each
-/// write alone would meet the same); any other failed statement is the statement's.
-fn settled(fault: Fault) -> Fault {
+/// write alone would meet the same); any other failed statement is the statement's,
+/// and so is a lock wait that ran out, whatever its kind (the other writes of the
+/// group, retried alone, may not meet that lock).
+fn settled(fault: Fault, failure: Failure) -> Fault {
     match fault {
-        Fault::Statement(e) if is_group_wide(&e) => Fault::Transaction(e),
+        Fault::Statement(e) if !failure.lock_wait && is_group_wide(&e) => Fault::Transaction(e),
         fault => fault,
     }
 }
