@@ -156,9 +156,11 @@ impl MysqlEngine {
 
     /// `n` fresh versions from one multi-row insert into the sequence table (a simple
     /// insert, whose `AUTO_INCREMENT` values InnoDB allocates together: the first one
-    /// and the next `n - 1` at the session's increment), whose rows are removed again.
-    /// The removal checks that every one of those rows was there to remove, so versions
-    /// are never assumed that another transaction drew.
+    /// and the next `n - 1` at the session's increment, with `innodb_autoinc_lock_mode`
+    /// 0 or 1), whose rows are removed again. The removal checks that it removed `n`
+    /// rows between the first and the last version, so versions are never assumed that
+    /// another transaction drew: where the values were not consecutive (lock mode 2 on
+    /// a busy server) the group fails and its puts are retried alone.
     async fn draw_many(&self, lease: &mut Lease<Self>, n: usize) -> Result<Vec<i64>> {
         let drawn = sqlx::query(self.sql.draw_rows(n))
             .execute(lease.start())
@@ -168,13 +170,16 @@ impl MysqlEngine {
         let versions: Vec<i64> = (0..n)
             .map(|k| first + step * i64::try_from(k).unwrap_or(i64::MAX))
             .collect();
-        let mut forget = sqlx::query(self.sql.forget_rows(n));
-        for version in &versions {
-            forget = forget.bind(*version);
-        }
-        let forgotten = forget.execute(lease.start()).await;
+        let last = versions.last().copied().unwrap_or(first);
+        let count = u64::try_from(n).unwrap_or(u64::MAX);
+        let forgotten = sqlx::query(self.sql.forget_drawn.clone())
+            .bind(first)
+            .bind(last)
+            .bind(count)
+            .execute(lease.start())
+            .await;
         let forgotten = lease.finish("put", forgotten)?.rows_affected();
-        if usize::try_from(forgotten) != Ok(n) {
+        if forgotten != count {
             return Err(StoreError::new(
                 ErrorKind::Backend,
                 "put: the versions drawn together were not all this transaction's",

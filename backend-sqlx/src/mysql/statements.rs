@@ -53,6 +53,13 @@ pub(crate) struct Statements {
     pub(crate) draw: SqlStr,
     /// id: removes a drawn version's row (the counter keeps counting).
     pub(crate) forget: SqlStr,
+    /// first id, last id, how many: removes the rows of versions drawn together, in
+    /// order from the first, stopping at the last one drawn. A range, not an `IN (…)`
+    /// list: for the nearly empty sequence table the optimizer answers such a list
+    /// with a scan, which locks the rows other transactions have drawn and not yet
+    /// removed; and the limit ends the scan without reading (and locking) the row
+    /// after the range.
+    pub(crate) forget_drawn: SqlStr,
     /// key, value, version, expires_at: inserts a new row.
     pub(crate) insert: SqlStr,
     /// value, version, expires_at, key: replaces the row's contents.
@@ -85,6 +92,9 @@ impl Statements {
             },
             draw: sql_str(format!("INSERT INTO {seq} () VALUES ()")),
             forget: sql_str(format!("DELETE FROM {seq} WHERE id = ?")),
+            forget_drawn: sql_str(format!(
+                "DELETE FROM {seq} WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?"
+            )),
             insert: bounded(format!(
                 "INSERT INTO {t} (`key`, `value`, version, expires_at) VALUES (?, ?, ?, ?)"
             )),
@@ -98,13 +108,16 @@ impl Statements {
     }
 
     /// `n` keys: key, version and expires_at of each key's row, locked for update (the
-    /// `current` read of many keys at once).
+    /// `current` read of many keys at once). Each key is its own lookup, locking its
+    /// row or, for a missing key, the gap where it would go, as `current` does: for a
+    /// small table the optimizer would answer an `IN (…)` list with a scan, locking
+    /// every row and gap of the table.
     pub(crate) fn current_rows(&self, n: usize) -> SqlStr {
-        let sql = format!(
-            "SELECT `key`, version, expires_at FROM {} WHERE `key` IN ({}) FOR UPDATE",
-            self.table,
-            placeholders("?", n)
+        let one = format!(
+            "(SELECT `key`, version, expires_at FROM {} WHERE `key` = ? FOR UPDATE)",
+            self.table
         );
+        let sql = vec![one; n].join(" UNION ALL ");
         bounded(self.lock_bound.as_deref(), sql)
     }
 
@@ -114,19 +127,6 @@ impl Statements {
             "INSERT INTO {} () VALUES {}",
             self.sequence,
             placeholders("()", n)
-        );
-        sql_str(sql)
-    }
-
-    /// `n` ids: removes drawn versions' rows. Each id is looked up on its own (the
-    /// ids, as a derived table, drive the join): the sequence table is nearly always
-    /// empty, and for such a table the optimizer would scan it for an `IN (…)` list,
-    /// locking the rows other transactions have drawn and not yet committed.
-    pub(crate) fn forget_rows(&self, n: usize) -> SqlStr {
-        let sql = format!(
-            "DELETE s FROM ({}) AS d STRAIGHT_JOIN {} AS s ON s.id = d.id",
-            derived_rows("id", n),
-            self.sequence,
         );
         sql_str(sql)
     }
@@ -174,15 +174,6 @@ fn bounded(lock_bound: Option<&str>, sql: String) -> SqlStr {
         )),
         None => sql_str(sql),
     }
-}
-
-/// A derived table of `n` parameters in one column named `column`.
-fn derived_rows(column: &str, n: usize) -> String {
-    let mut sql = format!("SELECT ? AS {column}");
-    for _ in 1..n {
-        sql.push_str(" UNION ALL SELECT ?");
-    }
-    sql
 }
 
 /// `n` copies of `one`, comma-separated.
@@ -243,11 +234,16 @@ mod tests {
         let maria = Statements::new(&Names::new("kv"), Some("0.400"));
         let read = maria.current_rows(3);
         assert!(read.as_str().starts_with("SET STATEMENT"));
-        assert!(read.as_str().contains("IN (?, ?, ?) FOR UPDATE"));
+        assert_eq!(
+            read.as_str().matches("WHERE `key` = ? FOR UPDATE)").count(),
+            3
+        );
+        assert_eq!(read.as_str().matches(" UNION ALL ").count(), 2);
         assert!(
-            maria.forget_rows(2).as_str().starts_with(
-                "DELETE s FROM (SELECT ? AS id UNION ALL SELECT ?) AS d STRAIGHT_JOIN"
-            )
+            maria
+                .forget_drawn
+                .as_str()
+                .ends_with("WHERE id >= ? AND id <= ? ORDER BY id LIMIT ?")
         );
         assert!(maria.draw_rows(3).as_str().ends_with("VALUES (), (), ()"));
         let upsert = maria.upsert_rows(2);
