@@ -20,6 +20,7 @@ pub(crate) mod open;
 pub(crate) mod ops;
 pub(crate) mod queries;
 pub(crate) mod run;
+pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod scratch;
 pub(crate) mod shared;

@@ -14,6 +14,7 @@ use storage_api::{
 
 use super::lease::Lease;
 use super::queries::{CurrentRow, Param, Queries};
+use super::runs::{self, RunPut};
 use super::shared::Shared;
 use super::{Engine, NewRow};
 use crate::common::rows::{bound_key, entry, require_condition, scan_bounds, version_from};
@@ -120,7 +121,8 @@ pub(crate) async fn delete<E: Engine>(
 }
 
 /// Applies `ops` in order; the first failure carries its index and stops the batch
-/// (the caller rolls back). Must run inside a read-write serializable transaction.
+/// (the caller rolls back). Consecutive puts of distinct keys are applied together
+/// ([`runs::put_many`]). Must run inside a read-write serializable transaction.
 pub(crate) async fn batch<E: Engine>(
     s: &Shared<E>,
     lease: &mut Lease<E>,
@@ -128,8 +130,25 @@ pub(crate) async fn batch<E: Engine>(
     now: SystemTime,
 ) -> Result<Vec<WriteResult>> {
     let mut results = Vec::with_capacity(ops.len());
-    for (index, op) in ops.iter().enumerate() {
-        let result = match op {
+    while results.len() < ops.len() {
+        let start = results.len();
+        let rest = &ops[start..];
+        let run = runs::run_length(rest.iter().map(Some));
+        if run > 1 {
+            let puts: Vec<RunPut<'_>> = rest[..run]
+                .iter()
+                .filter_map(|op| RunPut::of(op, now))
+                .collect();
+            let written = runs::put_many(s, lease, &puts)
+                .await
+                .map_err(|e| e.with_batch_index(start))?;
+            for (offset, put) in written.into_iter().enumerate() {
+                let version = put.map_err(|e| e.with_batch_index(start + offset))?;
+                results.push(WriteResult::Put(version));
+            }
+            continue;
+        }
+        let result = match &rest[0] {
             WriteOp::Put {
                 key,
                 value,
@@ -141,7 +160,7 @@ pub(crate) async fn batch<E: Engine>(
                 .await
                 .map(WriteResult::Delete),
         };
-        results.push(result.map_err(|e| e.with_batch_index(index))?);
+        results.push(result.map_err(|e| e.with_batch_index(start))?);
     }
     Ok(results)
 }

@@ -22,7 +22,6 @@
 //! fails the whole group with that (retryable) error: an outcome that is unknown is
 //! never reported as success.
 
-use std::collections::{HashMap, HashSet};
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -36,18 +35,14 @@ use storage_api::{Condition, ErrorKind, Result, StoreError, WriteOp, WriteResult
 use super::Engine;
 use super::lease::Lease;
 use super::ops;
-use super::queries::{CurrentRow, Queries};
+use super::queries::Queries;
+use super::runs::{self, RunPut};
 use super::shared::Shared;
 use crate::common::retry::{Failure, Next, Retry};
-use crate::common::rows::version_from;
 
 /// Groups in flight at once, each on a connection of its own: while one commits (and
 /// waits for the server's log flush) the next runs its statements.
 const DRAINS: usize = 2;
-
-/// The most bytes of keys and values one run of puts sends in one statement (a lone
-/// larger put still goes alone), well within the servers' packet limits.
-const RUN_BYTES: usize = 1 << 20;
 
 /// Marks where a batch in a group of several starts.
 const SAVEPOINT: &str = "SAVEPOINT pooledstore_batch";
@@ -244,88 +239,33 @@ async fn apply_all<E: Engine>(
     Ok(results)
 }
 
-/// How many requests at the front of `requests` are single puts of distinct keys,
-/// which [`put_many`] applies together: as many as hold [`RUN_BYTES`] of keys and
-/// values (at least one).
+/// How many requests at the front of `requests` are single puts that
+/// [`runs::put_many`] applies together.
 fn put_run(requests: &[Request]) -> usize {
-    let mut keys = HashSet::new();
-    let mut bytes = 0;
-    requests
-        .iter()
-        .take_while(|request| match &request.write {
-            Write::Op(WriteOp::Put { key, value, .. }) => {
-                let first = keys.is_empty();
-                bytes += key.len() + value.len();
-                (first || bytes <= RUN_BYTES) && keys.insert(key.as_slice())
-            }
-            _ => false,
-        })
-        .count()
+    runs::run_length(requests.iter().map(|request| match &request.write {
+        Write::Op(op) => Some(op),
+        _ => None,
+    }))
 }
 
-/// Applies single puts of distinct keys together: one read of every key's row (none
-/// for puts without conditions where the engine's write reads the rows itself), each
-/// condition checked against its row, then the puts whose condition holds written in
-/// as few statements as the engine allows ([`Engine::write_rows`]). One result per
-/// put, a refusal being an error that wrote nothing.
+/// Applies `requests`, single puts of distinct keys, together ([`runs::put_many`]).
 async fn put_many<E: Engine>(
     s: &Shared<E>,
     lease: &mut Lease<E>,
     requests: &[Request],
 ) -> Result<Vec<Result<Written>>> {
-    let puts: Vec<_> = requests
+    let puts: Vec<RunPut<'_>> = requests
         .iter()
         .filter_map(|request| match &request.write {
-            Write::Op(WriteOp::Put {
-                key,
-                value,
-                options,
-            }) => Some((key.as_slice(), value.as_slice(), *options, request.now)),
+            Write::Op(op) => RunPut::of(op, request.now),
             _ => None,
         })
         .collect();
-    let keys: Vec<&[u8]> = puts.iter().map(|put| put.0).collect();
-    let unconditional = puts.iter().all(|put| put.2.condition == Condition::Any);
-    let found: HashMap<Vec<u8>, CurrentRow> = if E::WRITE_READS_ROWS && unconditional {
-        HashMap::new()
-    } else {
-        (s.engine.current_rows(lease, &keys).await?)
-            .into_iter()
-            .map(|(key, version, expires_at)| (key, (version, expires_at)))
-            .collect()
-    };
-    let mut rows = Vec::with_capacity(puts.len());
-    let mut refusals = Vec::with_capacity(puts.len());
-    for &(key, value, options, now) in &puts {
-        match ops::new_row(found.get(key).copied(), key, value, options, now) {
-            Ok(row) => {
-                rows.push(row);
-                refusals.push(None);
-            }
-            Err(refusal) => refusals.push(Some(refusal)),
-        }
-    }
-    let versions = if rows.is_empty() {
-        Vec::new()
-    } else {
-        s.engine.write_rows(lease, &rows).await?
-    };
-    let mut versions = versions.into_iter();
-    refusals
+    let results = runs::put_many(s, lease, &puts).await?;
+    Ok(results
         .into_iter()
-        .map(|refusal| match refusal {
-            Some(refusal) => Ok(Err(refusal)),
-            None => {
-                let version = versions.next().ok_or_else(missing_version)?;
-                Ok(Ok(Written::Op(WriteResult::Put(version_from(version)?))))
-            }
-        })
-        .collect()
-}
-
-/// The error for a put the engine wrote no version for (a bug in an engine).
-fn missing_version() -> StoreError {
-    StoreError::new(ErrorKind::Backend, "put: no version was written for a row")
+        .map(|result| result.map(|version| Written::Op(WriteResult::Put(version))))
+        .collect())
 }
 
 /// Whether `error` is the contract refusing a write that wrote nothing.
