@@ -46,6 +46,13 @@ pub(crate) struct Data<'a> {
     pub(crate) table: Option<&'a str>,
 }
 
+/// What a list of jobs produced: each result or failure with its job.
+#[derive(Debug, Default)]
+pub(crate) struct Ran {
+    pub(crate) runs: Vec<(Job, RunResult)>,
+    pub(crate) failures: Vec<(Job, Failure)>,
+}
+
 /// Children run so far and in all, for the progress lines.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Progress {
@@ -93,9 +100,9 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
         done: 0,
         total: jobs.len(),
     };
-    let (runs, failures) = run_jobs(cli, &jobs, &mut progress, |_| data);
-    let runs = runs.into_iter().map(|(_, run)| run).collect();
-    let failures = failures.into_iter().map(|(_, f)| f).collect();
+    let ran = run_jobs(cli, &jobs, &mut progress, |_| data);
+    let runs = ran.runs.into_iter().map(|(_, run)| run).collect();
+    let failures = ran.failures.into_iter().map(|(_, f)| f).collect();
     let meta = Meta::now(cli, started.elapsed(), load_at_start);
     Ok(Report::new(meta, runs, failures, skipped))
 }
@@ -107,9 +114,8 @@ pub(crate) fn run_jobs<'a>(
     jobs: &[Job],
     progress: &mut Progress,
     data: impl Fn(&Job) -> Data<'a>,
-) -> (Vec<(Job, RunResult)>, Vec<(Job, Failure)>) {
-    let mut runs = Vec::new();
-    let mut failures = Vec::new();
+) -> Ran {
+    let mut ran = Ran::default();
     for job in jobs {
         progress.done += 1;
         let mut label = format!(
@@ -127,7 +133,7 @@ pub(crate) fn run_jobs<'a>(
         match run_child(cli, job, data(job)) {
             Ok(result) => {
                 eprintln!("{label}: {:.0} ops/s", result.ops_per_sec);
-                runs.push((*job, result));
+                ran.runs.push((*job, result));
             }
             Err(message) => {
                 eprintln!("{label}: FAILED: {message}");
@@ -138,11 +144,11 @@ pub(crate) fn run_jobs<'a>(
                     rep: job.rep + 1,
                     message,
                 };
-                failures.push((*job, failure));
+                ran.failures.push((*job, failure));
             }
         }
     }
-    (runs, failures)
+    ran
 }
 
 /// The workloads among `candidates` that `--filter` selects.

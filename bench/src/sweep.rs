@@ -237,17 +237,17 @@ pub(crate) fn run(cli: &Cli) -> Result<SweepReport, String> {
             }
         }
         let template = dir.path().join(format!("template-{keys}.db"));
-        let (done, failed) = run_jobs(cli, &jobs, &mut progress, |job| Data {
+        let ran = run_jobs(cli, &jobs, &mut progress, |job| Data {
             template: &template,
             table: shared.table(job.config),
         });
         let _ = std::fs::remove_file(&template);
-        runs.extend(done.into_iter().map(|(job, run)| SweepRun {
+        runs.extend(ran.runs.into_iter().map(|(job, run)| SweepRun {
             keys: job.keys,
             connections: job.connections,
             run,
         }));
-        failures.extend(failed.into_iter().map(|(job, failure)| SweepFailure {
+        failures.extend(ran.failures.into_iter().map(|(job, failure)| SweepFailure {
             keys: job.keys,
             connections: job.connections,
             failure,
@@ -502,59 +502,128 @@ fn write_results(report: &mut SweepReport, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// One axis of the sweep: what varies along it, what stays fixed, and which rows lie
+/// on it where.
+struct Axis {
+    /// Its part of the picture's file name.
+    name: &'static str,
+    /// What varies, for the table's heading.
+    by: &'static str,
+    /// What varies, for the picture's horizontal axis.
+    label: &'static str,
+    /// What stays fixed.
+    fixed: String,
+    /// Its points in order, each with its label.
+    ticks: Vec<(f64, String)>,
+    /// What is held where.
+    along: Along,
+}
+
+/// Which axis, and where the other one is held.
+#[derive(Debug, Clone, Copy)]
+enum Along {
+    /// Data sizes, at this pool size.
+    Keys(u32),
+    /// Pool sizes, at this data size.
+    Pool(u64),
+}
+
+impl Axis {
+    /// Where `row` lies on the axis, if it does.
+    fn x(&self, row: &SweepRow) -> Option<f64> {
+        match self.along {
+            Along::Keys(connections) => (row.connections == connections).then_some(row.keys as f64),
+            Along::Pool(keys) => (row.keys == keys).then_some(f64::from(row.connections)),
+        }
+    }
+}
+
+/// The data-size axis and the pool-size axis.
+fn axes(meta: &SweepMeta) -> [Axis; 2] {
+    let ticks = |mut values: Vec<f64>| {
+        values.sort_by(f64::total_cmp);
+        values.into_iter().map(|v| (v, count(v))).collect()
+    };
+    [
+        Axis {
+            name: "keys",
+            by: "keys",
+            label: "preloaded keys",
+            fixed: format!("pools of {}", meta.keys_axis_connections),
+            ticks: ticks(meta.keys.iter().map(|&k| k as f64).collect()),
+            along: Along::Keys(meta.keys_axis_connections),
+        },
+        Axis {
+            name: "pool",
+            by: "pool size",
+            label: "connections in the pool",
+            fixed: format!("{} keys", count(meta.pool_axis_keys as f64)),
+            ticks: ticks(meta.pools.iter().map(|&p| f64::from(p)).collect()),
+            along: Along::Pool(meta.pool_axis_keys),
+        },
+    ]
+}
+
+/// One curve set: a workload at one concurrency along one axis (of at least two
+/// points), one series per configuration that ran there.
+struct Curves<'a> {
+    workload: Workload,
+    tasks: u32,
+    axis: &'a Axis,
+    series: Vec<Series>,
+}
+
+/// Every curve set of the report, by workload, concurrency, then axis.
+fn curves<'a>(report: &SweepReport, axes: &'a [Axis]) -> Vec<Curves<'a>> {
+    let mut all = Vec::new();
+    for workload in WORKLOADS {
+        for &tasks in &report.meta.tasks {
+            let rows: Vec<&SweepRow> = report
+                .rows
+                .iter()
+                .filter(|r| r.row.workload == workload.name() && r.row.concurrency == tasks)
+                .collect();
+            for axis in axes.iter().filter(|a| a.ticks.len() > 1) {
+                let series = series(&rows, |r| axis.x(r));
+                if !series.is_empty() {
+                    all.push(Curves {
+                        workload,
+                        tasks,
+                        axis,
+                        series,
+                    });
+                }
+            }
+        }
+    }
+    all
+}
+
 /// The pictures: per workload and concurrency, ops/s against data size and against pool
 /// size, one line per configuration; each with its file name suffix. An axis of fewer
 /// than two points has no picture.
 pub(crate) fn charts(report: &SweepReport) -> Vec<(String, Chart)> {
-    let meta = &report.meta;
-    let mut charts = Vec::new();
-    for workload in WORKLOADS {
-        for &tasks in &meta.tasks {
-            let cell =
-                |r: &&SweepRow| r.row.workload == workload.name() && r.row.concurrency == tasks;
-            let rows: Vec<&SweepRow> = report.rows.iter().filter(cell).collect();
-            if rows.is_empty() {
-                continue;
-            }
-            let per_op = match workload.rows_per_op() {
+    let axes = axes(&report.meta);
+    curves(report, &axes)
+        .into_iter()
+        .map(|c| {
+            let per_op = match c.workload.rows_per_op() {
                 1 => String::new(),
                 n => format!(", {n} rows each"),
             };
-            let by_keys = series(&rows, |r| {
-                (r.connections == meta.keys_axis_connections).then_some(r.keys as f64)
-            });
-            if distinct_x(&by_keys) > 1 {
-                let chart = Chart {
-                    title: format!(
-                        "{workload} x{tasks} tasks, pools of {}",
-                        meta.keys_axis_connections
-                    ),
-                    x_label: "preloaded keys".into(),
-                    y_label: format!("operations per second{per_op}"),
-                    x_ticks: meta.keys.iter().map(|&k| k as f64).collect(),
-                    series: by_keys,
-                };
-                charts.push((format!("keys-{workload}-x{tasks}"), chart));
-            }
-            let by_pool = series(&rows, |r| {
-                (r.keys == meta.pool_axis_keys).then_some(f64::from(r.connections))
-            });
-            if distinct_x(&by_pool) > 1 {
-                let chart = Chart {
-                    title: format!(
-                        "{workload} x{tasks} tasks, {} keys",
-                        count(meta.pool_axis_keys as f64)
-                    ),
-                    x_label: "connections in the pool".into(),
-                    y_label: format!("operations per second{per_op}"),
-                    x_ticks: meta.pools.iter().map(|&p| f64::from(p)).collect(),
-                    series: by_pool,
-                };
-                charts.push((format!("pool-{workload}-x{tasks}"), chart));
-            }
-        }
-    }
-    charts
+            let chart = Chart {
+                title: format!("{} x{} tasks, {}", c.workload, c.tasks, c.axis.fixed),
+                x_label: c.axis.label.into(),
+                y_label: format!("operations per second{per_op}"),
+                x_ticks: c.axis.ticks.iter().map(|t| t.0).collect(),
+                series: c.series,
+            };
+            (
+                format!("{}-{}-x{}", c.axis.name, c.workload, c.tasks),
+                chart,
+            )
+        })
+        .collect()
 }
 
 /// One series per configuration (in report order) of the rows `x` places on the axis.
@@ -576,16 +645,6 @@ fn series(rows: &[&SweepRow], x: impl Fn(&SweepRow) -> Option<f64>) -> Vec<Serie
             })
         })
         .collect()
-}
-
-fn distinct_x(series: &[Series]) -> usize {
-    let mut xs: Vec<f64> = series
-        .iter()
-        .flat_map(|s| s.points.iter().map(|p| p.0))
-        .collect();
-    xs.sort_by(f64::total_cmp);
-    xs.dedup();
-    xs.len()
 }
 
 /// A key count the short way: `100k`, `1M`, `10M`.
@@ -645,64 +704,28 @@ pub(crate) fn to_table(report: &SweepReport) -> String {
             mib(&s.mysql)
         );
     }
-    for workload in WORKLOADS {
-        for &tasks in &m.tasks {
-            let rows: Vec<&SweepRow> = report
-                .rows
-                .iter()
-                .filter(|r| r.row.workload == workload.name() && r.row.concurrency == tasks)
-                .collect();
-            let axes: [(
-                String,
-                Vec<(f64, String)>,
-                Box<dyn Fn(&SweepRow) -> Option<f64>>,
-            ); 2] = [
-                (
-                    format!("by keys, pools of {}", m.keys_axis_connections),
-                    m.keys
-                        .iter()
-                        .map(|&k| (k as f64, count(k as f64)))
-                        .collect(),
-                    Box::new(|r| {
-                        (r.connections == m.keys_axis_connections).then_some(r.keys as f64)
-                    }),
-                ),
-                (
-                    format!("by pool size, {} keys", count(m.pool_axis_keys as f64)),
-                    m.pools
-                        .iter()
-                        .map(|&p| (f64::from(p), p.to_string()))
-                        .collect(),
-                    Box::new(|r| (r.keys == m.pool_axis_keys).then_some(f64::from(r.connections))),
-                ),
-            ];
-            for (heading, columns, x) in &axes {
-                let series = series(&rows, x);
-                if series.is_empty() || columns.len() < 2 {
-                    continue;
-                }
-                let _ = write!(
-                    out,
-                    "\n{workload} x{tasks} tasks: ops/s {heading}\n  {:<22}",
-                    "config"
-                );
-                for (_, label) in columns {
-                    let _ = write!(out, "{label:>9}");
-                }
-                let _ = writeln!(out);
-                for s in &series {
-                    let _ = write!(out, "  {:<22}", s.name);
-                    for (at, _) in columns {
-                        let cell = s
-                            .points
-                            .iter()
-                            .find(|p| p.0 == *at)
-                            .map_or("-".into(), |p| rate(p.1));
-                        let _ = write!(out, "{cell:>9}");
-                    }
-                    let _ = writeln!(out);
-                }
+    let axes = axes(m);
+    for c in curves(report, &axes) {
+        let _ = write!(
+            out,
+            "\n{} x{} tasks: ops/s by {}, {}\n  {:<22}",
+            c.workload, c.tasks, c.axis.by, c.axis.fixed, "config"
+        );
+        for (_, label) in &c.axis.ticks {
+            let _ = write!(out, "{label:>9}");
+        }
+        let _ = writeln!(out);
+        for s in &c.series {
+            let _ = write!(out, "  {:<22}", s.name);
+            for (at, _) in &c.axis.ticks {
+                let cell = s
+                    .points
+                    .iter()
+                    .find(|p| p.0 == *at)
+                    .map_or("-".into(), |p| rate(p.1));
+                let _ = write!(out, "{cell:>9}");
             }
+            let _ = writeln!(out);
         }
     }
     for f in &report.failures {
