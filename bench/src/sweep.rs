@@ -210,49 +210,22 @@ pub(crate) fn run(cli: &Cli) -> Result<SweepReport, String> {
         done: 0,
         total: points.len() * configs.len() * workloads.len() * tasks.len() * reps as usize,
     };
-    let mut sizes = Vec::new();
-    let (mut runs, mut failures) = (Vec::new(), Vec::new());
+    let (mut sizes, mut runs, mut failures) = (Vec::new(), Vec::new(), Vec::new());
     let mut sizes_in_order: Vec<u64> = points.iter().map(|p| p.keys).collect();
     sizes_in_order.dedup();
     for keys in sizes_in_order {
         let at_size: Vec<Point> = points.iter().copied().filter(|p| p.keys == keys).collect();
-        // Dropping `shared` removes the server tables, whatever happens in between.
-        let mut shared = Shared::new(&runtime, keys);
-        let (size, preload_failures) = preload(cli, &configs, &mut shared, dir.path());
-        let preloaded: Vec<Config> = configs
-            .iter()
-            .copied()
-            .filter(|c| !preload_failures.iter().any(|(failed, _)| failed == c))
-            .collect();
-        for (config, message) in preload_failures {
-            for point in &at_size {
-                failures.push(preload_failure(config, *point, &message));
-            }
-        }
-        let mut jobs = Vec::new();
-        for rep in 0..reps {
-            for point in &at_size {
-                let at = schedule(&preloaded, &workloads, &tasks, 1, (keys, point.connections));
-                jobs.extend(at.into_iter().map(|job| Job { rep, ..job }));
-            }
-        }
-        let template = dir.path().join(format!("template-{keys}.db"));
-        let ran = run_jobs(cli, &jobs, &mut progress, |job| Data {
-            template: &template,
-            table: shared.table(job.config),
-        });
-        let _ = std::fs::remove_file(&template);
-        runs.extend(ran.runs.into_iter().map(|(job, run)| SweepRun {
-            keys: job.keys,
-            connections: job.connections,
-            run,
-        }));
-        failures.extend(ran.failures.into_iter().map(|(job, failure)| SweepFailure {
-            keys: job.keys,
-            connections: job.connections,
-            failure,
-        }));
+        let plan = Plan {
+            configs: &configs,
+            workloads: &workloads,
+            tasks: &tasks,
+            reps,
+        };
+        let (size, done, failed) =
+            run_size(cli, &plan, &at_size, &runtime, dir.path(), &mut progress);
         sizes.push(size);
+        runs.extend(done);
+        failures.extend(failed);
     }
     let meta = SweepMeta {
         date: utc_date(SystemTime::now()),
@@ -283,6 +256,71 @@ pub(crate) fn run(cli: &Cli) -> Result<SweepReport, String> {
     };
     write_results(&mut report, &results_dir(cli))?;
     Ok(report)
+}
+
+/// What the sweep runs at every point.
+struct Plan<'a> {
+    configs: &'a [Config],
+    workloads: &'a [Workload],
+    tasks: &'a [u32],
+    reps: u32,
+}
+
+/// Preloads the data of one size (the points' common key count) into `dir` and the
+/// servers, runs every job at `points`, and removes the data again.
+fn run_size(
+    cli: &Cli,
+    plan: &Plan<'_>,
+    points: &[Point],
+    runtime: &tokio::runtime::Runtime,
+    dir: &Path,
+    progress: &mut Progress,
+) -> (Size, Vec<SweepRun>, Vec<SweepFailure>) {
+    let keys = points.first().map_or(0, |p| p.keys);
+    // Dropping `shared` removes the server tables, whatever happens in between.
+    let mut shared = Shared::new(runtime, keys);
+    let (size, preload_failures) = preload(cli, plan.configs, &mut shared, dir);
+    let mut failures = Vec::new();
+    for (config, message) in &preload_failures {
+        for point in points {
+            failures.push(preload_failure(*config, *point, message));
+        }
+    }
+    let preloaded: Vec<Config> = plan
+        .configs
+        .iter()
+        .copied()
+        .filter(|c| !preload_failures.iter().any(|(failed, _)| failed == c))
+        .collect();
+    let mut jobs = Vec::new();
+    for rep in 0..plan.reps {
+        for point in points {
+            let at = (keys, point.connections);
+            let once = schedule(&preloaded, plan.workloads, plan.tasks, 1, at);
+            jobs.extend(once.into_iter().map(|job| Job { rep, ..job }));
+        }
+    }
+    let template = template_path(dir, keys);
+    let ran = run_jobs(cli, &jobs, progress, |job| Data {
+        template: &template,
+        table: shared.table(job.config),
+    });
+    let _ = std::fs::remove_file(&template);
+    let runs = ran
+        .runs
+        .into_iter()
+        .map(|(job, run)| SweepRun {
+            keys: job.keys,
+            connections: job.connections,
+            run,
+        })
+        .collect();
+    failures.extend(ran.failures.into_iter().map(|(job, failure)| SweepFailure {
+        keys: job.keys,
+        connections: job.connections,
+        failure,
+    }));
+    (size, runs, failures)
 }
 
 /// The server tables of one size, dropped when this is.
@@ -367,7 +405,7 @@ fn preload(
     let is_sqlite = |c: Config| !c.is_postgres() && !c.is_mysql() && !c.is_etcd();
     if configs.iter().any(|&c| is_sqlite(c)) {
         let started = Instant::now();
-        let template = dir.join(format!("template-{keys}.db"));
+        let template = template_path(dir, keys);
         let built = build_template(&template, keys, cli.seed)
             .map_err(|e| e.to_string())
             .and_then(|()| std::fs::metadata(&template).map_err(|e| e.to_string()));
@@ -398,6 +436,11 @@ fn preload(
         }
     }
     (size, failed)
+}
+
+/// Where the SQLite data of `keys` keys goes in `dir`.
+fn template_path(dir: &Path, keys: u64) -> PathBuf {
+    dir.join(format!("template-{keys}.db"))
 }
 
 /// What one engine's preload produced (its size in bytes and its cache), told on
