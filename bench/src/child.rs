@@ -51,7 +51,7 @@ pub(crate) fn run(cli: &Cli, config: &str, workload: &str) -> Result<RunResult, 
             .enable_all()
             .build()
             .map_err(|e| format!("starting tokio: {e}"))?
-            .block_on(measure_async(config, &path, cli.keys, generators, window))?,
+            .block_on(measure_async(config, &path, cli, generators, window))?,
     };
     let cpu_after = CpuTimes::now();
     let peak_threads = sampler.finish();
@@ -123,8 +123,9 @@ fn measure_threads(
     Ok(drive_threads(workers, window))
 }
 
-/// The pooled configurations, on a two-worker tokio runtime. `keys` is what the
-/// PostgreSQL and MySQL configurations preload (SQLite ones copy the template instead).
+/// The pooled configurations, on a two-worker tokio runtime. The server configurations
+/// preload `--keys` keys into a table of their own, or use the preloaded `--table`
+/// (SQLite ones copy the template instead).
 #[cfg_attr(
     not(any(feature = "postgres", feature = "mysql", feature = "etcd")),
     allow(unused_variables)
@@ -132,10 +133,11 @@ fn measure_threads(
 async fn measure_async(
     config: Config,
     path: &Path,
-    keys: u64,
+    cli: &Cli,
     generators: Vec<OpGen>,
     window: Window,
 ) -> Result<Measured, String> {
+    let (keys, table) = (cli.keys, cli.table.as_deref());
     match config {
         Config::Deadpool => {
             // Dropping the pool closes its connections.
@@ -162,11 +164,11 @@ async fn measure_async(
         }
         #[cfg(feature = "postgres")]
         Config::PgSqlx | Config::PooledPg => {
-            crate::targets::raw_postgres::measure(config, keys, generators, window).await
+            crate::targets::raw_postgres::measure(config, keys, table, generators, window).await
         }
         #[cfg(feature = "mysql")]
         Config::MysqlSqlx | Config::PooledMysql => {
-            crate::targets::raw_mysql::measure(config, keys, generators, window).await
+            crate::targets::raw_mysql::measure(config, keys, table, generators, window).await
         }
         #[cfg(feature = "etcd")]
         Config::EtcdClient | Config::PooledEtcd => {

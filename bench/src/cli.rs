@@ -34,7 +34,26 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "CONFIG")]
     pub(crate) config: Option<String>,
 
-    /// Measured seconds per measurement [default: 3, or 0.5 with --quick].
+    /// How cost grows: point reads, puts and scans over data sizes and pool sizes,
+    /// written as JSON and SVG pictures (see "How cost grows" in `bench/README.md`).
+    #[arg(long)]
+    pub(crate) sweep: bool,
+
+    /// Data sizes the sweep preloads; each runs at the pool size `--connections`.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::sweep::KEYS,
+          value_parser = clap::value_parser!(u64).range(2..))]
+    pub(crate) sweep_keys: Vec<u64>,
+
+    /// Pool sizes the sweep runs at the smallest of `--sweep-keys`.
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::sweep::POOLS,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub(crate) sweep_pools: Vec<u32>,
+
+    /// Where the sweep writes its JSON and pictures [default: bench/results].
+    #[arg(long, value_name = "DIR")]
+    pub(crate) sweep_dir: Option<PathBuf>,
+
+    /// Measured seconds per measurement [default: 3, 1 with --sweep, 0.5 with --quick].
     #[arg(long, value_name = "SECONDS")]
     pub(crate) duration: Option<f64>,
 
@@ -47,16 +66,17 @@ pub(crate) struct Cli {
     pub(crate) reps: Option<u32>,
 
     /// Concurrency levels: every workload runs once at each (`16,256` measures threads
-    /// and memory under load and checks that pooledstore's threads do not grow).
-    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::plan::CONCURRENCY,
+    /// and memory under load and checks that pooledstore's threads do not grow)
+    /// [default: 1,16, or 16 with --sweep].
+    #[arg(long = "tasks", value_name = "N,N,...", value_delimiter = ',',
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub(crate) tasks: Vec<u32>,
+    tasks_given: Vec<u32>,
 
-    /// Preloaded keys.
+    /// Preloaded keys (the sweep takes `--sweep-keys` instead).
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub(crate) keys: u64,
 
-    /// Connections in every pool under test.
+    /// Connections in every pool under test (in the sweep, on its data-size axis).
     #[arg(long, value_name = "N", default_value_t = crate::plan::DEFAULT_POOL_SIZE,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) connections: u32,
@@ -82,12 +102,23 @@ pub(crate) struct Cli {
     /// Internal: the preloaded database the child copies.
     #[arg(long, hide = true)]
     pub(crate) template: Option<PathBuf>,
+
+    /// Internal: a preloaded PostgreSQL or MySQL table the child uses as it is and
+    /// leaves in place, instead of preloading and dropping a table of its own.
+    #[arg(long, hide = true)]
+    pub(crate) table: Option<String>,
 }
 
 impl Cli {
     /// The measured window per measurement.
     pub(crate) fn measure(&self) -> Duration {
-        let default = if self.quick { 0.5 } else { 3.0 };
+        let default = if self.quick {
+            0.5
+        } else if self.sweep {
+            1.0
+        } else {
+            3.0
+        };
         seconds(self.duration.unwrap_or(default))
     }
 
@@ -99,6 +130,15 @@ impl Cli {
     /// Repetitions per measurement.
     pub(crate) fn reps(&self) -> u32 {
         self.reps.unwrap_or(if self.quick { 1 } else { 3 }).max(1)
+    }
+
+    /// Concurrency levels per measurement.
+    pub(crate) fn tasks(&self) -> Vec<u32> {
+        match (self.tasks_given.is_empty(), self.sweep) {
+            (false, _) => self.tasks_given.clone(),
+            (true, true) => crate::sweep::TASKS.to_vec(),
+            (true, false) => crate::plan::CONCURRENCY.to_vec(),
+        }
     }
 }
 
@@ -120,9 +160,17 @@ mod tests {
         let full = Cli::parse_from(["bench"]);
         assert_eq!(full.measure(), Duration::from_secs(3));
         assert_eq!(full.reps(), 3);
-        assert_eq!(full.tasks, [1, 16]);
+        assert_eq!(full.tasks(), [1, 16]);
         let load = Cli::parse_from(["bench", "--tasks", "16,256"]);
-        assert_eq!(load.tasks, [16, 256]);
+        assert_eq!(load.tasks(), [16, 256]);
+        let sweep = Cli::parse_from(["bench", "--sweep"]);
+        assert_eq!(sweep.measure(), Duration::from_secs(1));
+        assert_eq!(sweep.reps(), 3);
+        assert_eq!(sweep.tasks(), [16]);
+        assert_eq!(sweep.sweep_keys, [100_000, 1_000_000, 10_000_000]);
+        assert_eq!(sweep.sweep_pools, [1, 2, 4, 8, 16, 32]);
+        let narrow = Cli::parse_from(["bench", "--sweep", "--sweep-keys", "1000", "--tasks", "4"]);
+        assert_eq!((narrow.tasks(), narrow.sweep_keys), (vec![4], vec![1000]));
         let custom = Cli::parse_from(["bench", "--duration", "1", "--warmup", "0", "--reps", "0"]);
         assert_eq!(custom.measure(), Duration::from_secs(1));
         assert_eq!(custom.warmup(), Duration::ZERO);

@@ -13,10 +13,12 @@ mod ops;
 mod outcome;
 mod parent;
 mod plan;
+mod plot;
 mod procstat;
 mod report;
 mod rng;
 mod sql;
+mod sweep;
 mod targets;
 mod zipf;
 
@@ -31,6 +33,26 @@ fn main() -> ExitCode {
     }
     if let Some([config, workload]) = cli.child.as_deref() {
         return print_json_line(child::run(&cli, config, workload));
+    }
+    if cli.sweep {
+        return match sweep::run(&cli) {
+            Ok(report) => {
+                if cli.json {
+                    println!("{}", report.to_json());
+                } else {
+                    print!("{}", sweep::to_table(&report));
+                }
+                if report.rows.is_empty() {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        };
     }
     match parent::run(&cli) {
         Ok(report) => {

@@ -24,12 +24,40 @@ pub(crate) const ETCD_URL_VAR: &str = "POOLEDSTORE_TEST_ETCD_URL";
 const CHILD_SLACK: Duration = Duration::from_secs(120);
 
 /// One child to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Job {
+    pub(crate) config: Config,
+    pub(crate) workload: Workload,
+    pub(crate) concurrency: u32,
+    pub(crate) rep: u32,
+    /// Preloaded keys.
+    pub(crate) keys: u64,
+    /// Connections in the pool under test.
+    pub(crate) connections: u32,
+}
+
+/// The preloaded data a child starts from.
 #[derive(Debug, Clone, Copy)]
-struct Job {
-    config: Config,
-    workload: Workload,
-    concurrency: u32,
-    rep: u32,
+pub(crate) struct Data<'a> {
+    /// The SQLite database the SQLite configurations copy.
+    pub(crate) template: &'a Path,
+    /// A preloaded server table the child uses as it is; without one, a server
+    /// configuration preloads and drops a table of its own.
+    pub(crate) table: Option<&'a str>,
+}
+
+/// What a list of jobs produced: each result or failure with its job.
+#[derive(Debug, Default)]
+pub(crate) struct Ran {
+    pub(crate) runs: Vec<(Job, RunResult)>,
+    pub(crate) failures: Vec<(Job, Failure)>,
+}
+
+/// Children run so far and in all, for the progress lines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Progress {
+    pub(crate) done: usize,
+    pub(crate) total: usize,
 }
 
 /// Runs every selected measurement and returns the report.
@@ -38,10 +66,7 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
     for line in &skipped {
         eprintln!("skipped: {line}");
     }
-    let workloads: Vec<Workload> = Workload::ALL
-        .into_iter()
-        .filter(|w| cli.filter.as_deref().is_none_or(|f| w.name().contains(f)))
-        .collect();
+    let workloads = select_workloads(cli, &Workload::ALL);
     if configs.is_empty() || workloads.is_empty() {
         return Err("the filters select no configuration or no workload".into());
     }
@@ -60,42 +85,83 @@ pub(crate) fn run(cli: &Cli) -> Result<Report, String> {
         started.elapsed().as_secs_f64()
     );
 
-    let jobs = schedule(&configs, &workloads, &cli.tasks, cli.reps());
-    let mut runs = Vec::new();
-    let mut failures = Vec::new();
-    for (n, job) in jobs.iter().enumerate() {
-        let label = format!(
+    let jobs = schedule(
+        &configs,
+        &workloads,
+        &cli.tasks(),
+        cli.reps(),
+        (cli.keys, cli.connections),
+    );
+    let data = Data {
+        template: &template,
+        table: None,
+    };
+    let mut progress = Progress {
+        done: 0,
+        total: jobs.len(),
+    };
+    let ran = run_jobs(cli, &jobs, &mut progress, |_| data);
+    let runs = ran.runs.into_iter().map(|(_, run)| run).collect();
+    let failures = ran.failures.into_iter().map(|(_, f)| f).collect();
+    let meta = Meta::now(cli, started.elapsed(), load_at_start);
+    Ok(Report::new(meta, runs, failures, skipped))
+}
+
+/// Runs `jobs` one child at a time on the data `data` names for each, printing a
+/// progress line per child; returns the results and the failures, each with its job.
+pub(crate) fn run_jobs<'a>(
+    cli: &Cli,
+    jobs: &[Job],
+    progress: &mut Progress,
+    data: impl Fn(&Job) -> Data<'a>,
+) -> Ran {
+    let mut ran = Ran::default();
+    for job in jobs {
+        progress.done += 1;
+        let mut label = format!(
             "[{}/{}] rep {} {} x{} {}",
-            n + 1,
-            jobs.len(),
+            progress.done,
+            progress.total,
             job.rep + 1,
             job.workload,
             job.concurrency,
             job.config
         );
-        match run_child(cli, &template, job) {
+        if cli.sweep {
+            label += &format!(" {} keys pool {}", job.keys, job.connections);
+        }
+        match run_child(cli, job, data(job)) {
             Ok(result) => {
                 eprintln!("{label}: {:.0} ops/s", result.ops_per_sec);
-                runs.push(result);
+                ran.runs.push((*job, result));
             }
             Err(message) => {
                 eprintln!("{label}: FAILED: {message}");
-                failures.push(Failure {
+                let failure = Failure {
                     config: job.config.name().into(),
                     workload: job.workload.name().into(),
                     concurrency: job.concurrency,
                     rep: job.rep + 1,
                     message,
-                });
+                };
+                ran.failures.push((*job, failure));
             }
         }
     }
-    let meta = Meta::now(cli, started.elapsed(), load_at_start);
-    Ok(Report::new(meta, runs, failures, skipped))
+    ran
+}
+
+/// The workloads among `candidates` that `--filter` selects.
+pub(crate) fn select_workloads(cli: &Cli, candidates: &[Workload]) -> Vec<Workload> {
+    candidates
+        .iter()
+        .copied()
+        .filter(|w| cli.filter.as_deref().is_none_or(|f| w.name().contains(f)))
+        .collect()
 }
 
 /// The configurations the filters and this build select, and a line for each left out.
-fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
+pub(crate) fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
     let postgres_url = std::env::var(POSTGRES_URL_VAR).is_ok_and(|u| !u.is_empty());
     let mysql_url = std::env::var(MYSQL_URL_VAR).is_ok_and(|u| !u.is_empty());
     let etcd_url = std::env::var(ETCD_URL_VAR).is_ok_and(|u| !u.is_empty());
@@ -136,8 +202,15 @@ fn select_configs(cli: &Cli) -> (Vec<Config>, Vec<String>) {
 }
 
 /// Every repetition runs every measurement once, configurations innermost, so each
-/// configuration's runs are spread over the whole invocation.
-fn schedule(configs: &[Config], workloads: &[Workload], tasks: &[u32], reps: u32) -> Vec<Job> {
+/// configuration's runs are spread over the whole invocation; all on `(keys,
+/// connections)`.
+pub(crate) fn schedule(
+    configs: &[Config],
+    workloads: &[Workload],
+    tasks: &[u32],
+    reps: u32,
+    (keys, connections): (u64, u32),
+) -> Vec<Job> {
     let mut jobs = Vec::new();
     for rep in 0..reps {
         for &workload in workloads {
@@ -148,6 +221,8 @@ fn schedule(configs: &[Config], workloads: &[Workload], tasks: &[u32], reps: u32
                         workload,
                         concurrency,
                         rep,
+                        keys,
+                        connections,
                     });
                 }
             }
@@ -157,7 +232,7 @@ fn schedule(configs: &[Config], workloads: &[Workload], tasks: &[u32], reps: u32
 }
 
 /// Runs one child and parses the JSON line it prints last.
-fn run_child(cli: &Cli, template: &Path, job: &Job) -> Result<RunResult, String> {
+fn run_child(cli: &Cli, job: &Job, data: Data<'_>) -> Result<RunResult, String> {
     let mut command = Command::new(own_executable()?);
     command
         .arg("--child")
@@ -166,17 +241,18 @@ fn run_child(cli: &Cli, template: &Path, job: &Job) -> Result<RunResult, String>
         .arg("--concurrency")
         .arg(job.concurrency.to_string())
         .arg("--template")
-        .arg(template)
+        .arg(data.template)
         .arg("--keys")
-        .arg(cli.keys.to_string())
+        .arg(job.keys.to_string())
         .arg("--connections")
-        .arg(cli.connections.to_string())
+        .arg(job.connections.to_string())
         .arg("--seed")
         .arg(cli.seed.wrapping_add(u64::from(job.rep)).to_string())
         .arg("--duration")
         .arg(cli.measure().as_secs_f64().to_string())
         .arg("--warmup")
         .arg(cli.warmup().as_secs_f64().to_string())
+        .args(data.table.map(|t| ["--table", t]).into_iter().flatten())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -262,7 +338,8 @@ mod tests {
     #[test]
     fn repetitions_interleave_configurations() {
         let configs = [Config::Rusqlite, Config::Sqlx];
-        let jobs = schedule(&configs, &[Workload::Put], &[1, 16], 2);
+        let jobs = schedule(&configs, &[Workload::Put], &[1, 16], 2, (100, 8));
+        assert!(jobs.iter().all(|j| (j.keys, j.connections) == (100, 8)));
         let order: Vec<(u32, u32, Config)> = jobs
             .iter()
             .map(|j| (j.rep, j.concurrency, j.config))

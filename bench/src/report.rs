@@ -53,7 +53,7 @@ impl Meta {
             load_average_end: load_average().unwrap_or_default(),
             keys: cli.keys,
             connections: cli.connections,
-            tasks: cli.tasks.clone(),
+            tasks: cli.tasks(),
             duration_s: cli.measure().as_secs_f64(),
             warmup_s: cli.warmup().as_secs_f64(),
             reps: cli.reps(),
@@ -357,7 +357,7 @@ impl Report {
 }
 
 /// Medians of one cell's repetitions (ratios filled in later).
-fn median_row(results: &[&RunResult]) -> Row {
+pub(crate) fn median_row(results: &[&RunResult]) -> Row {
     let first = results[0];
     let ops = median(results.iter().map(|r| r.ops_per_sec));
     let mut errors = BTreeMap::new();
@@ -421,7 +421,7 @@ fn with_workers(row: &Row) -> String {
     }
 }
 
-fn rate(ops: f64) -> String {
+pub(crate) fn rate(ops: f64) -> String {
     if ops >= 1e6 {
         format!("{:.2}M", ops / 1e6)
     } else if ops >= 1e3 {
@@ -452,7 +452,7 @@ fn opt(v: Option<u64>) -> String {
 }
 
 /// `YYYY-MM-DD HH:MM UTC` (days-to-civil conversion after Howard Hinnant).
-fn utc_date(t: SystemTime) -> String {
+pub(crate) fn utc_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let days = (secs / 86_400) as i64;
     let (hour, minute) = ((secs % 86_400) / 3_600, (secs % 3_600) / 60);

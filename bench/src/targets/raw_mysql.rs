@@ -1,6 +1,7 @@
 //! MySQL/MariaDB: an sqlx `MySqlPool` used directly, and pooledstore on the same
 //! server. Each child works on a table of its own (named after its process id),
-//! preloaded and dropped by the child.
+//! preloaded and dropped by the child, or on a table the sweep preloaded once for many
+//! children.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,8 +20,8 @@ use crate::targets::ACQUIRE_TIMEOUT;
 #[cfg(feature = "pooledstore")]
 use crate::targets::pooled::{Pooled, options};
 
-/// Rows per preload statement.
-const PRELOAD_CHUNK: u64 = 500;
+/// Rows per preload statement (three placeholders each, well under MySQL's 65,535).
+const PRELOAD_CHUNK: u64 = 5_000;
 
 /// How long a raw write keeps retrying deadlocks, and its backoff: the same policy as
 /// backend-sqlx's MySQL store.
@@ -28,25 +29,27 @@ const CONFLICT_BUDGET: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(1);
 const MAX_BACKOFF: Duration = Duration::from_millis(64);
 
-/// Runs the measurement for `config` on the database named by the environment.
+/// Runs the measurement for `config` on the database named by the environment: on
+/// `shared`, a table [`preload_shared`] filled, or else on a table of `keys` rows of its
+/// own.
 pub(crate) async fn measure(
     config: Config,
     keys: u64,
+    shared: Option<&str>,
     generators: Vec<OpGen>,
     window: Window,
 ) -> Result<Measured, String> {
-    let url = std::env::var(MYSQL_URL_VAR).map_err(|_| format!("{MYSQL_URL_VAR} is not set"))?;
-    let table = format!("bench_kv_{}", std::process::id());
-    let admin = MySqlPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .map_err(|e| format!("connecting to MySQL: {e}"))?;
-    let sql = MyStatements::new(&table);
+    let url = url()?;
+    let own = format!("bench_kv_{}", std::process::id());
+    let table = shared.unwrap_or(&own);
+    let admin = connect_admin(&url).await?;
+    let sql = MyStatements::new(table);
+    // A shared table is already filled (and, for the raw pool, created).
+    let keys = if shared.is_some() { 0 } else { keys };
     let measured = match config {
         Config::MysqlSqlx => {
             let pool = Arc::new(
-                RawMysql::open(&url, &table)
+                RawMysql::open(&url, table, shared.is_none())
                     .await
                     .map_err(|e| e.to_string())?,
             );
@@ -60,7 +63,7 @@ pub(crate) async fn measure(
         #[cfg(feature = "pooledstore")]
         Config::PooledMysql => {
             let mut opts = options(url.clone());
-            opts.table = table.clone();
+            opts.table = table.to_owned();
             let store = Arc::new(Pooled::open("sqlx", opts).await?);
             // The store created its table and sequence table with the names the raw
             // anchor uses; fill them the same way.
@@ -73,6 +76,97 @@ pub(crate) async fn measure(
         }
         other => Err(format!("{other} is not compiled into this build")),
     };
+    if shared.is_none() {
+        drop_table(&admin, table).await;
+    }
+    admin.close().await;
+    measured
+}
+
+/// Creates `table` and its sequence table with pooledstore's layout (registered in
+/// pooledstore's meta table when this build has pooledstore), fills it with `keys` rows
+/// for many children to share, and returns its size on disk in bytes and the server's
+/// cache settings.
+pub(crate) async fn preload_shared(table: &str, keys: u64) -> Result<(u64, String), String> {
+    let url = url()?;
+    let admin = connect_admin(&url).await?;
+    let result = fill_shared(&url, &admin, table, keys).await;
+    admin.close().await;
+    result
+}
+
+async fn fill_shared(
+    url: &str,
+    admin: &MySqlPool,
+    table: &str,
+    keys: u64,
+) -> Result<(u64, String), String> {
+    let sql = MyStatements::new(table);
+    for create in &sql.create {
+        admin
+            .execute(AssertSqlSafe(create.clone()))
+            .await
+            .map_err(|e| format!("creating {table}: {e}"))?;
+    }
+    #[cfg(feature = "pooledstore")]
+    {
+        let mut opts = options(url.to_owned());
+        opts.table = table.to_owned();
+        Pooled::open("sqlx", opts).await?.close().await;
+    }
+    #[cfg(not(feature = "pooledstore"))]
+    let _ = url;
+    preload(admin, &sql, keys)
+        .await
+        .map_err(|e| format!("preloading: {e}"))?;
+    // Fresh statistics, so the size below is not a guess from the empty table.
+    admin
+        .execute(AssertSqlSafe(format!("ANALYZE TABLE {table}")))
+        .await
+        .map_err(|e| format!("analyzing: {e}"))?;
+    let bytes: Option<u64> = sqlx::query_scalar(
+        "SELECT CAST(data_length + index_length AS UNSIGNED) FROM information_schema.tables \
+         WHERE table_schema = DATABASE() AND table_name = ?",
+    )
+    .bind(table)
+    .fetch_optional(admin)
+    .await
+    .map_err(|e| format!("sizing: {e}"))?;
+    let (pool, flush): (u64, String) = sqlx::query_as(
+        "SELECT CAST(@@innodb_buffer_pool_size AS UNSIGNED), CAST(@@innodb_flush_method AS CHAR)",
+    )
+    .fetch_one(admin)
+    .await
+    .map_err(|e| format!("reading settings: {e}"))?;
+    let cache = format!(
+        "innodb_buffer_pool_size {} MiB, innodb_flush_method {flush}",
+        pool / 1_048_576
+    );
+    Ok((bytes.unwrap_or(0), cache))
+}
+
+/// Drops a table [`preload_shared`] made, with its sequence table and registration.
+pub(crate) async fn drop_shared(table: &str) -> Result<(), String> {
+    let admin = connect_admin(&url()?).await?;
+    drop_table(&admin, table).await;
+    admin.close().await;
+    Ok(())
+}
+
+fn url() -> Result<String, String> {
+    std::env::var(MYSQL_URL_VAR).map_err(|_| format!("{MYSQL_URL_VAR} is not set"))
+}
+
+async fn connect_admin(url: &str) -> Result<MySqlPool, String> {
+    MySqlPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(|e| format!("connecting to MySQL: {e}"))
+}
+
+/// Drops `table`, its sequence table and its registration, whichever exist.
+async fn drop_table(admin: &MySqlPool, table: &str) {
     for cleanup in [
         format!("DROP TABLE IF EXISTS {table}"),
         format!("DROP TABLE IF EXISTS {table}_version_seq"),
@@ -81,16 +175,17 @@ pub(crate) async fn measure(
     }
     // pooledstore registers its tables in its meta table; the raw anchor has none.
     let _ = sqlx::query("DELETE FROM pooledstore_meta WHERE table_name = ?")
-        .bind(&table)
-        .execute(&admin)
+        .bind(table)
+        .execute(admin)
         .await;
-    admin.close().await;
-    measured
 }
 
 /// Fills the table with `keys` rows of random values, versions 1..=keys, and moves the
-/// version counter past them.
+/// version counter past them; with no keys, leaves the table and its counter alone.
 async fn preload(pool: &MySqlPool, sql: &MyStatements, keys: u64) -> Result<(), sqlx::Error> {
+    if keys == 0 {
+        return Ok(());
+    }
     let mut rng = SplitMix64::new(0x5EED);
     let mut next = 0;
     while next < keys {
@@ -194,7 +289,9 @@ pub(crate) struct RawMysql {
 }
 
 impl RawMysql {
-    async fn open(url: &str, table: &str) -> Result<Self, sqlx::Error> {
+    /// Opens the pool on `table`, creating the table and its sequence table with
+    /// `create`.
+    async fn open(url: &str, table: &str, create: bool) -> Result<Self, sqlx::Error> {
         let options = MySqlConnectOptions::from_str(url)?;
         let pool = MySqlPoolOptions::new()
             .max_connections(pool_size())
@@ -210,8 +307,8 @@ impl RawMysql {
             .connect_with(options)
             .await?;
         let sql = MyStatements::new(table);
-        for create in &sql.create {
-            pool.execute(AssertSqlSafe(create.clone())).await?;
+        for statement in sql.create.iter().filter(|_| create) {
+            pool.execute(AssertSqlSafe(statement.clone())).await?;
         }
         Ok(Self { pool, sql })
     }

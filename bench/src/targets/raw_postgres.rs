@@ -1,6 +1,6 @@
 //! PostgreSQL: an sqlx `PgPool` used directly, and pooledstore on the same server. Each
 //! child works on a table of its own (named after its process id), preloaded and
-//! dropped by the child.
+//! dropped by the child, or on a table the sweep preloaded once for many children.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,27 +19,31 @@ use crate::targets::ACQUIRE_TIMEOUT;
 #[cfg(feature = "pooledstore")]
 use crate::targets::pooled::{Pooled, options};
 
-/// Rows per preload statement or batch.
-const PRELOAD_CHUNK: u64 = 1_000;
+/// Rows per preload statement.
+const PRELOAD_CHUNK: u64 = 10_000;
 
-/// Runs the measurement for `config` on the database named by the environment.
+/// Runs the measurement for `config` on the database named by the environment: on
+/// `shared`, a table [`preload_shared`] filled, or else on a table of `keys` rows of its
+/// own.
 pub(crate) async fn measure(
     config: Config,
     keys: u64,
+    shared: Option<&str>,
     generators: Vec<OpGen>,
     window: Window,
 ) -> Result<Measured, String> {
-    let url =
-        std::env::var(POSTGRES_URL_VAR).map_err(|_| format!("{POSTGRES_URL_VAR} is not set"))?;
-    let table = format!("bench_kv_{}", std::process::id());
-    let admin = PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .map_err(|e| format!("connecting to PostgreSQL: {}", pg_error(&e)))?;
+    let url = url()?;
+    let own = format!("bench_kv_{}", std::process::id());
+    let table = shared.unwrap_or(&own);
+    let admin = connect_admin(&url).await?;
+    // A shared table is already filled (and, for the raw pool, created).
+    let keys = if shared.is_some() { 0 } else { keys };
     let measured = match config {
         Config::PgSqlx => {
-            let pool = Arc::new(RawPg::open(&url, &table).await.map_err(|e| pg_error(&e))?);
+            let pool = RawPg::open(&url, table, shared.is_none())
+                .await
+                .map_err(|e| pg_error(&e))?;
+            let pool = Arc::new(pool);
             let result = match preload(&pool.pool, &pool.sql, keys).await {
                 Ok(()) => Ok(drive_tasks(pool.clone(), generators, window).await),
                 Err(e) => Err(format!("preloading: {}", pg_error(&e))),
@@ -50,11 +54,11 @@ pub(crate) async fn measure(
         #[cfg(feature = "pooledstore")]
         Config::PooledPg => {
             let mut opts = options(url.clone());
-            opts.table = table.clone();
+            opts.table = table.to_owned();
             let store = Arc::new(Pooled::open("sqlx", opts).await?);
             // The store created its table and sequence with the names the raw anchor
             // uses; fill them the same way.
-            let result = match preload(&admin, &PgStatements::new(&table), keys).await {
+            let result = match preload(&admin, &PgStatements::new(table), keys).await {
                 Ok(()) => Ok(drive_tasks(store.clone(), generators, window).await),
                 Err(e) => Err(format!("preloading: {}", pg_error(&e))),
             };
@@ -63,19 +67,101 @@ pub(crate) async fn measure(
         }
         other => Err(format!("{other} is not compiled into this build")),
     };
+    if shared.is_none() {
+        drop_table(&admin, table).await;
+    }
+    admin.close().await;
+    measured
+}
+
+/// Creates `table` with pooledstore's layout (the raw pool's, plus the store's expiry
+/// index and registration when this build has pooledstore), fills it with `keys` rows
+/// for many children to share, and returns its size on disk in bytes and the server's
+/// cache settings.
+pub(crate) async fn preload_shared(table: &str, keys: u64) -> Result<(u64, String), String> {
+    let url = url()?;
+    let admin = connect_admin(&url).await?;
+    let result = fill_shared(&url, &admin, table, keys).await;
+    admin.close().await;
+    result
+}
+
+async fn fill_shared(
+    url: &str,
+    admin: &PgPool,
+    table: &str,
+    keys: u64,
+) -> Result<(u64, String), String> {
+    let sql = PgStatements::new(table);
+    for create in &sql.create {
+        sqlx::query(AssertSqlSafe(create.clone()))
+            .execute(admin)
+            .await
+            .map_err(|e| format!("creating {table}: {}", pg_error(&e)))?;
+    }
+    #[cfg(feature = "pooledstore")]
+    {
+        let mut opts = options(url.to_owned());
+        opts.table = table.to_owned();
+        Pooled::open("sqlx", opts).await?.close().await;
+    }
+    #[cfg(not(feature = "pooledstore"))]
+    let _ = url;
+    preload(admin, &sql, keys)
+        .await
+        .map_err(|e| format!("preloading: {}", pg_error(&e)))?;
+    // Set the hint bits and the planner's statistics now rather than in the first
+    // measurements.
+    sqlx::query(AssertSqlSafe(format!("VACUUM ANALYZE {table}")))
+        .execute(admin)
+        .await
+        .map_err(|e| format!("vacuuming: {}", pg_error(&e)))?;
+    let bytes: i64 = sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
+        .bind(table)
+        .fetch_one(admin)
+        .await
+        .map_err(|e| format!("sizing: {}", pg_error(&e)))?;
+    let buffers: String = sqlx::query_scalar("SELECT current_setting('shared_buffers')")
+        .fetch_one(admin)
+        .await
+        .map_err(|e| format!("reading settings: {}", pg_error(&e)))?;
+    let cache = format!("shared_buffers {buffers}, then the OS page cache");
+    Ok((u64::try_from(bytes).unwrap_or(0), cache))
+}
+
+/// Drops a table [`preload_shared`] made, with its sequence and registration.
+pub(crate) async fn drop_shared(table: &str) -> Result<(), String> {
+    let admin = connect_admin(&url()?).await?;
+    drop_table(&admin, table).await;
+    admin.close().await;
+    Ok(())
+}
+
+fn url() -> Result<String, String> {
+    std::env::var(POSTGRES_URL_VAR).map_err(|_| format!("{POSTGRES_URL_VAR} is not set"))
+}
+
+async fn connect_admin(url: &str) -> Result<PgPool, String> {
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .map_err(|e| format!("connecting to PostgreSQL: {}", pg_error(&e)))
+}
+
+/// Drops `table`, its sequence and its registration, whichever exist.
+async fn drop_table(admin: &PgPool, table: &str) {
     for cleanup in [
         format!("DROP TABLE IF EXISTS {table}"),
         format!("DROP SEQUENCE IF EXISTS {table}_version_seq"),
     ] {
-        let _ = sqlx::query(AssertSqlSafe(cleanup)).execute(&admin).await;
+        let _ = sqlx::query(AssertSqlSafe(cleanup)).execute(admin).await;
     }
     // pooledstore registers its tables in its meta table; the raw anchor has none.
     let _ = sqlx::query("DELETE FROM pooledstore_meta WHERE table_name = $1")
-        .bind(&table)
-        .execute(&admin)
+        .bind(table)
+        .execute(admin)
         .await;
-    admin.close().await;
-    measured
 }
 
 /// Fills the table with `keys` rows of random values, versions from its sequence.
@@ -188,7 +274,8 @@ pub(crate) struct RawPg {
 }
 
 impl RawPg {
-    async fn open(url: &str, table: &str) -> Result<Self, sqlx::Error> {
+    /// Opens the pool on `table`, creating the table and its sequence with `create`.
+    async fn open(url: &str, table: &str, create: bool) -> Result<Self, sqlx::Error> {
         let options = PgConnectOptions::from_str(url)?
             .options([("default_transaction_isolation", "serializable")]);
         let pool = PgPoolOptions::new()
@@ -198,8 +285,8 @@ impl RawPg {
             .connect_with(options)
             .await?;
         let sql = PgStatements::new(table);
-        for create in &sql.create {
-            sqlx::query(AssertSqlSafe(create.clone()))
+        for statement in sql.create.iter().filter(|_| create) {
+            sqlx::query(AssertSqlSafe(statement.clone()))
                 .execute(&pool)
                 .await?;
         }
