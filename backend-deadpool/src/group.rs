@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use rusqlite::Connection;
 use sqlite_common::queue::Lender;
 use sqlite_common::round::{Fault, Outcome, Round, Settled, Step};
-use sqlite_common::wal::{AUTOCHECKPOINT_DEFAULT, AUTOCHECKPOINT_OFF, Checkpoint};
+use sqlite_common::wal::Checkpoint;
 use sqlite_common::writer::{Request, Write, Written};
 use storage_api::{ErrorKind, WriteOp, WriteResult};
 
@@ -22,19 +22,15 @@ use crate::pool::ConnPool;
 /// Takes the steps of `round`: checkpoints on this connection, and groups, each in
 /// one transaction, settled (and so answered) from this thread.
 ///
-/// With `manual_checkpoints`, SQLite's automatic checkpoint is off while the round
-/// runs (the writer follows [`sqlite_common::wal`] instead) and back to SQLite's
-/// default afterwards, for whoever uses the connection next.
+/// In WAL mode the connection comes with SQLite's automatic checkpoint off (the
+/// writer follows [`sqlite_common::wal`] instead; see
+/// [`Autocheckpoint`](crate::connection::Autocheckpoint)).
 pub(crate) fn apply_round<S: Lender>(
     conn: &Connection,
     ctx: &Ctx,
     pool: &ConnPool,
     mut round: Round<S>,
-    manual_checkpoints: bool,
 ) -> Settled {
-    if manual_checkpoints {
-        set_pragma(conn, AUTOCHECKPOINT_OFF);
-    }
     while let Some(step) = round.next_step() {
         match step {
             Step::Checkpoint => {
@@ -49,9 +45,6 @@ pub(crate) fn apply_round<S: Lender>(
                 round.settle(group, outcome);
             }
         }
-    }
-    if manual_checkpoints {
-        set_pragma(conn, AUTOCHECKPOINT_DEFAULT);
     }
     round.finish()
 }
@@ -151,12 +144,5 @@ fn statement(conn: &Connection, sql: &str) -> std::result::Result<(), DbError> {
 fn roll_back(conn: &Connection) {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
-    }
-}
-
-/// Sets a `PRAGMA` (name, value); a failure only costs the checkpoint schedule.
-fn set_pragma(conn: &Connection, (name, value): (&str, &str)) {
-    if let Err(error) = conn.execute_batch(&format!("PRAGMA {name} = {value}")) {
-        tracing::debug!(backend = "deadpool", %error, "could not set PRAGMA {name}");
     }
 }
