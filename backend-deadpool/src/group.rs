@@ -54,8 +54,7 @@ fn run(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> O
     let operation = requests.first().map_or("write", |r| r.write.operation());
     // A rollback below failed earlier: try again before starting afresh.
     roll_back(conn);
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| Fault::Transaction(pool.fail(operation, e)))?;
+    statement(conn, "BEGIN IMMEDIATE").map_err(|e| Fault::Transaction(pool.fail(operation, e)))?;
     // Alone in its group, a write needs no savepoint: the transaction is its own.
     let alone = requests.len() == 1;
     let mut results = Vec::with_capacity(requests.len());
@@ -74,7 +73,7 @@ fn run(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> O
             }
         }
     }
-    conn.execute_batch("COMMIT").map_err(|e| {
+    statement(conn, "COMMIT").map_err(|e| {
         roll_back(conn);
         Fault::Transaction(pool.fail(operation, e))
     })?;
@@ -135,6 +134,8 @@ fn batch(
     }
 }
 
+/// Runs `sql`, prepared once per connection: the writer's transaction statements
+/// and savepoints run on every group, and parsing them costs more than running them.
 fn statement(conn: &Connection, sql: &str) -> std::result::Result<(), DbError> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
