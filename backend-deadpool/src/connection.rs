@@ -16,6 +16,7 @@ use storage_api::{CloseReason, StoreError};
 use tokio::sync::Notify;
 
 use crate::errors::{DbError, map_error, open_error};
+use sqlite_common::wal::{AUTOCHECKPOINT_DEFAULT, AUTOCHECKPOINT_OFF};
 
 /// Prepared statements each connection keeps compiled.
 const STATEMENT_CACHE_CAPACITY: usize = 64;
@@ -121,9 +122,30 @@ impl OpenConnections {
     }
 }
 
+/// SQLite's automatic checkpoint as a closure run on a connection needs it.
+///
+/// The writer turns it off on the connection it applies a round on (it follows the
+/// schedule of [`sqlite_common::wal`] instead) and leaves it off, so a writer that
+/// gets the same connection again sets nothing: setting it is a statement SQLite
+/// parses, twice a round if every round turned it back on. Code that may commit
+/// writes of its own on the connection gets SQLite's default back first; reads,
+/// checkpoints and rollbacks commit nothing and take the connection as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Autocheckpoint {
+    /// SQLite's default: read-write transactions, `with_connection`, schema setup.
+    Default,
+    /// Off: the writer's rounds in WAL mode.
+    Off,
+    /// Whatever it is: the closure commits no write.
+    AsIs,
+}
+
 /// The state a worker thread and the pool share for one connection.
 pub(crate) struct Slot {
     conn: Mutex<Option<Connection>>,
+    /// The writer left SQLite's automatic checkpoint off on the connection; read and
+    /// written under `conn`'s lock.
+    autocheckpoint_off: AtomicBool,
     broken: AtomicBool,
     /// Set by a forced close: nothing more runs on this connection.
     shut: AtomicBool,
@@ -167,15 +189,46 @@ impl Slot {
     /// Runs `f` on the connection, on the calling (blocking) thread. A panic in `f` is
     /// caught and marks the connection broken instead of poisoning anything.
     pub(crate) fn run<R>(&self, f: impl FnOnce(&mut Connection) -> R) -> Result<R, DbError> {
+        self.run_with(Autocheckpoint::AsIs, f)
+    }
+
+    /// [`run`](Self::run), with SQLite's automatic checkpoint set as `autocheckpoint`
+    /// says first.
+    fn run_with<R>(
+        &self,
+        autocheckpoint: Autocheckpoint,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> Result<R, DbError> {
         let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         if self.shut.load(SeqCst) {
             return Err(StoreError::closed().into());
         }
         let conn = guard.as_mut().ok_or(DbError::Lost)?;
+        self.set_autocheckpoint(conn, autocheckpoint);
         catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| {
             self.broken.store(true, SeqCst);
             DbError::Panicked
         })
+    }
+
+    /// Sets SQLite's automatic checkpoint on `conn` (held under `conn`'s lock) unless
+    /// it already is as wanted; a failure only costs the checkpoint schedule, and the
+    /// next closure that wants it tries again.
+    fn set_autocheckpoint(&self, conn: &Connection, wanted: Autocheckpoint) {
+        let (off, (name, value)) = match wanted {
+            Autocheckpoint::AsIs => return,
+            Autocheckpoint::Off => (true, AUTOCHECKPOINT_OFF),
+            Autocheckpoint::Default => (false, AUTOCHECKPOINT_DEFAULT),
+        };
+        if self.autocheckpoint_off.load(SeqCst) == off {
+            return;
+        }
+        match conn.execute_batch(&format!("PRAGMA {name} = {value}")) {
+            Ok(()) => self.autocheckpoint_off.store(off, SeqCst),
+            Err(error) => {
+                tracing::debug!(backend = "deadpool", %error, "could not set PRAGMA {name}");
+            }
+        }
     }
 
     /// Whether the connection answers a round trip outside any transaction. Blocking.
@@ -245,6 +298,7 @@ impl SqliteConn {
         let slot = Arc::new(Slot {
             interrupt: conn.get_interrupt_handle(),
             conn: Mutex::new(Some(conn)),
+            autocheckpoint_off: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
@@ -261,9 +315,14 @@ impl SqliteConn {
         }
     }
 
-    /// Runs `f` on a blocking thread. If the returned future is dropped, `f` still runs
-    /// to completion; the caller must then reset the connection before reuse.
-    pub(crate) async fn interact<R, F>(&self, f: F) -> Result<R, DbError>
+    /// Runs `f` on a blocking thread, with SQLite's automatic checkpoint set as
+    /// `autocheckpoint` says. If the returned future is dropped, `f` still runs to
+    /// completion; the caller must then reset the connection before reuse.
+    pub(crate) async fn interact<R, F>(
+        &self,
+        autocheckpoint: Autocheckpoint,
+        f: F,
+    ) -> Result<R, DbError>
     where
         F: FnOnce(&mut Connection) -> R + Send + 'static,
         R: Send + 'static,
@@ -271,7 +330,7 @@ impl SqliteConn {
         // Taken before spawning: a closure not yet started already counts as running.
         let ticket = self.slot.ticket();
         let work = move || {
-            let result = ticket.0.run(f);
+            let result = ticket.0.run_with(autocheckpoint, f);
             drop(ticket);
             result
         };
@@ -315,7 +374,7 @@ impl SqliteConn {
     pub(crate) async fn reset(&self) {
         self.slot.settle().await;
         let rolled_back = self
-            .interact(|conn| {
+            .interact(Autocheckpoint::AsIs, |conn| {
                 if conn.is_autocommit() {
                     Ok(())
                 } else {

@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use rusqlite::Connection;
 use sqlite_common::queue::Lender;
 use sqlite_common::round::{Fault, Outcome, Round, Settled, Step};
-use sqlite_common::wal::{AUTOCHECKPOINT_DEFAULT, AUTOCHECKPOINT_OFF, Checkpoint};
+use sqlite_common::wal::Checkpoint;
 use sqlite_common::writer::{Request, Write, Written};
 use storage_api::{ErrorKind, WriteOp, WriteResult};
 
@@ -22,19 +22,15 @@ use crate::pool::ConnPool;
 /// Takes the steps of `round`: checkpoints on this connection, and groups, each in
 /// one transaction, settled (and so answered) from this thread.
 ///
-/// With `manual_checkpoints`, SQLite's automatic checkpoint is off while the round
-/// runs (the writer follows [`sqlite_common::wal`] instead) and back to SQLite's
-/// default afterwards, for whoever uses the connection next.
+/// In WAL mode the connection comes with SQLite's automatic checkpoint off (the
+/// writer follows [`sqlite_common::wal`] instead; see
+/// [`Autocheckpoint`](crate::connection::Autocheckpoint)).
 pub(crate) fn apply_round<S: Lender>(
     conn: &Connection,
     ctx: &Ctx,
     pool: &ConnPool,
     mut round: Round<S>,
-    manual_checkpoints: bool,
 ) -> Settled {
-    if manual_checkpoints {
-        set_pragma(conn, AUTOCHECKPOINT_OFF);
-    }
     while let Some(step) = round.next_step() {
         match step {
             Step::Checkpoint => {
@@ -50,9 +46,6 @@ pub(crate) fn apply_round<S: Lender>(
             }
         }
     }
-    if manual_checkpoints {
-        set_pragma(conn, AUTOCHECKPOINT_DEFAULT);
-    }
     round.finish()
 }
 
@@ -61,8 +54,7 @@ fn run(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> O
     let operation = requests.first().map_or("write", |r| r.write.operation());
     // A rollback below failed earlier: try again before starting afresh.
     roll_back(conn);
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| Fault::Transaction(pool.fail(operation, e)))?;
+    statement(conn, "BEGIN IMMEDIATE").map_err(|e| Fault::Transaction(pool.fail(operation, e)))?;
     // Alone in its group, a write needs no savepoint: the transaction is its own.
     let alone = requests.len() == 1;
     let mut results = Vec::with_capacity(requests.len());
@@ -81,7 +73,7 @@ fn run(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> O
             }
         }
     }
-    conn.execute_batch("COMMIT").map_err(|e| {
+    statement(conn, "COMMIT").map_err(|e| {
         roll_back(conn);
         Fault::Transaction(pool.fail(operation, e))
     })?;
@@ -142,6 +134,8 @@ fn batch(
     }
 }
 
+/// Runs `sql`, prepared once per connection: the writer's transaction statements
+/// and savepoints run on every group, and parsing them costs more than running them.
 fn statement(conn: &Connection, sql: &str) -> std::result::Result<(), DbError> {
     conn.prepare_cached(sql)?.execute([])?;
     Ok(())
@@ -151,12 +145,5 @@ fn statement(conn: &Connection, sql: &str) -> std::result::Result<(), DbError> {
 fn roll_back(conn: &Connection) {
     if !conn.is_autocommit() {
         let _ = conn.execute_batch("ROLLBACK");
-    }
-}
-
-/// Sets a `PRAGMA` (name, value); a failure only costs the checkpoint schedule.
-fn set_pragma(conn: &Connection, (name, value): (&str, &str)) {
-    if let Err(error) = conn.execute_batch(&format!("PRAGMA {name} = {value}")) {
-        tracing::debug!(backend = "deadpool", %error, "could not set PRAGMA {name}");
     }
 }

@@ -9,7 +9,7 @@ use rusqlite::Connection;
 use storage_api::CloseReason;
 use storage_api::backend::InFlight;
 
-use crate::connection::{ConnState, SqliteConn};
+use crate::connection::{Autocheckpoint, ConnState, SqliteConn};
 use crate::errors::DbError;
 use crate::pool::{ConnPool, PooledConn};
 
@@ -34,8 +34,13 @@ impl Lease {
         }
     }
 
-    /// Runs `f` on the connection off the async threads.
-    pub(crate) async fn run<R, F>(&mut self, f: F) -> Result<R, DbError>
+    /// Runs `f` on the connection off the async threads, with SQLite's automatic
+    /// checkpoint set as `autocheckpoint` says.
+    pub(crate) async fn run<R, F>(
+        &mut self,
+        autocheckpoint: Autocheckpoint,
+        f: F,
+    ) -> Result<R, DbError>
     where
         F: FnOnce(&mut Connection) -> Result<R, DbError> + Send + 'static,
         R: Send + 'static,
@@ -46,7 +51,7 @@ impl Lease {
             .and_then(Held::conn)
             .ok_or(DbError::Lost)?;
         self.interrupted = true;
-        let result = conn.interact(f).await;
+        let result = conn.interact(autocheckpoint, f).await;
         self.interrupted = false;
         result?
     }

@@ -226,10 +226,18 @@ fn check_condition(
 }
 
 fn next_version(conn: &Connection, ctx: &Ctx) -> Result<Version, DbError> {
-    let raw: Option<i64> = conn
-        .prepare_cached(&ctx.sql.next_version)?
-        .query_row(params![ctx.table], |row| row.get(0))
-        .optional()?;
+    // Two prepared statements rather than one with `RETURNING` (see `bump_version`);
+    // the write transaction around them keeps the pair atomic.
+    let bumped = conn
+        .prepare_cached(&ctx.sql.bump_version)?
+        .execute(params![ctx.table])?;
+    let raw: Option<i64> = if bumped == 0 {
+        None
+    } else {
+        conn.prepare_cached(&ctx.sql.last_version)?
+            .query_row(params![ctx.table], |row| row.get(0))
+            .optional()?
+    };
     let raw = raw.ok_or_else(|| {
         StoreError::new(
             ErrorKind::Corrupt,

@@ -2,8 +2,10 @@
 //! one deadline with the shared instruments, and the idle/lifetime/validation work
 //! deadpool leaves to its users.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, PoolConfig, QueueMode, RecycleError, Timeouts};
@@ -147,7 +149,21 @@ impl ConnPool {
     ) -> Result<Lease, StoreError> {
         let _waiting = self.instruments.waiting();
         let started = Instant::now();
-        match tokio::time::timeout(budget, self.pool.get()).await {
+        // Polled once before the deadline is armed: an idle connection is taken
+        // without registering a timer (the common case); otherwise the same checkout
+        // goes on waiting, in its place in the queue, for what is left of `budget`.
+        // On the heap: deadpool's checkout is most of an operation's future, which
+        // would otherwise be too large for the allocator's fast path.
+        let mut get = Box::pin(self.pool.get());
+        let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx))).await;
+        let got = match first {
+            Poll::Ready(got) => Ok(got),
+            Poll::Pending => {
+                let left = budget.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, get).await
+            }
+        };
+        match got {
             Ok(Ok(object)) => {
                 self.instruments.record_acquired(started.elapsed());
                 self.checked_out.fetch_add(1, SeqCst);

@@ -14,7 +14,7 @@ use storage_api::{
 };
 use tokio::task::AbortHandle;
 
-use crate::connection::ConnectSpec;
+use crate::connection::{Autocheckpoint, ConnectSpec};
 use crate::errors::DbError;
 use crate::maintenance;
 use crate::ops::{self, Ctx};
@@ -110,7 +110,9 @@ impl DeadpoolStore {
             .acquire(options.acquire_timeout, lifecycle.enter()?)
             .await?;
         lease
-            .run(move |conn| schema::prepare(conn, &schema_ctx))
+            .run(Autocheckpoint::Default, move |conn| {
+                schema::prepare(conn, &schema_ctx)
+            })
             .await
             .map_err(|e| pool.fail("preparing the schema", e))?;
         drop(lease);
@@ -154,7 +156,9 @@ impl DeadpoolStore {
             .pool
             .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
             .await?;
-        let result = lease.run(move |conn| Ok(f(conn))).await;
+        let result = lease
+            .run(Autocheckpoint::Default, move |conn| Ok(f(conn)))
+            .await;
         result.map_err(|e| self.pool.fail("with_connection", e))
     }
 
@@ -179,7 +183,9 @@ impl DeadpoolStore {
             }
         }
         let ctx = Arc::clone(&self.ctx);
-        let result = lease.run(move |conn| f(conn, &ctx)).await;
+        let result = lease
+            .run(Autocheckpoint::AsIs, move |conn| f(conn, &ctx))
+            .await;
         result.map_err(|e| self.pool.fail(op, e))
     }
 
@@ -270,13 +276,18 @@ impl PooledStore for DeadpoolStore {
             .await?;
         // Read-write transactions take the write lock up front: a deferred one that
         // reads then writes can fail with SQLITE_BUSY_SNAPSHOT, which no wait resolves.
-        let begin = if options.read_only {
-            "BEGIN DEFERRED"
+        // The writer may have left the automatic checkpoint off: a transaction that
+        // writes commits with SQLite's default, as it does not count towards the
+        // writer's checkpoint schedule.
+        let (begin, autocheckpoint) = if options.read_only {
+            ("BEGIN DEFERRED", Autocheckpoint::AsIs)
         } else {
-            "BEGIN IMMEDIATE"
+            ("BEGIN IMMEDIATE", Autocheckpoint::Default)
         };
         lease
-            .run(move |conn| conn.execute_batch(begin).map_err(DbError::from))
+            .run(autocheckpoint, move |conn| {
+                conn.execute_batch(begin).map_err(DbError::from)
+            })
             .await
             .map_err(|e| self.pool.fail("begin", e))?;
         Ok(Box::new(DeadpoolTransaction::new(

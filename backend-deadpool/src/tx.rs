@@ -13,6 +13,7 @@ use storage_api::{
     Version,
 };
 
+use crate::connection::Autocheckpoint;
 use crate::errors::DbError;
 use crate::lease::Lease;
 use crate::ops::{self, Ctx};
@@ -62,7 +63,7 @@ impl DeadpoolTransaction {
         let ctx = Arc::clone(&self.ctx);
         let result = self
             .lease
-            .run(move |conn| {
+            .run(Autocheckpoint::AsIs, move |conn| {
                 if conn.is_autocommit() {
                     return Err(ended(op));
                 }
@@ -83,7 +84,7 @@ impl DeadpoolTransaction {
         }
         let result = self
             .lease
-            .run(move |conn| {
+            .run(Autocheckpoint::AsIs, move |conn| {
                 if conn.is_autocommit() {
                     // Nothing open: a rollback has nothing to do, a commit nothing to keep.
                     return if sql == "ROLLBACK" {

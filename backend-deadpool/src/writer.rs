@@ -3,9 +3,11 @@
 //! schedule of [`sqlite_common::wal`]); this file is deadpool's side of it. A group
 //! runs in one closure on the lent connection's blocking thread ([`group`]);
 //! background checkpoints run on another pool connection when one is free, and the
-//! writer's own on its connection. Only the writer's connection has SQLite's
-//! automatic checkpoint off (while it applies a group), so transactions, which keep
-//! it, do not count towards the schedule.
+//! writer's own on its connection. The writer turns SQLite's automatic checkpoint
+//! off on the connections it applies groups on and leaves it off; read-write
+//! transactions and `with_connection` get SQLite's default back first
+//! ([`Autocheckpoint`]), so transactions, which keep it, do not count towards the
+//! schedule.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use sqlite_common::writer::{self, GroupWriter, Writer};
 use storage_api::backend::{Lifecycle, PoolInstruments};
 use storage_api::{Condition, PutOptions, Result, Version, WriteOp, WriteResult};
 
+use crate::connection::Autocheckpoint;
 use crate::errors::DbError;
 use crate::group;
 use crate::lease::Lease;
@@ -93,9 +96,17 @@ impl GroupWriter for Writes {
 
     async fn apply(store: &Arc<Self>, lease: &mut Lease, round: Round<Self>) -> Settled {
         let (ctx, pool) = (Arc::clone(&store.ctx), Arc::clone(&store.pool));
-        let manual = store.writer.checkpoints_manually();
+        // In WAL mode the writer follows the checkpoint schedule, SQLite's automatic
+        // checkpoint off.
+        let autocheckpoint = if store.writer.checkpoints_manually() {
+            Autocheckpoint::Off
+        } else {
+            Autocheckpoint::AsIs
+        };
         let ran = lease
-            .run(move |conn| Ok(group::apply_round(conn, &ctx, &pool, round, manual)))
+            .run(autocheckpoint, move |conn| {
+                Ok(group::apply_round(conn, &ctx, &pool, round))
+            })
             .await;
         ran.unwrap_or_else(|e| {
             // The closure panicked or never ran; the callers of its groups hear that
@@ -110,7 +121,10 @@ impl GroupWriter for Writes {
         // No free connection, or closing: the next round tries again.
         let work = store.lifecycle.enter().ok()?;
         let mut lease = store.pool.try_acquire(work).await?;
-        match lease.run(move |conn| checkpoint(conn, kind)).await {
+        match lease
+            .run(Autocheckpoint::AsIs, move |conn| checkpoint(conn, kind))
+            .await
+        {
             Ok(log) => Some(log),
             Err(e) => {
                 tracing::debug!(

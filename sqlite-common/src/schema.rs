@@ -33,6 +33,14 @@ pub struct SqliteSql {
     pub live_version: String,
     /// `?1` table name: increments and returns the version counter.
     pub next_version: String,
+    /// `?1` table name: increments the version counter; read it back with
+    /// [`last_version`](Self::last_version) in the same transaction. Two statements
+    /// cost less than [`next_version`](Self::next_version) on a connection that keeps
+    /// both prepared: `RETURNING` collects its rows in a temporary table, opened,
+    /// zeroed and closed on every call.
+    pub bump_version: String,
+    /// `?1` table name: the version counter.
+    pub last_version: String,
     /// `?1` table name, `?2` a count `n`: raises the version counter by `n` and
     /// returns it, reserving the `n` versions up to and including the result.
     pub reserve_versions: String,
@@ -78,6 +86,10 @@ impl SqliteSql {
                 "UPDATE {META_TABLE} SET last_version = last_version + 1 WHERE table_name = ?1 \
                  RETURNING last_version"
             ),
+            bump_version: format!(
+                "UPDATE {META_TABLE} SET last_version = last_version + 1 WHERE table_name = ?1"
+            ),
+            last_version: format!("SELECT last_version FROM {META_TABLE} WHERE table_name = ?1"),
             reserve_versions: format!(
                 "UPDATE {META_TABLE} SET last_version = last_version + ?2 WHERE table_name = ?1 \
                  RETURNING last_version"

@@ -78,21 +78,18 @@ impl Shared {
         items: Option<usize>,
         work: impl Future<Output = Result<T>>,
     ) -> Result<T> {
+        // `key_len` and `items` given here (a `None` leaves the field empty) rather
+        // than recorded afterwards: each `record` looks its field up by name, even on
+        // a disabled span.
         let span = tracing::debug_span!(
             "pooledstore_op",
             backend = self.backend,
             engine = self.engine,
             op = op.as_str(),
-            key_len = Empty,
-            items = Empty,
+            key_len,
+            items,
             outcome = Empty
         );
-        if let Some(len) = key_len {
-            span.record("key_len", len);
-        }
-        if let Some(n) = items {
-            span.record("items", n);
-        }
         let timer = Timer {
             shared: self,
             op,

@@ -55,7 +55,9 @@ pub(crate) async fn get(s: &Arc<Shared>, key: &[u8]) -> Result<Option<Entry>> {
         s.release(conn);
         return Ok(entry);
     }
-    queue::call::<Reads>(s, key.to_vec()).await
+    // Boxed for the same reason as the pool's checkout (see `Shared::acquire`): a
+    // lone read's future stays small.
+    Box::pin(queue::call::<Reads>(s, key.to_vec())).await
 }
 
 /// Reads every key of `jobs` and answers each job; `false` if the reads failed.

@@ -148,10 +148,9 @@ impl Shared {
                 &self.instruments,
             )
         };
-        let conn = self
-            .gate
-            .acquire(&self.pool, &self.instruments, map)
-            .await?;
+        // On the heap: sqlx's checkout would otherwise make every operation's future
+        // (stash hit or not) too large for the allocator's fast path.
+        let conn = Box::pin(self.gate.acquire(&self.pool, &self.instruments, map)).await?;
         Ok(Lent::new(conn))
     }
 
