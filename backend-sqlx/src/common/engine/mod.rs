@@ -13,6 +13,7 @@
 //! SQLite keeps its own structure (its single writer connection) beside this one.
 
 pub(crate) mod close;
+pub(crate) mod conditions;
 pub(crate) mod errors;
 pub(crate) mod health;
 pub(crate) mod lease;

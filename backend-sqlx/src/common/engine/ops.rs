@@ -7,17 +7,18 @@
 
 use std::time::SystemTime;
 
-use storage_api::backend::{expiry_millis, to_unix_millis};
+use storage_api::backend::to_unix_millis;
 use storage_api::{
     Condition, Entry, PutOptions, Result, ScanOptions, Version, WriteOp, WriteResult,
 };
 
+use super::Engine;
+use super::conditions::{check_condition, is_live, new_row};
 use super::lease::Lease;
 use super::queries::{CurrentRow, Param, Queries};
 use super::runs::{self, RunPut};
 use super::shared::Shared;
-use super::{Engine, NewRow};
-use crate::common::rows::{bound_key, entry, require_condition, scan_bounds, version_from};
+use crate::common::rows::{bound_key, entry, scan_bounds, version_from};
 
 /// Reads the live entry under `key` at `now`; `in_transaction` for a read inside an
 /// application's transaction.
@@ -80,24 +81,6 @@ pub(crate) async fn put<E: Engine>(
     let current = current(s, lease, key, "put").await?;
     let row = new_row(current, key, value, options, now)?;
     version_from(s.engine.write(lease, row).await?)
-}
-
-/// The row a put at `now` writes over `current` (the key's row, live or expired), or
-/// `ConditionFailed` if its condition does not hold.
-pub(crate) fn new_row<'a>(
-    current: Option<CurrentRow>,
-    key: &'a [u8],
-    value: &'a [u8],
-    options: PutOptions,
-    now: SystemTime,
-) -> Result<NewRow<'a>> {
-    check_condition(current, options.condition, now, "put")?;
-    Ok(NewRow {
-        key,
-        value,
-        expires_at: expiry_millis(now, options.ttl),
-        replaces: current.is_some(),
-    })
 }
 
 /// Removes `key` if the condition holds; `true` when a live entry was removed.
@@ -188,24 +171,4 @@ async fn current<E: Engine>(
     let statement = s.engine.statements().current.clone();
     let row = E::Db::fetch_current(lease.start(), statement, &[Param::Bytes(key)]).await;
     lease.finish(operation, row)
-}
-
-/// `ConditionFailed` unless `condition` holds for `current` at `now` (an expired row
-/// counts as absent).
-fn check_condition(
-    current: Option<CurrentRow>,
-    condition: Condition,
-    now: SystemTime,
-    operation: &str,
-) -> Result<()> {
-    let live = current
-        .filter(|(_, expires_at)| is_live(*expires_at, now))
-        .map(|(version, _)| version_from(version))
-        .transpose()?;
-    require_condition(condition.holds(live), operation)
-}
-
-/// Whether a row with this expiry is visible at `now`.
-fn is_live(expires_at: Option<i64>, now: SystemTime) -> bool {
-    expires_at.is_none_or(|at| at > to_unix_millis(now))
 }

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use storage_api::{Condition, ErrorKind, PutOptions, Result, StoreError, Version, WriteOp};
 
 use super::Engine;
+use super::conditions::new_row;
 use super::lease::Lease;
-use super::ops;
 use super::queries::CurrentRow;
 use super::shared::Shared;
 use crate::common::rows::version_from;
@@ -92,7 +92,7 @@ pub(crate) async fn put_many<E: Engine>(
     let mut refusals = Vec::with_capacity(puts.len());
     for put in puts {
         let current = found.get(put.key).copied();
-        match ops::new_row(current, put.key, put.value, put.options, put.now) {
+        match new_row(current, put.key, put.value, put.options, put.now) {
             Ok(row) => {
                 rows.push(row);
                 refusals.push(None);
