@@ -40,12 +40,12 @@ pub(crate) struct Cli {
     pub(crate) sweep: bool,
 
     /// Data sizes the sweep preloads; each runs at the pool size `--connections`.
-    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::sweep::KEYS,
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::plan::SWEEP_KEYS,
           value_parser = clap::value_parser!(u64).range(2..))]
     pub(crate) sweep_keys: Vec<u64>,
 
     /// Pool sizes the sweep runs at the smallest of `--sweep-keys`.
-    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::sweep::POOLS,
+    #[arg(long, value_name = "N,N,...", value_delimiter = ',', default_values_t = crate::plan::SWEEP_POOLS,
           value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub(crate) sweep_pools: Vec<u32>,
 
@@ -136,7 +136,7 @@ impl Cli {
     pub(crate) fn tasks(&self) -> Vec<u32> {
         match (self.tasks_given.is_empty(), self.sweep) {
             (false, _) => self.tasks_given.clone(),
-            (true, true) => crate::sweep::TASKS.to_vec(),
+            (true, true) => crate::plan::SWEEP_TASKS.to_vec(),
             (true, false) => crate::plan::CONCURRENCY.to_vec(),
         }
     }

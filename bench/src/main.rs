@@ -35,39 +35,45 @@ fn main() -> ExitCode {
         return print_json_line(child::run(&cli, config, workload));
     }
     if cli.sweep {
-        return match sweep::run(&cli) {
-            Ok(report) => {
-                if cli.json {
-                    println!("{}", report.to_json());
-                } else {
-                    print!("{}", sweep::to_table(&report));
-                }
-                if report.rows.is_empty() {
-                    ExitCode::FAILURE
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(message) => {
-                eprintln!("error: {message}");
-                ExitCode::FAILURE
-            }
-        };
+        let finished = sweep::run(&cli).map(|report| Finished {
+            json: report.to_json(),
+            table: sweep::to_table(&report),
+            failed: report.rows.is_empty(),
+        });
+        return print_finished(&cli, finished);
     }
-    match parent::run(&cli) {
-        Ok(report) => {
-            if let Some(path) = &cli.save
-                && let Err(e) = std::fs::write(path, report.to_json())
-            {
-                eprintln!("error: writing {}: {e}", path.display());
-                return ExitCode::FAILURE;
-            }
+    let finished = parent::run(&cli).and_then(|report| {
+        let json = report.to_json();
+        if let Some(path) = &cli.save {
+            std::fs::write(path, &json).map_err(|e| format!("writing {}: {e}", path.display()))?;
+        }
+        Ok(Finished {
+            json,
+            table: report.to_table(),
+            failed: report.runs.is_empty() || report.threads_grew(),
+        })
+    });
+    print_finished(&cli, finished)
+}
+
+/// A finished run (the bench's or a sweep's) as it is printed.
+struct Finished {
+    json: String,
+    table: String,
+    /// Nothing was measured, or pooledstore's threads grew with its tasks.
+    failed: bool,
+}
+
+/// Prints `finished` as JSON (`--json`) or as a table, or its error on stderr.
+fn print_finished(cli: &cli::Cli, finished: Result<Finished, String>) -> ExitCode {
+    match finished {
+        Ok(finished) => {
             if cli.json {
-                println!("{}", report.to_json());
+                println!("{}", finished.json);
             } else {
-                print!("{}", report.to_table());
+                print!("{}", finished.table);
             }
-            if report.runs.is_empty() || report.threads_grew() {
+            if finished.failed {
                 ExitCode::FAILURE
             } else {
                 ExitCode::SUCCESS

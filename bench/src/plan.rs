@@ -2,6 +2,14 @@
 
 use std::fmt;
 
+/// Data sizes a sweep (`--sweep`) preloads unless `--sweep-keys` says otherwise.
+pub(crate) const SWEEP_KEYS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
+/// Pool sizes the sweep runs at unless `--sweep-pools` says otherwise.
+pub(crate) const SWEEP_POOLS: [u32; 6] = [1, 2, 4, 8, 16, 32];
+/// Concurrency of the sweep unless `--tasks` says otherwise: more tasks than the
+/// largest pools but one, so every pool size up to 16 has waiters.
+pub(crate) const SWEEP_TASKS: [u32; 1] = [16];
+
 /// Connections in every pool under test unless `--connections` says otherwise.
 pub(crate) const DEFAULT_POOL_SIZE: u32 = 8;
 

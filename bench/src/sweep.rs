@@ -20,13 +20,6 @@ use crate::plot::{Chart, Series, write_svg};
 use crate::procstat::load_average;
 use crate::report::{Failure, Row, median_row, rate, utc_date};
 
-/// Data sizes the sweep preloads unless `--sweep-keys` says otherwise.
-pub(crate) const KEYS: [u64; 3] = [100_000, 1_000_000, 10_000_000];
-/// Pool sizes the sweep runs at unless `--sweep-pools` says otherwise.
-pub(crate) const POOLS: [u32; 6] = [1, 2, 4, 8, 16, 32];
-/// Concurrency of the sweep unless `--tasks` says otherwise: more tasks than the
-/// largest pools but one, so every pool size up to 16 has waiters.
-pub(crate) const TASKS: [u32; 1] = [16];
 /// What the sweep measures.
 pub(crate) const WORKLOADS: [Workload; 3] = [Workload::PointRead, Workload::Put, Workload::Scan];
 
@@ -793,7 +786,7 @@ mod tests {
 
     #[test]
     fn points_cover_both_axes_once() {
-        let points = points(&KEYS, &POOLS, 8);
+        let points = points(&crate::plan::SWEEP_KEYS, &crate::plan::SWEEP_POOLS, 8);
         let pairs: Vec<(u64, u32)> = points.iter().map(|p| (p.keys, p.connections)).collect();
         assert_eq!(
             pairs,
