@@ -3,15 +3,16 @@
 //! both SQLite backends and of the server engines), and the sqlx SQLite backend's
 //! coalesced point reads, are built on.
 //!
-//! A caller queues its call and waits for the answer; a caller that finds fewer tasks
-//! draining the queue than the server allows ([`Server::DRAINS`], one unless it says
-//! otherwise) spawns one ([`call`]), or, finding nothing queued or served at all,
-//! serves its own call on its own task ([`call_or_lead`]). A draining task takes
+//! A caller queues its call and waits for the answer; a caller that finds no task
+//! draining the queue spawns one ([`call`]), or, finding nothing queued or served at
+//! all, serves its own call on its own task ([`call_or_lead`]). One task at a time
+//! drains a queue (groups in flight side by side met each other's rows on the server
+//! engines and measured slower). A draining task takes
 //! the calls waiting at that moment, oldest first, up to [`Server::MAX_GROUP`] of
 //! weight (a lone call weighing more still goes alone), skips those whose callers gave
 //! up, serves the rest together and repeats until the queue is empty. If it ends early
-//! (a panic, or its runtime shutting down) and no other task drains the queue, the
-//! calls still queued fail and the next caller starts a new task.
+//! (a panic, or its runtime shutting down), the calls still queued fail and the next
+//! caller starts a new task.
 //!
 //! The queue knows no driver: the store says where connections come from
 //! ([`Lender`]) and a [`Server`] says how one group is answered.
@@ -70,11 +71,6 @@ pub trait Server: Sized + Send + Sync + 'static {
 
     /// The most weight one group takes (a lone call weighing more still goes alone).
     const MAX_GROUP: usize;
-
-    /// How many tasks may drain the queue at once, each on a connection of its own: one
-    /// (a single writer) unless the database lets groups commit side by side, so one
-    /// group's commit overlaps the next group's statements.
-    const DRAINS: usize = 1;
 
     /// How much `request` weighs towards [`MAX_GROUP`](Self::MAX_GROUP).
     fn weight(_request: &Self::Request) -> usize {
@@ -153,7 +149,7 @@ pub fn copy(error: &StoreError) -> StoreError {
     }
 }
 
-/// The calls waiting for one [`Server`], how many tasks are draining them, and how many
+/// The calls waiting for one [`Server`], whether a task is draining them, and how many
 /// callers are running alone beside the queue.
 pub struct Queue<Q, A> {
     state: Mutex<State<Q, A>>,
@@ -161,8 +157,8 @@ pub struct Queue<Q, A> {
 
 struct State<Q, A> {
     calls: VecDeque<Call<Q, A>>,
-    /// Tasks draining the queue (a caller serving its own call counts as one).
-    drains: usize,
+    /// A task drains the queue (a caller serving its own call counts as one).
+    draining: bool,
     alone: usize,
 }
 
@@ -171,7 +167,7 @@ impl<Q, A> Default for Queue<Q, A> {
         Self {
             state: Mutex::new(State {
                 calls: VecDeque::new(),
-                drains: 0,
+                draining: false,
                 alone: 0,
             }),
         }
@@ -183,7 +179,7 @@ impl<Q, A> std::fmt::Debug for Queue<Q, A> {
         let state = self.lock();
         f.debug_struct("Queue")
             .field("calls", &state.calls.len())
-            .field("drains", &state.drains)
+            .field("draining", &state.draining)
             .field("alone", &state.alone)
             .finish()
     }
@@ -204,20 +200,19 @@ impl<Q, A> Queue<Q, A> {
     /// alone; the returned guard counts it until dropped.
     pub fn alone(&self) -> Option<Alone<'_, Q, A>> {
         let mut state = self.lock();
-        if state.alone > 0 || state.drains > 0 || !state.calls.is_empty() {
+        if state.alone > 0 || state.draining || !state.calls.is_empty() {
             return None;
         }
         state.alone += 1;
         Some(Alone { queue: self })
     }
 
-    /// Queues `call`; `true` if fewer than `max_drains` tasks drain the queue (the
-    /// caller must start one).
-    fn push(&self, call: Call<Q, A>, max_drains: usize) -> bool {
+    /// Queues `call`; `true` if no task drains the queue (the caller must start one).
+    fn push(&self, call: Call<Q, A>) -> bool {
         let mut state = self.lock();
         state.calls.push_back(call);
-        let start = state.drains < max_drains.max(1);
-        state.drains += usize::from(start);
+        let start = !state.draining;
+        state.draining = true;
         start
     }
 
@@ -225,20 +220,17 @@ impl<Q, A> Queue<Q, A> {
     /// `true` if it was free (the caller then serves its own call).
     fn lead(&self) -> bool {
         let mut state = self.lock();
-        let free = state.drains == 0 && state.alone == 0 && state.calls.is_empty();
-        state.drains += usize::from(free);
+        let free = !state.draining && state.alone == 0 && state.calls.is_empty();
+        state.draining |= free;
         free
     }
 
     /// Ends a caller's turn at serving its own call: `true` if calls queued meanwhile
-    /// and no other task drains them (the caller must start a drain, which it counts
-    /// in its own place).
+    /// (the caller must start a drain, which takes over its place).
     fn hand_over(&self) -> bool {
         let mut state = self.lock();
-        let start = state.drains == 1 && !state.calls.is_empty();
-        if !start {
-            state.drains -= 1;
-        }
+        let start = !state.calls.is_empty();
+        state.draining = start;
         start
     }
 
@@ -249,7 +241,7 @@ impl<Q, A> Queue<Q, A> {
         let mut state = self.lock();
         let calls = take(&mut state.calls, max, weight);
         if calls.is_empty() {
-            state.drains -= 1;
+            state.draining = false;
         }
         calls
     }
@@ -260,14 +252,11 @@ impl<Q, A> Queue<Q, A> {
         take(&mut self.lock().calls, max, weight)
     }
 
-    /// Counts a drain that ended early as ended, and takes every queued call if no
-    /// other drain is left to serve them.
+    /// Counts a drain that ended early as ended, and takes every queued call: no
+    /// drain is left to serve them.
     fn abandon(&self) -> Vec<Call<Q, A>> {
         let mut state = self.lock();
-        state.drains -= 1;
-        if state.drains > 0 {
-            return Vec::new();
-        }
+        state.draining = false;
         state.calls.drain(..).collect()
     }
 }
@@ -314,7 +303,7 @@ impl<Q, A> Drop for Alone<'_, Q, A> {
 /// skipped; dropped later, it may or may not have been served.
 pub async fn call<S: Server>(store: &Arc<S::Store>, request: S::Request) -> Result<S::Answer> {
     let (call, answer) = new_call(request);
-    if S::queue(store).push(call, S::DRAINS) {
+    if S::queue(store).push(call) {
         tokio::spawn(drain::<S>(Arc::clone(store)));
     }
     wait::<S>(store, answer).await

@@ -54,22 +54,15 @@ impl Lender for Store {
     }
 }
 
-/// Answers `request * 10`, with up to `DRAINS` drains.
-struct Echoes<const DRAINS: usize>;
+/// Answers `request * 10`.
+struct Echo;
 
-/// [`Echoes`] with one drain, as most servers.
-type Echo = Echoes<1>;
-
-/// [`Echoes`] with two drains allowed.
-type TwoDrains = Echoes<2>;
-
-impl<const D: usize> Server for Echoes<D> {
+impl Server for Echo {
     type Store = Store;
     type Request = u32;
     type Answer = u32;
     const OPERATION: &'static str = "echo";
     const MAX_GROUP: usize = 10;
-    const DRAINS: usize = D;
 
     fn weight(request: &u32) -> usize {
         *request as usize
@@ -259,43 +252,4 @@ async fn a_caller_runs_alone_only_while_nothing_else_is_queued_served_or_alone()
     drop(gate);
     first.await.unwrap().unwrap();
     until("the drain ends", || store.queue.alone().is_some()).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_allowing_two_drains_serves_two_groups_at_once_and_no_more() {
-    let store = Arc::new(Store::default());
-    let gate = store.gate.write().await;
-    let call = |request| {
-        let s = Arc::clone(&store);
-        tokio::spawn(async move { queue::call::<TwoDrains>(&s, request).await })
-    };
-    let first = call(1);
-    until("the first group is served", || served(&store).len() == 1).await;
-    let second = call(2);
-    until("a second drain serves beside the first", || {
-        served(&store).len() == 2
-    })
-    .await;
-    let third = call(3);
-    let fourth = call(4);
-    until("both wait", || store.queue.queued() == 2).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(
-        served(&store).len(),
-        2,
-        "no third drain: {:?}",
-        served(&store)
-    );
-    drop(gate);
-    for (call, answer) in [(first, 10), (second, 20), (third, 30), (fourth, 40)] {
-        assert_eq!(call.await.unwrap().unwrap(), answer);
-    }
-    assert_eq!(store.lent.load(SeqCst), 2, "one connection per drain");
-    let mut groups = served(&store);
-    groups.sort();
-    assert_eq!(groups[..2], [vec![1], vec![2]]);
-    assert_eq!(groups.concat().len(), 4, "{groups:?}");
-    assert_eq!(store.queue.queued(), 0);
-    // Both drains ended: a lone caller serves itself again.
-    assert!(store.queue.alone().is_some());
 }
