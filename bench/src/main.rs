@@ -7,6 +7,7 @@ mod child;
 mod cli;
 mod dataset;
 mod drive;
+mod goals;
 mod histogram;
 mod load;
 mod ops;

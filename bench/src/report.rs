@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::cli::Cli;
+use crate::goals::Goal;
 use crate::load::{TaskPeaks, ThreadCheck, peaks_by_tasks, thread_checks};
 use crate::outcome::RunResult;
 use crate::plan::{Config, Workload};
@@ -143,6 +144,8 @@ pub(crate) struct Report {
     /// Whether each pooledstore configuration's threads stayed put as tasks grew, from
     /// the pool size on.
     pub(crate) thread_checks: Vec<ThreadCheck>,
+    /// The performance targets, checked against `rows`.
+    pub(crate) targets: Vec<Goal>,
     /// Configurations not run, and why.
     pub(crate) skipped: Vec<String>,
     /// Children that failed.
@@ -191,7 +194,8 @@ impl Report {
                     ..row.clone()
                 }
             })
-            .collect();
+            .collect::<Vec<Row>>();
+        let targets = crate::goals::check(&rows);
         let peaks = Config::ALL
             .into_iter()
             .filter_map(|config| {
@@ -212,6 +216,7 @@ impl Report {
             peaks,
             peaks_by_tasks,
             thread_checks,
+            targets,
             skipped,
             failures,
             runs,
@@ -314,6 +319,7 @@ impl Report {
             );
         }
         crate::load::write_section(out, &self.peaks_by_tasks, &self.thread_checks);
+        crate::goals::write_section(out, &self.targets);
         let with_errors: Vec<&Row> = self.rows.iter().filter(|r| !r.errors.is_empty()).collect();
         if !with_errors.is_empty() {
             let _ = writeln!(out, "\nerrors by kind");
@@ -469,8 +475,15 @@ pub(crate) fn utc_date(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A row of `config` measured on `workload` at `tasks`, without ratios.
+    pub(crate) fn row(config: Config, workload: Workload, tasks: u32) -> Row {
+        let mut result = run(config, tasks, 1000.0, 10.0);
+        result.workload = workload.name().into();
+        median_row(&[&result])
+    }
 
     fn run(config: Config, concurrency: u32, ops: f64, p50: f64) -> RunResult {
         RunResult {
