@@ -35,6 +35,12 @@ pub(crate) struct ConnectSpec {
 }
 
 impl ConnectSpec {
+    /// Whether a commit writes to the log without waiting for the disk: WAL mode with
+    /// `synchronous` NORMAL or OFF (a checkpoint still syncs, off the writer's way).
+    pub(crate) fn commits_in_memory(&self) -> bool {
+        self.wal && matches!(self.synchronous, "NORMAL" | "OFF")
+    }
+
     /// Opens and sets up one connection. Blocking: call it off the async threads.
     pub(crate) fn open(&self) -> Result<Connection, StoreError> {
         // No SQLITE_OPEN_URI: a path is a path, never a URI with parameters.
@@ -343,30 +349,29 @@ impl SqliteConn {
         }
     }
 
-    /// Runs the read `f` on the calling thread without ever waiting for a lock: the
-    /// busy handler is off while it runs (a locked database fails at once with
-    /// `SQLITE_BUSY`) and `busy_timeout` is restored afterwards. For reads that take
-    /// microseconds, less than the thread switches `interact` costs.
+    /// Runs `f` on the calling thread without ever waiting for a lock, with SQLite's
+    /// automatic checkpoint set as `autocheckpoint` says: the busy handler is off
+    /// while it runs (a locked database fails at once with `SQLITE_BUSY`) and
+    /// `busy_timeout` is restored afterwards. For work that takes microseconds (short
+    /// reads, a lone write that commits without waiting for the disk), less than the
+    /// thread switches `interact` costs.
     pub(crate) fn run_here<R>(
         &self,
         busy_timeout: Duration,
+        autocheckpoint: Autocheckpoint,
         f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
-        let ran = self.slot.run(|conn| {
+        let ran = self.slot.run_with(autocheckpoint, |conn| {
             conn.busy_timeout(Duration::ZERO)?;
             let out = f(conn);
-            conn.busy_timeout(busy_limit(busy_timeout))?;
-            Ok::<_, DbError>(out)
-        });
-        match ran {
-            Ok(Ok(out)) => out,
-            // The busy handler could not be restored: never reuse the connection.
-            Ok(Err(e)) => {
+            // The busy handler could not be restored: never reuse the connection. What
+            // `f` did stands (a write it committed is committed).
+            if conn.busy_timeout(busy_limit(busy_timeout)).is_err() {
                 self.slot.broken.store(true, SeqCst);
-                Err(e)
             }
-            Err(e) => Err(e),
-        }
+            out
+        });
+        ran?
     }
 
     /// Rolls back whatever transaction the connection is in, once every closure

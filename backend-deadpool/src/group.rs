@@ -10,7 +10,7 @@ use std::time::SystemTime;
 
 use rusqlite::Connection;
 use sqlite_common::queue::Lender;
-use sqlite_common::round::{Fault, Outcome, Round, Settled, Step};
+use sqlite_common::round::{Fault, Group, Outcome, Round, Settled, Step};
 use sqlite_common::wal::Checkpoint;
 use sqlite_common::writer::{Request, Write, Written};
 use storage_api::{ErrorKind, WriteOp, WriteResult};
@@ -49,12 +49,55 @@ pub(crate) fn apply_round<S: Lender>(
     round.finish()
 }
 
+/// Whether `group` is one single put or delete: what the writer may apply on the
+/// async thread (see [`try_here`]).
+pub(crate) fn is_single_write(group: &Group) -> bool {
+    matches!(
+        group.requests(),
+        [Request {
+            write: Write::Op(_),
+            ..
+        }]
+    )
+}
+
+/// Applies `requests` like a group of a round if the write lock is free at once (the
+/// busy handler being off, as on an async thread); `None`, with nothing done, when
+/// another connection holds it.
+pub(crate) fn try_here(
+    conn: &Connection,
+    ctx: &Ctx,
+    pool: &ConnPool,
+    requests: &[Request],
+) -> Option<Outcome> {
+    match begin(conn) {
+        Ok(()) => Some(run_begun(conn, ctx, pool, requests)),
+        Err(e) if e.is_busy() => None,
+        Err(e) => Some(Err(Fault::Transaction(pool.fail(operation(requests), e)))),
+    }
+}
+
 /// Applies `requests` in one transaction and commits it: one result per write.
 fn run(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> Outcome {
-    let operation = requests.first().map_or("write", |r| r.write.operation());
+    begin(conn).map_err(|e| Fault::Transaction(pool.fail(operation(requests), e)))?;
+    run_begun(conn, ctx, pool, requests)
+}
+
+/// Starts the group's `BEGIN IMMEDIATE` transaction.
+fn begin(conn: &Connection) -> std::result::Result<(), DbError> {
     // A rollback below failed earlier: try again before starting afresh.
     roll_back(conn);
-    statement(conn, "BEGIN IMMEDIATE").map_err(|e| Fault::Transaction(pool.fail(operation, e)))?;
+    statement(conn, "BEGIN IMMEDIATE")
+}
+
+/// The operation a group's errors name: its first write's.
+fn operation(requests: &[Request]) -> &'static str {
+    requests.first().map_or("write", |r| r.write.operation())
+}
+
+/// Applies `requests` in the transaction [`begin`] started and commits it.
+fn run_begun(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]) -> Outcome {
+    let operation = operation(requests);
     // Alone in its group, a write needs no savepoint: the transaction is its own.
     let alone = requests.len() == 1;
     let mut results = Vec::with_capacity(requests.len());

@@ -56,10 +56,11 @@ impl Lease {
         result?
     }
 
-    /// Runs the short read `f` on the calling thread; see [`SqliteConn::run_here`].
+    /// Runs the short `f` on the calling thread; see [`SqliteConn::run_here`].
     pub(crate) fn run_here<R>(
         &mut self,
         busy_timeout: Duration,
+        autocheckpoint: Autocheckpoint,
         f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
         let conn = self
@@ -67,7 +68,7 @@ impl Lease {
             .as_ref()
             .and_then(Held::conn)
             .ok_or(DbError::Lost)?;
-        conn.run_here(busy_timeout, f)
+        conn.run_here(busy_timeout, autocheckpoint, f)
     }
 
     /// Whether an earlier `run` was cancelled before its closure finished.

@@ -21,7 +21,7 @@ use crate::ops::{self, Ctx};
 use crate::pool::{ConnPool, PoolSettings};
 use crate::schema;
 use crate::tx::DeadpoolTransaction;
-use crate::writer::{self, Writes};
+use crate::writer::{self, WriterSettings, Writes};
 use sqlite_common::location::{self, SqliteLocation};
 use sqlite_common::scratch::ScratchDir;
 
@@ -94,7 +94,7 @@ impl DeadpoolStore {
             }
         };
         let persistent = scratch.is_none();
-        let wal = spec.wal;
+        let (wal, commits_in_memory) = (spec.wal, spec.commits_in_memory());
         let open_file = persistent.then(|| sqlite_common::OpenFile::register(&spec.path));
         let settings = PoolSettings {
             max: options.max_connections,
@@ -122,8 +122,12 @@ impl DeadpoolStore {
             Arc::clone(&pool),
             Arc::clone(&ctx),
             Arc::clone(&lifecycle),
-            options.acquire_timeout,
-            wal,
+            WriterSettings {
+                acquire_timeout: options.acquire_timeout,
+                busy_timeout: options.busy_timeout,
+                wal,
+                commits_in_memory,
+            },
         );
         Ok(Self {
             pool,
@@ -177,7 +181,9 @@ impl DeadpoolStore {
             .await?;
         if short {
             let ctx = &self.ctx;
-            match lease.run_here(self.options.busy_timeout, |conn| f(conn, ctx)) {
+            match lease.run_here(self.options.busy_timeout, Autocheckpoint::AsIs, |conn| {
+                f(conn, ctx)
+            }) {
                 Err(e) if e.is_busy() => {}
                 done => return done.map_err(|e| self.pool.fail(op, e)),
             }
@@ -319,7 +325,7 @@ impl PooledStore for DeadpoolStore {
         let acquire_time = started.elapsed();
         let queried = Instant::now();
         // A round trip that touches no table and takes no lock: on this thread.
-        let answer = lease.run_here(self.options.busy_timeout, |conn| {
+        let answer = lease.run_here(self.options.busy_timeout, Autocheckpoint::AsIs, |conn| {
             conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))
                 .map_err(DbError::from)
         });

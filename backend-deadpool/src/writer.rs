@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlite_common::queue::Lender;
-use sqlite_common::round::{Round, Settled};
+use sqlite_common::round::{Fault, Round, Settled, Step};
 use sqlite_common::wal::Checkpoint;
 use sqlite_common::writer::{self, GroupWriter, Writer};
 use storage_api::backend::{Lifecycle, PoolInstruments};
@@ -33,26 +33,90 @@ pub(crate) struct Writes {
     ctx: Arc<Ctx>,
     lifecycle: Arc<Lifecycle>,
     acquire_timeout: Duration,
+    /// The connections' busy timeout, restored after a write on the async thread.
+    busy_timeout: Duration,
+    /// A commit writes to the log without waiting for the disk, so a lone write may
+    /// run on the async thread ([`Writes::write_here`]).
+    commits_in_memory: bool,
     writer: Writer,
 }
 
+/// How a store's writer applies its groups.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WriterSettings {
+    /// The store's acquire timeout, for the writer's connection.
+    pub(crate) acquire_timeout: Duration,
+    /// The connections' busy timeout.
+    pub(crate) busy_timeout: Duration,
+    /// The database is in WAL mode: the writer follows the checkpoint schedule.
+    pub(crate) wal: bool,
+    /// WAL mode with `synchronous` NORMAL or OFF: a commit does not wait for the disk.
+    pub(crate) commits_in_memory: bool,
+}
+
 impl Writes {
-    /// A writer taking its connection from `pool` within `acquire_timeout`;
-    /// `manual_checkpoints` when the database is in WAL mode.
+    /// A writer taking its connections from `pool`.
     pub(crate) fn new(
         pool: Arc<ConnPool>,
         ctx: Arc<Ctx>,
         lifecycle: Arc<Lifecycle>,
-        acquire_timeout: Duration,
-        manual_checkpoints: bool,
+        settings: WriterSettings,
     ) -> Arc<Self> {
         Arc::new(Self {
             pool,
             ctx,
             lifecycle,
-            acquire_timeout,
-            writer: Writer::new(manual_checkpoints),
+            acquire_timeout: settings.acquire_timeout,
+            busy_timeout: settings.busy_timeout,
+            commits_in_memory: settings.commits_in_memory,
+            writer: Writer::new(settings.wal),
         })
+    }
+
+    /// Takes `round`'s first step on the calling (async) thread when it is a single
+    /// put or delete that finds the write lock free at once: its commit does not wait
+    /// for the disk, so it takes about as long as a short read, less than the
+    /// hand-offs to a blocking thread and back. Whether steps are left for the
+    /// connection's thread: the first (given back) when it was anything else or the
+    /// lock was taken, or groups queued meanwhile.
+    fn write_here(
+        &self,
+        lease: &mut Lease,
+        round: &mut Round<Self>,
+        autocheckpoint: Autocheckpoint,
+    ) -> bool {
+        let group = match round.next_step() {
+            None => return false,
+            Some(Step::Apply(group)) if group::is_single_write(&group) => group,
+            Some(step) => {
+                round.put_back(step);
+                return true;
+            }
+        };
+        let ran = lease.run_here(self.busy_timeout, autocheckpoint, |conn| {
+            Ok(group::try_here(
+                conn,
+                &self.ctx,
+                &self.pool,
+                group.requests(),
+            ))
+        });
+        match ran {
+            Ok(Some(outcome)) => round.settle(group, outcome),
+            // Another connection holds the write lock: the thread waits for it.
+            Ok(None) => {
+                round.put_back(Step::Apply(group));
+                return true;
+            }
+            Err(e) => round.settle(group, Err(Fault::Transaction(self.pool.fail("write", e)))),
+        }
+        match round.next_step() {
+            None => false,
+            Some(step) => {
+                round.put_back(step);
+                true
+            }
+        }
     }
 
     /// Writes queued and not yet taken into a group: callers waiting for the writer's
@@ -91,11 +155,11 @@ impl GroupWriter for Writes {
     }
 
     /// rusqlite blocks: groups run on the connection's blocking thread, one round
-    /// per hand-off to it.
+    /// per hand-off to it (but for a lone write that can take the async thread's
+    /// turn, [`Writes::write_here`]).
     const ON_OWN_THREAD: bool = true;
 
-    async fn apply(store: &Arc<Self>, lease: &mut Lease, round: Round<Self>) -> Settled {
-        let (ctx, pool) = (Arc::clone(&store.ctx), Arc::clone(&store.pool));
+    async fn apply(store: &Arc<Self>, lease: &mut Lease, mut round: Round<Self>) -> Settled {
         // In WAL mode the writer follows the checkpoint schedule, SQLite's automatic
         // checkpoint off.
         let autocheckpoint = if store.writer.checkpoints_manually() {
@@ -103,6 +167,10 @@ impl GroupWriter for Writes {
         } else {
             Autocheckpoint::AsIs
         };
+        if store.commits_in_memory && !store.write_here(lease, &mut round, autocheckpoint) {
+            return round.finish();
+        }
+        let (ctx, pool) = (Arc::clone(&store.ctx), Arc::clone(&store.pool));
         let ran = lease
             .run(autocheckpoint, move |conn| {
                 Ok(group::apply_round(conn, &ctx, &pool, round))

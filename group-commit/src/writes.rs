@@ -86,28 +86,21 @@ impl<S: Server<Request = Request, Answer = Written>> Writes for S {}
 /// done; `now` is the store's clock when the caller asked. The caller keeps its own
 /// in-flight guard.
 ///
-/// With `lead`, a write that finds the writer idle is applied on the caller's own task
+/// A write that finds the writer idle is applied on the caller's own task
 /// ([`queue::call_or_lead`]), sparing it two hand-offs. If the returned future is
 /// dropped before the writer starts the write's group, the write is skipped; dropped
 /// later, it may or may not be applied. It is never applied in part.
 pub async fn submit<S: Writes>(
     store: &Arc<S::Store>,
-    lead: bool,
     write: Write,
     now: SystemTime,
 ) -> Result<Written> {
-    let request = Request { write, now };
-    if lead {
-        queue::call_or_lead::<S>(store, request).await
-    } else {
-        queue::call::<S>(store, request).await
-    }
+    queue::call_or_lead::<S>(store, Request { write, now }).await
 }
 
 /// Puts through the writer; see [`submit`].
 pub async fn put<S: Writes>(
     store: &Arc<S::Store>,
-    lead: bool,
     now: SystemTime,
     key: &[u8],
     value: &[u8],
@@ -118,7 +111,7 @@ pub async fn put<S: Writes>(
         value: value.to_vec(),
         options,
     };
-    match submit::<S>(store, lead, Write::Op(op), now).await? {
+    match submit::<S>(store, Write::Op(op), now).await? {
         Written::Op(WriteResult::Put(version)) => Ok(version),
         other => Err(mismatch("put", &other)),
     }
@@ -127,7 +120,6 @@ pub async fn put<S: Writes>(
 /// Deletes through the writer; see [`submit`].
 pub async fn delete<S: Writes>(
     store: &Arc<S::Store>,
-    lead: bool,
     now: SystemTime,
     key: &[u8],
     condition: Condition,
@@ -136,7 +128,7 @@ pub async fn delete<S: Writes>(
         key: key.to_vec(),
         condition,
     };
-    match submit::<S>(store, lead, Write::Op(op), now).await? {
+    match submit::<S>(store, Write::Op(op), now).await? {
         Written::Op(WriteResult::Delete(removed)) => Ok(removed),
         other => Err(mismatch("delete", &other)),
     }
@@ -145,23 +137,18 @@ pub async fn delete<S: Writes>(
 /// Applies a batch through the writer; see [`submit`].
 pub async fn batch<S: Writes>(
     store: &Arc<S::Store>,
-    lead: bool,
     now: SystemTime,
     ops: Vec<WriteOp>,
 ) -> Result<Vec<WriteResult>> {
-    match submit::<S>(store, lead, Write::Batch(ops), now).await? {
+    match submit::<S>(store, Write::Batch(ops), now).await? {
         Written::Batch(results) => Ok(results),
         other => Err(mismatch("batch", &other)),
     }
 }
 
 /// Purges expired entries through the writer; see [`submit`].
-pub async fn purge_expired<S: Writes>(
-    store: &Arc<S::Store>,
-    lead: bool,
-    now: SystemTime,
-) -> Result<u64> {
-    match submit::<S>(store, lead, Write::Purge, now).await? {
+pub async fn purge_expired<S: Writes>(store: &Arc<S::Store>, now: SystemTime) -> Result<u64> {
+    match submit::<S>(store, Write::Purge, now).await? {
         Written::Purged(purged) => Ok(purged),
         other => Err(mismatch("purge_expired", &other)),
     }

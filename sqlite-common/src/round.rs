@@ -31,7 +31,8 @@ pub struct Round<S: Lender> {
     committed: fn(&Arc<S>, usize),
     first: Option<Group>,
     goes_on: bool,
-    /// The last step was a checkpoint (the next is a group, whatever the schedule).
+    /// The next group goes ahead whatever the schedule: the last step was a
+    /// checkpoint, or the group was given back ([`put_back`](Self::put_back)).
     checkpointed: bool,
     left: Settled,
 }
@@ -137,6 +138,19 @@ impl<S: Lender> Round<S> {
         }
         self.checkpointed = false;
         Some(Step::Apply(group))
+    }
+
+    /// Gives back a step the backend did not take where it was (a write it keeps off
+    /// the async thread, say): the next [`next_step`](Self::next_step) returns it
+    /// again, a group as it was decided, whatever the schedule says by then.
+    pub fn put_back(&mut self, step: Step) {
+        match step {
+            Step::Checkpoint => self.checkpointed = false,
+            Step::Apply(group) => {
+                self.first = Some(group);
+                self.checkpointed = true;
+            }
+        }
     }
 
     /// Records the checkpoint a [`Step::Checkpoint`] asked for (`ran`: it did).

@@ -34,11 +34,13 @@ pub trait GroupWriter: Sized + Send + Sync + 'static {
 
     /// Whether groups are applied on a thread of the connection's own (a blocking
     /// driver) rather than on the async task that holds it. Such a backend settles
-    /// groups there, answering callers from that thread; its rounds go on with the
-    /// groups queued meanwhile, without a hand-off per group; and a write always goes
-    /// through the writer's task (a caller serving its own write could not profit
-    /// from either). Otherwise a write that finds the writer idle is applied on its
-    /// caller's task (see [`call_or_lead`](crate::queue::call_or_lead)), sparing it two hand-offs.
+    /// groups there, answering callers from that thread, and its rounds go on with
+    /// the groups queued meanwhile, without a hand-off per group.
+    ///
+    /// Either way a write that finds the writer idle is served on its caller's task
+    /// (see [`call_or_lead`](crate::queue::call_or_lead)), sparing it the hand-offs to
+    /// and from the writer's; a backend on its own thread may take a lone write there
+    /// too (see [`Round::put_back`]).
     const ON_OWN_THREAD: bool;
 
     /// The store's writer.
@@ -128,13 +130,13 @@ pub fn committed<W: GroupWriter>(store: &Arc<W::Store>, ops: usize) {
 
 /// Queues `write` for the next commit and returns its result once that commit is
 /// done; see [`group_commit::writes::submit`]. A write that finds the writer idle is
-/// applied on the caller's own task unless [`GroupWriter::ON_OWN_THREAD`].
+/// served on the caller's own task.
 pub async fn submit<W: GroupWriter>(
     store: &Arc<W::Store>,
     write: Write,
     now: SystemTime,
 ) -> Result<Written> {
-    writes::submit::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, write, now).await
+    writes::submit::<GroupCommit<W>>(store, write, now).await
 }
 
 /// Puts through the writer; see [`submit`].
@@ -145,7 +147,7 @@ pub async fn put<W: GroupWriter>(
     value: &[u8],
     options: PutOptions,
 ) -> Result<Version> {
-    writes::put::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now, key, value, options).await
+    writes::put::<GroupCommit<W>>(store, now, key, value, options).await
 }
 
 /// Deletes through the writer; see [`submit`].
@@ -155,7 +157,7 @@ pub async fn delete<W: GroupWriter>(
     key: &[u8],
     condition: Condition,
 ) -> Result<bool> {
-    writes::delete::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now, key, condition).await
+    writes::delete::<GroupCommit<W>>(store, now, key, condition).await
 }
 
 /// Applies a batch through the writer; see [`submit`].
@@ -164,10 +166,10 @@ pub async fn batch<W: GroupWriter>(
     now: SystemTime,
     ops: Vec<WriteOp>,
 ) -> Result<Vec<WriteResult>> {
-    writes::batch::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now, ops).await
+    writes::batch::<GroupCommit<W>>(store, now, ops).await
 }
 
 /// Purges expired entries through the writer; see [`submit`].
 pub async fn purge_expired<W: GroupWriter>(store: &Arc<W::Store>, now: SystemTime) -> Result<u64> {
-    writes::purge_expired::<GroupCommit<W>>(store, !W::ON_OWN_THREAD, now).await
+    writes::purge_expired::<GroupCommit<W>>(store, now).await
 }

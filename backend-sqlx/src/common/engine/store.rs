@@ -71,13 +71,13 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let s = &self.shared;
         let _work = s.enter()?;
-        writes::put::<GroupCommit<E>>(s, true, s.now(), key, value, options).await
+        writes::put::<GroupCommit<E>>(s, s.now(), key, value, options).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
         let _work = s.enter()?;
-        writes::delete::<GroupCommit<E>>(s, true, s.now(), key, condition).await
+        writes::delete::<GroupCommit<E>>(s, s.now(), key, condition).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
@@ -94,7 +94,7 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let s = &self.shared;
         let _work = s.enter()?;
-        writes::batch::<GroupCommit<E>>(s, true, s.now(), ops).await
+        writes::batch::<GroupCommit<E>>(s, s.now(), ops).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
