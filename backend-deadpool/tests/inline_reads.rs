@@ -6,8 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use backend_deadpool::rusqlite::Connection;
-use common::{file_options, open, quiet};
+use common::{file_options, hold_lock, open, quiet};
 use storage_api::{PooledStore, PutOptions, ScanOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -21,15 +20,7 @@ async fn a_read_behind_an_exclusive_lock_waits_instead_of_failing_busy() {
     let store = open(options).await;
     store.put(b"k", b"v", PutOptions::default()).await.unwrap();
 
-    let (locked_tx, locked) = std::sync::mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        locked_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        conn.execute_batch("COMMIT").unwrap();
-    });
-    locked.recv().unwrap();
+    let holder = hold_lock(path, "BEGIN EXCLUSIVE", Duration::from_millis(300));
 
     let started = Instant::now();
     let entry = store.get(b"k").await.unwrap().unwrap();

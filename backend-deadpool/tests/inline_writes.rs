@@ -8,8 +8,7 @@ mod common;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use backend_deadpool::rusqlite::Connection;
-use common::{file_options, open, quiet};
+use common::{file_options, hold_lock, open, quiet};
 use storage_api::{Condition, PooledStore, PutOptions, StoreOptions, Synchronous};
 
 /// A runtime whose only blocking thread the test can take away.
@@ -64,12 +63,18 @@ fn writes_finish_without_a_blocking_thread(options: StoreOptions, limit: Duratio
     })
 }
 
+/// A file database in WAL mode with `synchronous`.
+fn wal_options(dir: &tempfile::TempDir, synchronous: Synchronous) -> StoreOptions {
+    let mut options = file_options(dir.path(), "kv.db");
+    options.sqlite.enable_wal = true;
+    options.sqlite.synchronous = synchronous;
+    options
+}
+
 #[test]
 fn lone_writes_commit_on_the_async_thread_in_wal_mode_with_synchronous_normal() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = file_options(dir.path(), "kv.db");
-    options.sqlite.enable_wal = true;
-    options.sqlite.synchronous = Synchronous::Normal;
+    let options = wal_options(&dir, Synchronous::Normal);
     assert!(
         writes_finish_without_a_blocking_thread(options, Duration::from_secs(5)),
         "a lone put or delete waited for a blocking thread"
@@ -79,9 +84,7 @@ fn lone_writes_commit_on_the_async_thread_in_wal_mode_with_synchronous_normal() 
 #[test]
 fn lone_writes_wait_for_a_blocking_thread_when_a_commit_waits_for_the_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let mut options = file_options(dir.path(), "kv.db");
-    options.sqlite.enable_wal = true;
-    options.sqlite.synchronous = Synchronous::Full;
+    let options = wal_options(&dir, Synchronous::Full);
     assert!(
         !writes_finish_without_a_blocking_thread(options, Duration::from_millis(500)),
         "a lone put with synchronous = FULL committed on the async thread"
@@ -95,15 +98,7 @@ async fn a_lone_put_behind_a_lock_held_elsewhere_waits_for_it() {
     let store = open(file_options(dir.path(), "kv.db")).await;
     store.put(b"k", b"0", PutOptions::default()).await.unwrap();
 
-    let (locked_tx, locked) = mpsc::channel();
-    let holder = std::thread::spawn(move || {
-        let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("BEGIN IMMEDIATE").unwrap();
-        locked_tx.send(()).unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        conn.execute_batch("COMMIT").unwrap();
-    });
-    locked.recv().unwrap();
+    let holder = hold_lock(path, "BEGIN IMMEDIATE", Duration::from_millis(300));
 
     let started = Instant::now();
     store.put(b"k", b"1", PutOptions::default()).await.unwrap();

@@ -52,3 +52,23 @@ pub(crate) async fn quiet(store: &DeadpoolStore) -> PoolMetrics {
     assert!(settled, "connections still in use: {metrics:?}");
     metrics
 }
+
+/// Takes a lock on the database at `path` from a connection of another thread with
+/// `begin` (`BEGIN EXCLUSIVE`, say), holds it for `hold`, then commits. Returns once the
+/// lock is held.
+pub(crate) fn hold_lock(
+    path: std::path::PathBuf,
+    begin: &'static str,
+    hold: Duration,
+) -> std::thread::JoinHandle<()> {
+    let (locked_tx, locked) = std::sync::mpsc::channel();
+    let holder = std::thread::spawn(move || {
+        let conn = backend_deadpool::rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(begin).unwrap();
+        locked_tx.send(()).unwrap();
+        std::thread::sleep(hold);
+        conn.execute_batch("COMMIT").unwrap();
+    });
+    locked.recv().unwrap();
+    holder
+}
