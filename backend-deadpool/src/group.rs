@@ -16,7 +16,7 @@ use sqlite_common::writer::{Request, Write, Written};
 use storage_api::{ErrorKind, WriteOp, WriteResult};
 
 use crate::errors::DbError;
-use crate::ops::{self, Ctx};
+use crate::ops::{self, Ctx, Versions};
 use crate::pool::ConnPool;
 
 /// Takes the steps of `round`: checkpoints on this connection, and groups, each in
@@ -100,10 +100,22 @@ fn run_begun(conn: &Connection, ctx: &Ctx, pool: &ConnPool, requests: &[Request]
     let operation = operation(requests);
     // Alone in its group, a write needs no savepoint: the transaction is its own.
     let alone = requests.len() == 1;
+    let needed = requests
+        .iter()
+        .map(|r| r.write.versions_needed())
+        .sum::<i64>();
+    let reserved = Versions::reserve(conn, ctx, usize::try_from(needed).unwrap_or(0));
+    let mut versions = match reserved {
+        Ok(versions) => versions,
+        Err(e) => {
+            roll_back(conn);
+            return Err(Fault::Statement(pool.fail(operation, e)));
+        }
+    };
     let mut results = Vec::with_capacity(requests.len());
     for request in requests {
         let operation = request.write.operation();
-        match write(conn, ctx, &request.write, request.now, alone) {
+        match write(conn, ctx, &mut versions, &request.write, request.now, alone) {
             Ok(written) => results.push(Ok(written)),
             Err(e) if refused(&e) && alone => {
                 roll_back(conn);
@@ -133,6 +145,7 @@ fn refused(error: &DbError) -> bool {
 fn write(
     conn: &Connection,
     ctx: &Ctx,
+    versions: &mut Versions,
     write: &Write,
     now: SystemTime,
     alone: bool,
@@ -142,14 +155,16 @@ fn write(
             key,
             value,
             options,
-        }) => ops::put(conn, ctx, key, value, *options, now)
+        }) => ops::put(conn, ctx, versions, key, value, *options, now)
             .map(|version| Written::Op(WriteResult::Put(version))),
         Write::Op(WriteOp::Delete { key, condition }) => {
             ops::delete(conn, ctx, key, *condition, now)
                 .map(|removed| Written::Op(WriteResult::Delete(removed)))
         }
-        Write::Batch(batch) if alone => ops::batch(conn, ctx, batch, now).map(Written::Batch),
-        Write::Batch(batch) => self::batch(conn, ctx, batch, now).map(Written::Batch),
+        Write::Batch(batch) if alone => {
+            ops::batch(conn, ctx, versions, batch, now).map(Written::Batch)
+        }
+        Write::Batch(batch) => self::batch(conn, ctx, versions, batch, now).map(Written::Batch),
         Write::Purge => ops::purge(conn, ctx, now).map(Written::Purged),
     }
 }
@@ -159,11 +174,12 @@ fn write(
 fn batch(
     conn: &Connection,
     ctx: &Ctx,
+    versions: &mut Versions,
     batch: &[WriteOp],
     now: SystemTime,
 ) -> std::result::Result<Vec<WriteResult>, DbError> {
     statement(conn, "SAVEPOINT pooledstore_batch")?;
-    match ops::batch(conn, ctx, batch, now) {
+    match ops::batch(conn, ctx, versions, batch, now) {
         Ok(results) => {
             statement(conn, "RELEASE pooledstore_batch")?;
             Ok(results)

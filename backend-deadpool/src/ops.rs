@@ -94,18 +94,66 @@ pub(crate) fn get(
     Ok(found)
 }
 
-/// Writes `key` if `options.condition` holds, returning the new version.
-/// Call inside a write transaction.
+/// The versions a write transaction's puts take, in order: drawn from the table's
+/// counter one at a time, or from a range reserved ahead, with one statement, for
+/// the puts of a writer's group. A refused put leaves its reserved version unused (a
+/// gap, as a rolled-back draw leaves); a put past the range draws.
+#[derive(Debug)]
+pub(crate) struct Versions {
+    next: i64,
+    last: i64,
+}
+
+impl Versions {
+    /// Nothing reserved: every put draws its own version.
+    pub(crate) fn drawn() -> Self {
+        Self { next: 1, last: 0 }
+    }
+
+    /// Reserves `n` versions in the caller's write transaction; a single one is
+    /// drawn when its put comes (the same statements, none if the put is refused).
+    pub(crate) fn reserve(conn: &Connection, ctx: &Ctx, n: usize) -> Result<Self, DbError> {
+        if n < 2 {
+            return Ok(Self::drawn());
+        }
+        let n = i64::try_from(n).map_err(|_| version_overflow())?;
+        let last: Option<i64> = conn
+            .prepare_cached(&ctx.sql.reserve_versions)?
+            .query_row(params![ctx.table, n], |row| row.get(0))
+            .optional()?;
+        let last = last.ok_or_else(no_version_counter)?;
+        Ok(Self {
+            next: last - n + 1,
+            last,
+        })
+    }
+
+    /// The next version: reserved, or drawn from the counter.
+    fn take(&mut self, conn: &Connection, ctx: &Ctx) -> Result<Version, DbError> {
+        if self.next > self.last {
+            return next_version(conn, ctx);
+        }
+        self.next += 1;
+        u64::try_from(self.next - 1)
+            .ok()
+            .and_then(Version::new)
+            .ok_or_else(version_overflow)
+    }
+}
+
+/// Writes `key` if `options.condition` holds, returning the new version, taken from
+/// `versions`. Call inside a write transaction.
 pub(crate) fn put(
     conn: &Connection,
     ctx: &Ctx,
+    versions: &mut Versions,
     key: &[u8],
     value: &[u8],
     options: PutOptions,
     now: SystemTime,
 ) -> Result<Version, DbError> {
     check_condition(conn, ctx, key, options.condition, now, "put")?;
-    let version = next_version(conn, ctx)?;
+    let version = versions.take(conn, ctx)?;
     let raw = i64::try_from(version.get()).map_err(|_| version_overflow())?;
     let expires_at = expiry_millis(now, options.ttl);
     conn.prepare_cached(&ctx.sql.upsert)?
@@ -178,15 +226,16 @@ pub(crate) fn purge(conn: &Connection, ctx: &Ctx, now: SystemTime) -> Result<u64
 pub(crate) fn batch(
     conn: &Connection,
     ctx: &Ctx,
+    versions: &mut Versions,
     ops: &[WriteOp],
     now: SystemTime,
 ) -> Result<Vec<WriteResult>, DbError> {
-    let apply = |op: &WriteOp| match op {
+    let mut apply = |op: &WriteOp| match op {
         WriteOp::Put {
             key,
             value,
             options,
-        } => put(conn, ctx, key, value, *options, now).map(WriteResult::Put),
+        } => put(conn, ctx, versions, key, value, *options, now).map(WriteResult::Put),
         WriteOp::Delete { key, condition } => {
             delete(conn, ctx, key, *condition, now).map(WriteResult::Delete)
         }
@@ -238,16 +287,19 @@ fn next_version(conn: &Connection, ctx: &Ctx) -> Result<Version, DbError> {
             .query_row(params![ctx.table], |row| row.get(0))
             .optional()?
     };
-    let raw = raw.ok_or_else(|| {
-        StoreError::new(
-            ErrorKind::Corrupt,
-            "the table has no version counter in pooledstore_meta",
-        )
-    })?;
+    let raw = raw.ok_or_else(no_version_counter)?;
     u64::try_from(raw)
         .ok()
         .and_then(Version::new)
         .ok_or_else(version_overflow)
+}
+
+fn no_version_counter() -> DbError {
+    StoreError::new(
+        ErrorKind::Corrupt,
+        "the table has no version counter in pooledstore_meta",
+    )
+    .into()
 }
 
 fn version_overflow() -> DbError {

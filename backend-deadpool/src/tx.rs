@@ -131,7 +131,8 @@ impl Transaction for DeadpoolTransaction {
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let (key, value) = (key.to_vec(), value.to_vec());
         self.run("put", move |conn, ctx| {
-            ops::put(conn, ctx, &key, &value, options, ctx.now())
+            let mut versions = ops::Versions::drawn();
+            ops::put(conn, ctx, &mut versions, &key, &value, options, ctx.now())
         })
         .await
     }
