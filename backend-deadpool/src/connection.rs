@@ -5,7 +5,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
@@ -146,6 +146,10 @@ pub(crate) struct Slot {
     /// The writer left SQLite's automatic checkpoint off on the connection; read and
     /// written under `conn`'s lock.
     autocheckpoint_off: AtomicBool,
+    /// A short read left the busy handler off: the busy timeout to set again, in
+    /// milliseconds plus one, before any other closure runs; 0 while the handler is as
+    /// the connection was set up. Read and written under `conn`'s lock.
+    busy_restore: AtomicU64,
     broken: AtomicBool,
     /// Set by a forced close: nothing more runs on this connection.
     shut: AtomicBool,
@@ -204,11 +208,60 @@ impl Slot {
             return Err(StoreError::closed().into());
         }
         let conn = guard.as_mut().ok_or(DbError::Lost)?;
+        self.restore_busy_timeout(conn)?;
         self.set_autocheckpoint(conn, autocheckpoint);
         catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| {
             self.broken.store(true, SeqCst);
             DbError::Panicked
         })
+    }
+
+    /// Runs the short read `f` on the calling thread with the busy handler off, so a
+    /// locked database fails at once with `SQLITE_BUSY`. The handler stays off for
+    /// the next short read; any other closure gets `busy_timeout` back first
+    /// ([`restore_busy_timeout`](Self::restore_busy_timeout)).
+    fn run_unwaiting<R>(
+        &self,
+        busy_timeout: Duration,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.shut.load(SeqCst) {
+            return Err(StoreError::closed().into());
+        }
+        let conn = guard.as_mut().ok_or(DbError::Lost)?;
+        if self.busy_restore.load(SeqCst) == 0
+            && let Err(e) = conn.busy_timeout(Duration::ZERO)
+        {
+            self.broken.store(true, SeqCst);
+            return Err(e.into());
+        }
+        let millis = u64::try_from(busy_limit(busy_timeout).as_millis()).unwrap_or(u64::MAX);
+        self.busy_restore.store(millis.saturating_add(1), SeqCst);
+        match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+            Ok(out) => out,
+            Err(_) => {
+                self.broken.store(true, SeqCst);
+                Err(DbError::Panicked)
+            }
+        }
+    }
+
+    /// Sets the busy timeout a short read left off back on `conn` (held under
+    /// `conn`'s lock). A connection whose busy handler cannot be restored is never
+    /// reused.
+    fn restore_busy_timeout(&self, conn: &Connection) -> Result<(), DbError> {
+        let pending = self.busy_restore.load(SeqCst);
+        if pending == 0 {
+            return Ok(());
+        }
+        let restored = Duration::from_millis(pending - 1);
+        if let Err(e) = conn.busy_timeout(restored) {
+            self.broken.store(true, SeqCst);
+            return Err(e.into());
+        }
+        self.busy_restore.store(0, SeqCst);
+        Ok(())
     }
 
     /// Sets SQLite's automatic checkpoint on `conn` (held under `conn`'s lock) unless
@@ -299,6 +352,7 @@ impl SqliteConn {
             interrupt: conn.get_interrupt_handle(),
             conn: Mutex::new(Some(conn)),
             autocheckpoint_off: AtomicBool::new(false),
+            busy_restore: AtomicU64::new(0),
             broken: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
@@ -345,28 +399,15 @@ impl SqliteConn {
 
     /// Runs the read `f` on the calling thread without ever waiting for a lock: the
     /// busy handler is off while it runs (a locked database fails at once with
-    /// `SQLITE_BUSY`) and `busy_timeout` is restored afterwards. For reads that take
-    /// microseconds, less than the thread switches `interact` costs.
+    /// `SQLITE_BUSY`), and `busy_timeout` is back before anything else runs on the
+    /// connection. For reads that take microseconds, less than the thread switches
+    /// `interact` costs.
     pub(crate) fn run_here<R>(
         &self,
         busy_timeout: Duration,
         f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
-        let ran = self.slot.run(|conn| {
-            conn.busy_timeout(Duration::ZERO)?;
-            let out = f(conn);
-            conn.busy_timeout(busy_limit(busy_timeout))?;
-            Ok::<_, DbError>(out)
-        });
-        match ran {
-            Ok(Ok(out)) => out,
-            // The busy handler could not be restored: never reuse the connection.
-            Ok(Err(e)) => {
-                self.slot.broken.store(true, SeqCst);
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
+        self.slot.run_unwaiting(busy_timeout, f)
     }
 
     /// Rolls back whatever transaction the connection is in, once every closure
