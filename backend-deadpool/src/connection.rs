@@ -457,6 +457,11 @@ impl SqliteConn {
         self.created.elapsed()
     }
 
+    /// How old the connection is as of `now`.
+    pub(crate) fn age_at(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.created)
+    }
+
     /// How long the connection has been back in the pool as of `now`.
     pub(crate) fn idle_for(&self, now: Instant) -> Duration {
         let returned = *self.returned.lock().unwrap_or_else(PoisonError::into_inner);
@@ -465,7 +470,12 @@ impl SqliteConn {
 
     /// Notes that the connection just went back to the pool.
     pub(crate) fn mark_returned(&self) {
-        *self.returned.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.mark_returned_at(Instant::now());
+    }
+
+    /// Notes that the connection went back to the pool at `now`.
+    pub(crate) fn mark_returned_at(&self, now: Instant) {
+        *self.returned.lock().unwrap_or_else(PoisonError::into_inner) = now;
     }
 
     /// Records why the connection is leaving the pool (counted when it drops). The

@@ -195,19 +195,26 @@ impl ConnPool {
     /// Returns a lease's connection to the pool, or discards it when it is broken,
     /// past `max_lifetime`, or (a safety net: leases reset first) mid-transaction.
     pub(crate) fn give_back(&self, object: PooledConn) {
-        let retire = match object.state() {
+        let state = object.state();
+        self.give_back_as(object, state);
+    }
+
+    /// [`give_back`](Self::give_back) for a connection found in `state` just now.
+    pub(crate) fn give_back_as(&self, object: PooledConn, state: ConnState) {
+        let now = Instant::now();
+        let retire = match state {
             ConnState::Broken => Some(CloseReason::Broken),
             ConnState::Dirty => Some(CloseReason::Invalid),
             ConnState::Clean => self
                 .settings
                 .max_lifetime
-                .filter(|max| object.age() >= *max)
+                .filter(|max| object.age_at(now) >= *max)
                 .map(|_| CloseReason::MaxLifetime),
         };
         match retire {
             Some(reason) => self.discard(object, reason),
             None => {
-                object.mark_returned();
+                object.mark_returned_at(now);
                 drop(object);
                 self.checked_out.fetch_sub(1, SeqCst);
             }
