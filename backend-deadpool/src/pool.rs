@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, Object, PoolConfig, QueueMode, RecycleError, Timeouts};
+use deadpool::managed::{
+    self, Metrics, Object, PoolConfig, PoolError, QueueMode, RecycleError, TimeoutType, Timeouts,
+};
 use rusqlite::Connection;
 use storage_api::backend::{InFlight, PoolGauges, PoolInstruments};
 use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, StoreError};
@@ -149,18 +151,24 @@ impl ConnPool {
     ) -> Result<Lease, StoreError> {
         let _waiting = self.instruments.waiting();
         let started = Instant::now();
-        // Polled once before the deadline is armed: an idle connection is taken
-        // without registering a timer (the common case); otherwise the same checkout
-        // goes on waiting, in its place in the queue, for what is left of `budget`.
+        // First a checkout that takes a free permit or none (no place in the queue):
+        // an idle connection is taken without the waiting machinery or a timer (the
+        // common case). Polled once before the deadline is armed: when it opens a
+        // connection, the opening goes on under the deadline. With every connection in
+        // use, the checkout that waits its turn, for what is left of `budget`.
         // On the heap: deadpool's checkout is most of an operation's future, which
         // would otherwise be too large for the allocator's fast path.
-        let mut get = Box::pin(self.pool.get());
-        let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx))).await;
+        let mut try_get = Box::pin(self.pool.timeout_get(&TRY_ONLY));
+        let first = std::future::poll_fn(|cx| Poll::Ready(try_get.as_mut().poll(cx))).await;
         let got = match first {
+            Poll::Ready(Err(PoolError::Timeout(TimeoutType::Wait))) => {
+                let left = budget.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, Box::pin(self.pool.get())).await
+            }
             Poll::Ready(got) => Ok(got),
             Poll::Pending => {
                 let left = budget.saturating_sub(started.elapsed());
-                tokio::time::timeout(left, get).await
+                tokio::time::timeout(left, try_get).await
             }
         };
         match got {
