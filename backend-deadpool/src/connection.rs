@@ -335,17 +335,21 @@ pub(crate) enum ConnState {
 pub(crate) struct SqliteConn {
     slot: Arc<Slot>,
     created: Instant,
+    /// When the connection reaches `max_lifetime`; `None` when it never does.
+    retire_at: Option<Instant>,
     returned: Mutex<Instant>,
     retire: AtomicU8,
     instruments: Arc<PoolInstruments>,
 }
 
 impl SqliteConn {
-    /// Wraps a freshly opened connection, registering it in `open`.
+    /// Wraps a freshly opened connection, registering it in `open`; it expires after
+    /// `max_lifetime`.
     pub(crate) fn new(
         conn: Connection,
         instruments: Arc<PoolInstruments>,
         open: &Arc<OpenConnections>,
+        max_lifetime: Option<Duration>,
     ) -> Self {
         let now = Instant::now();
         let slot = Arc::new(Slot {
@@ -363,6 +367,7 @@ impl SqliteConn {
         Self {
             slot,
             created: now,
+            retire_at: max_lifetime.and_then(|max| now.checked_add(max)),
             returned: Mutex::new(now),
             retire: AtomicU8::new(0),
             instruments,
@@ -457,9 +462,9 @@ impl SqliteConn {
         self.created.elapsed()
     }
 
-    /// How old the connection is as of `now`.
-    pub(crate) fn age_at(&self, now: Instant) -> Duration {
-        now.saturating_duration_since(self.created)
+    /// Whether the connection has reached `max_lifetime` as of `now`.
+    pub(crate) fn expired_at(&self, now: Instant) -> bool {
+        self.retire_at.is_some_and(|at| now >= at)
     }
 
     /// How long the connection has been back in the pool as of `now`.

@@ -45,6 +45,7 @@ impl managed::Manager for ConnManager {
             opened,
             Arc::clone(&self.instruments),
             &self.open,
+            self.max_lifetime,
         ))
     }
 
@@ -58,7 +59,7 @@ impl managed::Manager for ConnManager {
             // Never hand out a connection mid-transaction; returns reset them first,
             // so this only guards against a path that forgot to.
             ConnState::Dirty => Some(CloseReason::Invalid),
-            ConnState::Clean if self.expired(conn) => Some(CloseReason::MaxLifetime),
+            ConnState::Clean if conn.expired_at(Instant::now()) => Some(CloseReason::MaxLifetime),
             ConnState::Clean => None,
         };
         match reason {
@@ -68,12 +69,6 @@ impl managed::Manager for ConnManager {
                 Err(RecycleError::message(reason.as_str()))
             }
         }
-    }
-}
-
-impl ConnManager {
-    fn expired(&self, conn: &SqliteConn) -> bool {
-        self.max_lifetime.is_some_and(|max| conn.age() >= max)
     }
 }
 
@@ -213,11 +208,8 @@ impl ConnPool {
         let retire = match state {
             ConnState::Broken => Some(CloseReason::Broken),
             ConnState::Dirty => Some(CloseReason::Invalid),
-            ConnState::Clean => self
-                .settings
-                .max_lifetime
-                .filter(|max| object.age_at(now) >= *max)
-                .map(|_| CloseReason::MaxLifetime),
+            ConnState::Clean if object.expired_at(now) => Some(CloseReason::MaxLifetime),
+            ConnState::Clean => None,
         };
         match retire {
             Some(reason) => self.discard(object, reason),
@@ -274,14 +266,13 @@ impl ConnPool {
         let PoolSettings {
             min_idle,
             idle_timeout,
-            max_lifetime,
             ..
         } = self.settings;
         let now = Instant::now();
         let min_idle = usize::try_from(min_idle).unwrap_or(usize::MAX);
         let mut open = self.pool.status().size;
         let removed = self.pool.retain(|conn, _| {
-            let reason = if max_lifetime.is_some_and(|max| conn.age() >= max) {
+            let reason = if conn.expired_at(now) {
                 CloseReason::MaxLifetime
             } else if open > min_idle && idle_timeout.is_some_and(|t| conn.idle_for(now) >= t) {
                 CloseReason::IdleTimeout
