@@ -5,7 +5,7 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
@@ -152,6 +152,10 @@ pub(crate) struct Slot {
     /// The writer left SQLite's automatic checkpoint off on the connection; read and
     /// written under `conn`'s lock.
     autocheckpoint_off: AtomicBool,
+    /// A short read left the busy handler off: the busy timeout to set again, in
+    /// milliseconds plus one, before any other closure runs; 0 while the handler is as
+    /// the connection was set up. Read and written under `conn`'s lock.
+    busy_restore: AtomicU64,
     broken: AtomicBool,
     /// Set by a forced close: nothing more runs on this connection.
     shut: AtomicBool,
@@ -210,11 +214,63 @@ impl Slot {
             return Err(StoreError::closed().into());
         }
         let conn = guard.as_mut().ok_or(DbError::Lost)?;
+        self.restore_busy_timeout(conn)?;
         self.set_autocheckpoint(conn, autocheckpoint);
         catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| {
             self.broken.store(true, SeqCst);
             DbError::Panicked
         })
+    }
+
+    /// Runs the short `f` on the calling thread with the busy handler off, so a
+    /// locked database fails at once with `SQLITE_BUSY`, and SQLite's automatic
+    /// checkpoint set as `autocheckpoint` says. The handler stays off for the next
+    /// short closure; any other gets `busy_timeout` back first
+    /// ([`restore_busy_timeout`](Self::restore_busy_timeout)).
+    fn run_unwaiting<R>(
+        &self,
+        busy_timeout: Duration,
+        autocheckpoint: Autocheckpoint,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Result<R, DbError> {
+        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.shut.load(SeqCst) {
+            return Err(StoreError::closed().into());
+        }
+        let conn = guard.as_mut().ok_or(DbError::Lost)?;
+        if self.busy_restore.load(SeqCst) == 0
+            && let Err(e) = conn.busy_timeout(Duration::ZERO)
+        {
+            self.broken.store(true, SeqCst);
+            return Err(e.into());
+        }
+        let millis = u64::try_from(busy_limit(busy_timeout).as_millis()).unwrap_or(u64::MAX);
+        self.busy_restore.store(millis.saturating_add(1), SeqCst);
+        self.set_autocheckpoint(conn, autocheckpoint);
+        match catch_unwind(AssertUnwindSafe(|| f(conn))) {
+            Ok(out) => out,
+            Err(_) => {
+                self.broken.store(true, SeqCst);
+                Err(DbError::Panicked)
+            }
+        }
+    }
+
+    /// Sets the busy timeout a short read left off back on `conn` (held under
+    /// `conn`'s lock). A connection whose busy handler cannot be restored is never
+    /// reused.
+    fn restore_busy_timeout(&self, conn: &Connection) -> Result<(), DbError> {
+        let pending = self.busy_restore.load(SeqCst);
+        if pending == 0 {
+            return Ok(());
+        }
+        let restored = Duration::from_millis(pending - 1);
+        if let Err(e) = conn.busy_timeout(restored) {
+            self.broken.store(true, SeqCst);
+            return Err(e.into());
+        }
+        self.busy_restore.store(0, SeqCst);
+        Ok(())
     }
 
     /// Sets SQLite's automatic checkpoint on `conn` (held under `conn`'s lock) unless
@@ -288,23 +344,28 @@ pub(crate) enum ConnState {
 pub(crate) struct SqliteConn {
     slot: Arc<Slot>,
     created: Instant,
+    /// When the connection reaches `max_lifetime`; `None` when it never does.
+    retire_at: Option<Instant>,
     returned: Mutex<Instant>,
     retire: AtomicU8,
     instruments: Arc<PoolInstruments>,
 }
 
 impl SqliteConn {
-    /// Wraps a freshly opened connection, registering it in `open`.
+    /// Wraps a freshly opened connection, registering it in `open`; it expires after
+    /// `max_lifetime`.
     pub(crate) fn new(
         conn: Connection,
         instruments: Arc<PoolInstruments>,
         open: &Arc<OpenConnections>,
+        max_lifetime: Option<Duration>,
     ) -> Self {
         let now = Instant::now();
         let slot = Arc::new(Slot {
             interrupt: conn.get_interrupt_handle(),
             conn: Mutex::new(Some(conn)),
             autocheckpoint_off: AtomicBool::new(false),
+            busy_restore: AtomicU64::new(0),
             broken: AtomicBool::new(false),
             shut: AtomicBool::new(false),
             queued: AtomicUsize::new(0),
@@ -315,6 +376,7 @@ impl SqliteConn {
         Self {
             slot,
             created: now,
+            retire_at: max_lifetime.and_then(|max| now.checked_add(max)),
             returned: Mutex::new(now),
             retire: AtomicU8::new(0),
             instruments,
@@ -351,27 +413,17 @@ impl SqliteConn {
 
     /// Runs `f` on the calling thread without ever waiting for a lock, with SQLite's
     /// automatic checkpoint set as `autocheckpoint` says: the busy handler is off
-    /// while it runs (a locked database fails at once with `SQLITE_BUSY`) and
-    /// `busy_timeout` is restored afterwards. For work that takes microseconds (short
-    /// reads, a lone write that commits without waiting for the disk), less than the
-    /// thread switches `interact` costs.
+    /// while it runs (a locked database fails at once with `SQLITE_BUSY`), and
+    /// `busy_timeout` is back before anything else runs on the connection. For work
+    /// that takes microseconds (short reads, a lone write that commits without
+    /// waiting for the disk), less than the thread switches `interact` costs.
     pub(crate) fn run_here<R>(
         &self,
         busy_timeout: Duration,
         autocheckpoint: Autocheckpoint,
         f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
-        let ran = self.slot.run_with(autocheckpoint, |conn| {
-            conn.busy_timeout(Duration::ZERO)?;
-            let out = f(conn);
-            // The busy handler could not be restored: never reuse the connection. What
-            // `f` did stands (a write it committed is committed).
-            if conn.busy_timeout(busy_limit(busy_timeout)).is_err() {
-                self.slot.broken.store(true, SeqCst);
-            }
-            out
-        });
-        ran?
+        self.slot.run_unwaiting(busy_timeout, autocheckpoint, f)
     }
 
     /// Rolls back whatever transaction the connection is in, once every closure
@@ -421,6 +473,11 @@ impl SqliteConn {
         self.created.elapsed()
     }
 
+    /// Whether the connection has reached `max_lifetime` as of `now`.
+    pub(crate) fn expired_at(&self, now: Instant) -> bool {
+        self.retire_at.is_some_and(|at| now >= at)
+    }
+
     /// How long the connection has been back in the pool as of `now`.
     pub(crate) fn idle_for(&self, now: Instant) -> Duration {
         let returned = *self.returned.lock().unwrap_or_else(PoisonError::into_inner);
@@ -429,7 +486,12 @@ impl SqliteConn {
 
     /// Notes that the connection just went back to the pool.
     pub(crate) fn mark_returned(&self) {
-        *self.returned.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        self.mark_returned_at(Instant::now());
+    }
+
+    /// Notes that the connection went back to the pool at `now`.
+    pub(crate) fn mark_returned_at(&self, now: Instant) {
+        *self.returned.lock().unwrap_or_else(PoisonError::into_inner) = now;
     }
 
     /// Records why the connection is leaving the pool (counted when it drops). The

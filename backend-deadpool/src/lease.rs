@@ -84,7 +84,8 @@ impl Drop for Lease {
         };
         let state = held.conn().map_or(ConnState::Broken, SqliteConn::state);
         if !self.interrupted && state != ConnState::Dirty {
-            return; // `held` drops here: returned, or discarded if broken
+            held.give_back(state); // returned, or discarded if broken
+            return;
         }
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => drop(runtime.spawn(held.reset_and_return())),
@@ -110,6 +111,13 @@ impl Held {
     async fn reset_and_return(self) {
         if let Some(conn) = self.conn() {
             conn.reset().await;
+        }
+    }
+
+    /// Returns the connection, whose state the caller has just looked at.
+    fn give_back(mut self, state: ConnState) {
+        if let Some(object) = self.object.take() {
+            self.pool.give_back_as(object, state);
         }
     }
 

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use deadpool::managed::{self, Metrics, Object, PoolConfig, QueueMode, RecycleError, Timeouts};
+use deadpool::managed::{
+    self, Metrics, Object, PoolConfig, PoolError, QueueMode, RecycleError, TimeoutType, Timeouts,
+};
 use rusqlite::Connection;
 use storage_api::backend::{InFlight, PoolGauges, PoolInstruments};
 use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, StoreError};
@@ -43,6 +45,7 @@ impl managed::Manager for ConnManager {
             opened,
             Arc::clone(&self.instruments),
             &self.open,
+            self.max_lifetime,
         ))
     }
 
@@ -56,7 +59,7 @@ impl managed::Manager for ConnManager {
             // Never hand out a connection mid-transaction; returns reset them first,
             // so this only guards against a path that forgot to.
             ConnState::Dirty => Some(CloseReason::Invalid),
-            ConnState::Clean if self.expired(conn) => Some(CloseReason::MaxLifetime),
+            ConnState::Clean if conn.expired_at(Instant::now()) => Some(CloseReason::MaxLifetime),
             ConnState::Clean => None,
         };
         match reason {
@@ -66,12 +69,6 @@ impl managed::Manager for ConnManager {
                 Err(RecycleError::message(reason.as_str()))
             }
         }
-    }
-}
-
-impl ConnManager {
-    fn expired(&self, conn: &SqliteConn) -> bool {
-        self.max_lifetime.is_some_and(|max| conn.age() >= max)
     }
 }
 
@@ -149,18 +146,24 @@ impl ConnPool {
     ) -> Result<Lease, StoreError> {
         let _waiting = self.instruments.waiting();
         let started = Instant::now();
-        // Polled once before the deadline is armed: an idle connection is taken
-        // without registering a timer (the common case); otherwise the same checkout
-        // goes on waiting, in its place in the queue, for what is left of `budget`.
+        // First a checkout that takes a free permit or none (no place in the queue):
+        // an idle connection is taken without the waiting machinery or a timer (the
+        // common case). Polled once before the deadline is armed: when it opens a
+        // connection, the opening goes on under the deadline. With every connection in
+        // use, the checkout that waits its turn, for what is left of `budget`.
         // On the heap: deadpool's checkout is most of an operation's future, which
         // would otherwise be too large for the allocator's fast path.
-        let mut get = Box::pin(self.pool.get());
-        let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx))).await;
+        let mut try_get = Box::pin(self.pool.timeout_get(&TRY_ONLY));
+        let first = std::future::poll_fn(|cx| Poll::Ready(try_get.as_mut().poll(cx))).await;
         let got = match first {
+            Poll::Ready(Err(PoolError::Timeout(TimeoutType::Wait))) => {
+                let left = budget.saturating_sub(started.elapsed());
+                tokio::time::timeout(left, Box::pin(self.pool.get())).await
+            }
             Poll::Ready(got) => Ok(got),
             Poll::Pending => {
                 let left = budget.saturating_sub(started.elapsed());
-                tokio::time::timeout(left, get).await
+                tokio::time::timeout(left, try_get).await
             }
         };
         match got {
@@ -195,19 +198,23 @@ impl ConnPool {
     /// Returns a lease's connection to the pool, or discards it when it is broken,
     /// past `max_lifetime`, or (a safety net: leases reset first) mid-transaction.
     pub(crate) fn give_back(&self, object: PooledConn) {
-        let retire = match object.state() {
+        let state = object.state();
+        self.give_back_as(object, state);
+    }
+
+    /// [`give_back`](Self::give_back) for a connection found in `state` just now.
+    pub(crate) fn give_back_as(&self, object: PooledConn, state: ConnState) {
+        let now = Instant::now();
+        let retire = match state {
             ConnState::Broken => Some(CloseReason::Broken),
             ConnState::Dirty => Some(CloseReason::Invalid),
-            ConnState::Clean => self
-                .settings
-                .max_lifetime
-                .filter(|max| object.age() >= *max)
-                .map(|_| CloseReason::MaxLifetime),
+            ConnState::Clean if object.expired_at(now) => Some(CloseReason::MaxLifetime),
+            ConnState::Clean => None,
         };
         match retire {
             Some(reason) => self.discard(object, reason),
             None => {
-                object.mark_returned();
+                object.mark_returned_at(now);
                 drop(object);
                 self.checked_out.fetch_sub(1, SeqCst);
             }
@@ -259,14 +266,13 @@ impl ConnPool {
         let PoolSettings {
             min_idle,
             idle_timeout,
-            max_lifetime,
             ..
         } = self.settings;
         let now = Instant::now();
         let min_idle = usize::try_from(min_idle).unwrap_or(usize::MAX);
         let mut open = self.pool.status().size;
         let removed = self.pool.retain(|conn, _| {
-            let reason = if max_lifetime.is_some_and(|max| conn.age() >= max) {
+            let reason = if conn.expired_at(now) {
                 CloseReason::MaxLifetime
             } else if open > min_idle && idle_timeout.is_some_and(|t| conn.idle_for(now) >= t) {
                 CloseReason::IdleTimeout

@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 
 use crate::connection::{Autocheckpoint, ConnectSpec};
 use crate::errors::DbError;
+use crate::lease::Lease;
 use crate::maintenance;
 use crate::ops::{self, Ctx};
 use crate::pool::{ConnPool, PoolSettings};
@@ -156,38 +157,44 @@ impl DeadpoolStore {
         F: FnOnce(&mut Connection) -> R + Send + 'static,
         R: Send + 'static,
     {
-        let mut lease = self
-            .pool
-            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
-            .await?;
+        let mut lease = self.lease().await?;
         let result = lease
             .run(Autocheckpoint::Default, move |conn| Ok(f(conn)))
             .await;
         result.map_err(|e| self.pool.fail("with_connection", e))
     }
 
-    /// Checks out a connection and runs the read `f` on it: right here on the async
-    /// thread when `short` (it then never waits for a lock; a locked database sends it
-    /// to a blocking thread with the full `busy_timeout`), otherwise on a blocking
-    /// thread.
-    async fn read<R, F>(&self, op: &'static str, short: bool, f: F) -> Result<R>
+    /// Checks out a connection for an operation.
+    async fn lease(&self) -> Result<Lease> {
+        self.pool
+            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
+            .await
+    }
+
+    /// Runs the short read `f` on `lease` right here on the async thread, where it
+    /// never waits for a lock: `None` when the database was locked, and the read should
+    /// go to a blocking thread with the full `busy_timeout` ([`read_there`](Self::read_there)).
+    fn read_here<R>(
+        &self,
+        op: &'static str,
+        lease: &mut Lease,
+        f: impl FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError>,
+    ) -> Option<Result<R>> {
+        let ctx = &self.ctx;
+        match lease.run_here(self.options.busy_timeout, Autocheckpoint::AsIs, |conn| {
+            f(conn, ctx)
+        }) {
+            Err(e) if e.is_busy() => None,
+            done => Some(done.map_err(|e| self.pool.fail(op, e))),
+        }
+    }
+
+    /// Runs the read `f` on `lease` on a blocking thread.
+    async fn read_there<R, F>(&self, op: &'static str, mut lease: Lease, f: F) -> Result<R>
     where
-        F: Fn(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
+        F: FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError> + Send + 'static,
         R: Send + 'static,
     {
-        let mut lease = self
-            .pool
-            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
-            .await?;
-        if short {
-            let ctx = &self.ctx;
-            match lease.run_here(self.options.busy_timeout, Autocheckpoint::AsIs, |conn| {
-                f(conn, ctx)
-            }) {
-                Err(e) if e.is_busy() => {}
-                done => return done.map_err(|e| self.pool.fail(op, e)),
-            }
-        }
         let ctx = Arc::clone(&self.ctx);
         let result = lease
             .run(Autocheckpoint::AsIs, move |conn| f(conn, &ctx))
@@ -243,11 +250,14 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        let mut lease = self.lease().await?;
+        let get = |conn: &Connection, ctx: &Ctx, key: &[u8]| ops::get(conn, ctx, key, ctx.now());
+        if let Some(done) = self.read_here("get", &mut lease, |conn, ctx| get(conn, ctx, key)) {
+            return done;
+        }
         let key = key.to_vec();
-        self.read("get", true, move |conn, ctx| {
-            ops::get(conn, ctx, &key, ctx.now())
-        })
-        .await
+        self.read_there("get", lease, move |conn, ctx| get(conn, ctx, &key))
+            .await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
@@ -260,11 +270,18 @@ impl PooledStore for DeadpoolStore {
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
         let limit = self.options.limits.scan_limit(&options);
-        let short = limit <= SHORT_SCAN_ROWS;
-        self.read("scan", short, move |conn, ctx| {
-            ops::scan(conn, ctx, &options, limit, ctx.now())
-        })
-        .await
+        let scan = move |conn: &Connection, ctx: &Ctx, options: &ScanOptions| {
+            ops::scan(conn, ctx, options, limit, ctx.now())
+        };
+        let mut lease = self.lease().await?;
+        if limit <= SHORT_SCAN_ROWS
+            && let Some(done) =
+                self.read_here("scan", &mut lease, |conn, ctx| scan(conn, ctx, &options))
+        {
+            return done;
+        }
+        self.read_there("scan", lease, move |conn, ctx| scan(conn, ctx, &options))
+            .await
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
@@ -276,10 +293,7 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {
-        let mut lease = self
-            .pool
-            .acquire(self.options.acquire_timeout, self.lifecycle.enter()?)
-            .await?;
+        let mut lease = self.lease().await?;
         // Read-write transactions take the write lock up front: a deferred one that
         // reads then writes can fail with SQLITE_BUSY_SNAPSHOT, which no wait resolves.
         // The writer may have left the automatic checkpoint off: a transaction that

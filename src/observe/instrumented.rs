@@ -11,6 +11,7 @@ use storage_api::{
     PoolHealth, PoolMetrics, PooledStore, PutOptions, Result, ScanOptions, Transaction, TxOptions,
     Version, WriteOp, WriteResult, async_trait,
 };
+use tracing::level_filters::{LevelFilter, STATIC_MAX_LEVEL};
 use tracing::{Instrument, Span, field::Empty};
 
 use super::labels::{Op, Outcome};
@@ -81,15 +82,19 @@ impl Shared {
         // `key_len` and `items` given here (a `None` leaves the field empty) rather
         // than recorded afterwards: each `record` looks its field up by name, even on
         // a disabled span.
-        let span = tracing::debug_span!(
-            "pooledstore_op",
-            backend = self.backend,
-            engine = self.engine,
-            op = op.as_str(),
-            key_len,
-            items,
-            outcome = Empty
-        );
+        let span = if spans_wanted() {
+            tracing::debug_span!(
+                "pooledstore_op",
+                backend = self.backend,
+                engine = self.engine,
+                op = op.as_str(),
+                key_len,
+                items,
+                outcome = Empty
+            )
+        } else {
+            Span::none()
+        };
         let timer = Timer {
             shared: self,
             op,
@@ -113,6 +118,16 @@ impl Shared {
             self.closed.store(true, Relaxed);
         }
     }
+}
+
+/// Whether an operation's `debug` span could reach anyone: a subscriber that takes
+/// `debug`, or (tracing's `log` feature, which a dependency may turn on) a `log` logger
+/// that does. When neither does, the span and its records are skipped: building a
+/// disabled span still formats its fields for `log` when tracing has that feature.
+fn spans_wanted() -> bool {
+    let debug = LevelFilter::DEBUG;
+    (STATIC_MAX_LEVEL >= debug && LevelFilter::current() >= debug)
+        || log::max_level() >= log::LevelFilter::Debug
 }
 
 /// Times one operation; records it as cancelled if dropped before `finish`.

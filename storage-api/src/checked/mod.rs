@@ -24,6 +24,8 @@
 mod rules;
 mod transaction;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 
@@ -39,6 +41,14 @@ use crate::types::{
     Capabilities, Condition, Entry, PutOptions, ScanOptions, TxOptions, Version, WriteOp,
     WriteResult,
 };
+
+/// The future of an operation, as `#[async_trait]` declares it.
+type Pending<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
+
+/// The future of a call refused before it reached the backend.
+fn refused<'a, T: Send + 'a>(error: StoreError) -> Pending<'a, T> {
+    Box::pin(std::future::ready(Err(error)))
+}
 
 /// A store whose calls pass the contract's checks before reaching the wrapped backend.
 #[derive(Debug)]
@@ -93,34 +103,92 @@ impl PooledStore for Checked {
         self.rules.capabilities().clone()
     }
 
-    async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
-        self.admit()?;
-        self.rules.check_key(key)?;
-        self.inner.get(key).await
+    // The data operations check their arguments when called and hand back the wrapped
+    // store's future as it is: no future (and no allocation) of this layer's own.
+    // Their signatures are what `#[async_trait]` makes of `async fn`.
+
+    fn get<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 [u8],
+    ) -> Pending<'async_trait, Option<Entry>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.admit().and_then(|()| self.rules.check_key(key)) {
+            Ok(()) => self.inner.get(key),
+            Err(e) => refused(e),
+        }
     }
 
-    async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
-        self.admit()?;
-        self.rules.check_put(key, value, &options)?;
-        self.inner.put(key, value, options).await
+    fn put<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        key: &'life1 [u8],
+        value: &'life2 [u8],
+        options: PutOptions,
+    ) -> Pending<'async_trait, Version>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        'life2: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self
+            .admit()
+            .and_then(|()| self.rules.check_put(key, value, &options))
+        {
+            Ok(()) => self.inner.put(key, value, options),
+            Err(e) => refused(e),
+        }
     }
 
-    async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
-        self.admit()?;
-        self.rules.check_key(key)?;
-        self.inner.delete(key, condition).await
+    fn delete<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        key: &'life1 [u8],
+        condition: Condition,
+    ) -> Pending<'async_trait, bool>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.admit().and_then(|()| self.rules.check_key(key)) {
+            Ok(()) => self.inner.delete(key, condition),
+            Err(e) => refused(e),
+        }
     }
 
-    async fn scan(&self, mut options: ScanOptions) -> Result<Vec<Entry>> {
-        self.admit()?;
-        options.limit = Some(self.rules.scan_limit(&options)?);
-        self.inner.scan(options).await
+    fn scan<'life0, 'async_trait>(
+        &'life0 self,
+        mut options: ScanOptions,
+    ) -> Pending<'async_trait, Vec<Entry>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        let limit = self.admit().and_then(|()| self.rules.scan_limit(&options));
+        match limit {
+            Ok(limit) => {
+                options.limit = Some(limit);
+                self.inner.scan(options)
+            }
+            Err(e) => refused(e),
+        }
     }
 
-    async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
-        self.admit()?;
-        self.rules.check_batch(&ops)?;
-        self.inner.batch(ops).await
+    fn batch<'life0, 'async_trait>(
+        &'life0 self,
+        ops: Vec<WriteOp>,
+    ) -> Pending<'async_trait, Vec<WriteResult>>
+    where
+        'life0: 'async_trait,
+        Self: 'async_trait,
+    {
+        match self.admit().and_then(|()| self.rules.check_batch(&ops)) {
+            Ok(()) => self.inner.batch(ops),
+            Err(e) => refused(e),
+        }
     }
 
     async fn purge_expired(&self) -> Result<u64> {
