@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use rusqlite::Connection;
 use sqlite_common::queue::Lender;
 use sqlite_common::round::{Fault, Group, Outcome, Round, Settled, Step};
-use sqlite_common::wal::Checkpoint;
+use sqlite_common::wal::{Checkpoint, WriterCheckpoint};
 use sqlite_common::writer::{Request, Write, Written};
 use storage_api::{ErrorKind, WriteOp, WriteResult};
 
@@ -34,11 +34,15 @@ pub(crate) fn apply_round<S: Lender>(
     while let Some(step) = round.next_step() {
         match step {
             Step::Checkpoint => {
-                let ran = conn.query_row(Checkpoint::Passive.pragma(), [], |_| Ok(()));
-                if let Err(error) = &ran {
-                    tracing::debug!(backend = "deadpool", %error, "the writer's WAL checkpoint failed");
-                }
-                round.checkpointed(ran.is_ok());
+                let busy = conn.query_row(Checkpoint::Passive.pragma(), [], |r| r.get::<_, i64>(0));
+                round.checkpointed(match busy {
+                    Ok(0) => WriterCheckpoint::Done,
+                    Ok(_) => WriterCheckpoint::Busy,
+                    Err(error) => {
+                        tracing::debug!(backend = "deadpool", %error, "the writer's WAL checkpoint failed");
+                        WriterCheckpoint::Failed
+                    }
+                });
             }
             Step::Apply(group) => {
                 let outcome = run(conn, ctx, pool, group.requests());

@@ -10,6 +10,7 @@ use std::sync::Arc;
 pub use group_commit::rule::{Fault, Group, Outcome};
 
 use crate::queue::Lender;
+use crate::wal::WriterCheckpoint;
 use crate::writes::{MAX_GROUP_OPS, Request, Writer};
 
 /// The groups one turn of the writer's connection applies, one after the other: the
@@ -153,8 +154,8 @@ impl<S: Lender> Round<S> {
         }
     }
 
-    /// Records the checkpoint a [`Step::Checkpoint`] asked for (`ran`: it did).
-    pub fn checkpointed(&mut self, ran: bool) {
+    /// Records how the checkpoint a [`Step::Checkpoint`] asked for went.
+    pub fn checkpointed(&mut self, ran: WriterCheckpoint) {
         if let Some(schedule) = (self.writer)(&self.store).checkpoints() {
             schedule.writer_checkpointed(ran);
         }

@@ -18,10 +18,14 @@
 //! - A checkpoint copies pages back but does not shorten the log: SQLite rewinds it
 //!   only when a write transaction starts while every frame is checkpointed, which the
 //!   writes committed during a background checkpoint prevent. So after every
-//!   [`REWIND_EVERY_CHECKPOINTS`]th background checkpoint, the writer checkpoints the
-//!   little committed since on its own connection before its next group, and that
-//!   group rewinds the log. Rewinding costs a sync of the database file in the write
-//!   path, hence not after every checkpoint.
+//!   [`REWIND_EVERY_CHECKPOINTS`]th background checkpoint, and after any that found
+//!   more than [`REWIND_FRAMES`] frames in the log (writes fast enough that no
+//!   background checkpoint ever catches up), the writer checkpoints the little
+//!   committed since on its own connection before its next group, and that group
+//!   rewinds the log. Rewinding costs a sync of the database file in the write path,
+//!   hence not after every checkpoint. A writer's checkpoint that finds a background
+//!   one still running ([`WriterCheckpoint::Busy`]) is tried again before the next
+//!   group.
 //! - Should the background checkpoints fall [`OVERDUE_FACTOR`] rounds behind (no
 //!   connection free, or each one failing), the writer checkpoints on its own
 //!   connection before its next group, so the log stays bounded.
@@ -40,6 +44,22 @@ pub const REWIND_EVERY_CHECKPOINTS: u32 = 4;
 
 /// Log frames past which the next background checkpoint is a `RESTART` one.
 pub const RESTART_FRAMES: i64 = 8_192;
+
+/// Log frames past which the writer rewinds the log after a background checkpoint,
+/// whatever [`REWIND_EVERY_CHECKPOINTS`] says.
+pub const REWIND_FRAMES: i64 = 2_048;
+
+/// How the writer's own checkpoint went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterCheckpoint {
+    /// It ran.
+    Done,
+    /// Another checkpoint (a background one) held the log: it did not run, and is
+    /// tried again before the next group.
+    Busy,
+    /// It failed; it is given up until the next one is due.
+    Failed,
+}
 
 /// Rounds of [`CHECKPOINT_EVERY_OPS`] without a background checkpoint after which the
 /// writer checkpoints on its own connection.
@@ -107,7 +127,7 @@ impl CheckpointSchedule {
         if let Some(frames) = log_frames {
             self.since.store(0, SeqCst);
             let done = self.done.fetch_add(1, SeqCst) + 1;
-            if done.is_multiple_of(REWIND_EVERY_CHECKPOINTS) {
+            if done.is_multiple_of(REWIND_EVERY_CHECKPOINTS) || frames > REWIND_FRAMES {
                 self.rewind_due.store(true, SeqCst);
             }
             self.restart_due.store(frames > RESTART_FRAMES, SeqCst);
@@ -122,19 +142,47 @@ impl CheckpointSchedule {
             || self.since.load(SeqCst) >= CHECKPOINT_EVERY_OPS * OVERDUE_FACTOR
     }
 
-    /// Records the writer's own checkpoint (`ran`: it did): the rewind is done (or
-    /// given up until the next one is due), and an overdue count starts afresh.
-    pub fn writer_checkpointed(&self, ran: bool) {
-        self.rewind_due.store(false, SeqCst);
-        if ran && self.since.load(SeqCst) >= CHECKPOINT_EVERY_OPS * OVERDUE_FACTOR {
-            self.since.store(0, SeqCst);
+    /// Records the writer's own checkpoint: once it ran, the rewind is done and an
+    /// overdue count starts afresh; one that failed gives the rewind up until the
+    /// next is due; one that was busy stays due.
+    pub fn writer_checkpointed(&self, ran: WriterCheckpoint) {
+        match ran {
+            WriterCheckpoint::Busy => return,
+            WriterCheckpoint::Failed => {}
+            WriterCheckpoint::Done => {
+                if self.since.load(SeqCst) >= CHECKPOINT_EVERY_OPS * OVERDUE_FACTOR {
+                    self.since.store(0, SeqCst);
+                }
+            }
         }
+        self.rewind_due.store(false, SeqCst);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_log_is_rewound_after_the_next_background_checkpoint() {
+        let s = CheckpointSchedule::default();
+        assert!(s.committed(CHECKPOINT_EVERY_OPS).is_some());
+        s.finished(Some(REWIND_FRAMES));
+        assert!(!s.writer_checkpoint_due());
+        assert!(s.committed(CHECKPOINT_EVERY_OPS).is_some());
+        s.finished(Some(REWIND_FRAMES + 1));
+        assert!(s.writer_checkpoint_due());
+        // A background checkpoint still held the log: the rewind stays due.
+        s.writer_checkpointed(WriterCheckpoint::Busy);
+        assert!(s.writer_checkpoint_due());
+        s.writer_checkpointed(WriterCheckpoint::Done);
+        assert!(!s.writer_checkpoint_due());
+        // A failed one is given up until the next is due.
+        assert!(s.committed(CHECKPOINT_EVERY_OPS).is_some());
+        s.finished(Some(REWIND_FRAMES + 1));
+        s.writer_checkpointed(WriterCheckpoint::Failed);
+        assert!(!s.writer_checkpoint_due());
+    }
 
     #[test]
     fn checkpoints_every_so_many_ops_and_rewinds_every_so_many_checkpoints() {
@@ -148,7 +196,7 @@ mod tests {
             s.finished(Some(10));
             if s.writer_checkpoint_due() {
                 rewinds += 1;
-                s.writer_checkpointed(true);
+                s.writer_checkpointed(WriterCheckpoint::Done);
             }
             assert!(!s.writer_checkpoint_due());
             assert_eq!(s.committed(CHECKPOINT_EVERY_OPS), Some(Checkpoint::Passive));
@@ -186,9 +234,11 @@ mod tests {
         s.finished(None);
         // Due before every group until a checkpoint runs.
         assert!(s.writer_checkpoint_due());
-        s.writer_checkpointed(false);
+        s.writer_checkpointed(WriterCheckpoint::Failed);
         assert!(s.writer_checkpoint_due());
-        s.writer_checkpointed(true);
+        s.writer_checkpointed(WriterCheckpoint::Busy);
+        assert!(s.writer_checkpoint_due());
+        s.writer_checkpointed(WriterCheckpoint::Done);
         assert!(!s.writer_checkpoint_due());
         assert_eq!(s.committed(CHECKPOINT_EVERY_OPS - 1), None);
     }

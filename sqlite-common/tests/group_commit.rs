@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use sqlite_common::queue::Lender;
 use sqlite_common::round::{Fault, Outcome, Round, Settled, Step};
-use sqlite_common::wal::{CHECKPOINT_EVERY_OPS, Checkpoint, OVERDUE_FACTOR, RESTART_FRAMES};
+use sqlite_common::wal::{
+    CHECKPOINT_EVERY_OPS, Checkpoint, OVERDUE_FACTOR, RESTART_FRAMES, WriterCheckpoint,
+};
 use sqlite_common::writer::{self, GroupWriter, Request, Write, Writer, Written};
 use storage_api::backend::PoolInstruments;
 use storage_api::{ErrorKind, PutOptions, Result, StoreError, Version, WriteOp, WriteResult};
@@ -168,7 +170,7 @@ impl<const OWN_THREAD: bool> GroupWriter for Fake<OWN_THREAD> {
             let group = match step {
                 Step::Checkpoint => {
                     store.writer_checkpoints.fetch_add(1, SeqCst);
-                    round.checkpointed(true);
+                    round.checkpointed(WriterCheckpoint::Done);
                     continue;
                 }
                 Step::Apply(group) => group,
@@ -375,21 +377,24 @@ async fn checkpoints_beside(store: &Store, n: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn checkpoints_beside_the_writer_escalate_to_restart_and_the_writer_rewinds_every_fourth() {
+async fn checkpoints_beside_the_writer_escalate_to_restart_and_the_writer_rewinds_every_fourth_and_after_a_long_log()
+ {
     let store = Store::new(true);
     commit_ops::<Led>(&store, CHECKPOINT_EVERY_OPS - 1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(beside(&store).is_empty(), "too early");
     commit_ops::<Led>(&store, 1).await;
     checkpoints_beside(&store, 1).await;
-    // The second reports a long log: the third restarts it.
+    // The second reports a long log: the writer rewinds it before its next group, and
+    // the third restarts it.
     store.log_frames.store(RESTART_FRAMES + 1, SeqCst);
     commit_ops::<Led>(&store, CHECKPOINT_EVERY_OPS).await;
     checkpoints_beside(&store, 2).await;
+    assert_eq!(store.writer_checkpoints.load(SeqCst), 0);
     store.log_frames.store(10, SeqCst);
     commit_ops::<Led>(&store, CHECKPOINT_EVERY_OPS).await;
+    assert_eq!(store.writer_checkpoints.load(SeqCst), 1);
     checkpoints_beside(&store, 3).await;
-    assert_eq!(store.writer_checkpoints.load(SeqCst), 0);
     commit_ops::<Led>(&store, CHECKPOINT_EVERY_OPS).await;
     checkpoints_beside(&store, 4).await;
     assert_eq!(
@@ -402,10 +407,10 @@ async fn checkpoints_beside_the_writer_escalate_to_restart_and_the_writer_rewind
         ]
     );
     // After the fourth, the writer checkpoints before its next group, once.
-    assert_eq!(store.writer_checkpoints.load(SeqCst), 0);
-    put::<Led>(&store, b"next").await.unwrap();
-    put::<Led>(&store, b"next").await.unwrap();
     assert_eq!(store.writer_checkpoints.load(SeqCst), 1);
+    put::<Led>(&store, b"next").await.unwrap();
+    put::<Led>(&store, b"next").await.unwrap();
+    assert_eq!(store.writer_checkpoints.load(SeqCst), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

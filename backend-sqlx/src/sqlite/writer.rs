@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use sqlite_common::round::{Round, Settled, Step};
-use sqlite_common::wal::Checkpoint;
+use sqlite_common::wal::{Checkpoint, WriterCheckpoint};
 use sqlite_common::writer::{self, GroupWriter, Writer};
 use sqlx::{Sqlite, SqliteConnection};
 use storage_api::{Condition, PutOptions, Result, Version, WriteOp, WriteResult};
@@ -42,10 +42,14 @@ impl GroupWriter for Writes {
             match step {
                 Step::Checkpoint => {
                     let ran = checkpoint(conn, Checkpoint::Passive).await;
-                    if let Err(error) = &ran {
-                        tracing::debug!(backend = "sqlx", %error, "the writer's WAL checkpoint failed");
-                    }
-                    round.checkpointed(ran.is_ok());
+                    round.checkpointed(match ran {
+                        Ok((0, _)) => WriterCheckpoint::Done,
+                        Ok(_) => WriterCheckpoint::Busy,
+                        Err(error) => {
+                            tracing::debug!(backend = "sqlx", %error, "the writer's WAL checkpoint failed");
+                            WriterCheckpoint::Failed
+                        }
+                    });
                 }
                 Step::Apply(group) => {
                     let outcome = run_group(shared, conn, group.requests()).await;
@@ -61,7 +65,7 @@ impl GroupWriter for Writes {
         // tries again.
         let mut keeper = shared.keeper.try_lock().ok()?;
         match checkpoint(keeper.as_mut()?, kind).await {
-            Ok(log) => Some(log),
+            Ok((_, log)) => Some(log),
             Err(error) => {
                 tracing::debug!(backend = "sqlx", %error, "a background WAL checkpoint failed");
                 None
@@ -70,11 +74,11 @@ impl GroupWriter for Writes {
     }
 }
 
-/// Runs a checkpoint of `kind` on `conn`: the frames in the log.
-async fn checkpoint(conn: &mut SqliteConnection, kind: Checkpoint) -> sqlx::Result<i64> {
-    let (_busy, log, _done): (i64, i64, i64) =
-        sqlx::query_as(kind.pragma()).fetch_one(conn).await?;
-    Ok(log)
+/// Runs a checkpoint of `kind` on `conn`: whether it was kept from running (1 when
+/// another checkpoint held the log), and the frames in the log.
+async fn checkpoint(conn: &mut SqliteConnection, kind: Checkpoint) -> sqlx::Result<(i64, i64)> {
+    let (busy, log, _done): (i64, i64, i64) = sqlx::query_as(kind.pragma()).fetch_one(conn).await?;
+    Ok((busy, log))
 }
 
 /// Counts `ops` operations a write transaction committed towards the checkpoint
