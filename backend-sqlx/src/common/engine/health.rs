@@ -16,9 +16,10 @@ use crate::common::retry::{Next, Retry};
 
 impl<E: Engine> Shared<E> {
     /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs the engine's
-    /// round trip ([`Engine::HEALTH_QUERY`]: the server's version and what the detail
-    /// says of the session), timing both steps. A connection found dead is evicted and
-    /// the check moves to another one, as operations do.
+    /// round trip ([`Engine::health_query`], reading the server's version and what the
+    /// detail says of the session, or `SELECT 1` where the sessions' setup read them),
+    /// timing both steps. A connection found dead is evicted and the check moves to
+    /// another one, as operations do.
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
             return PoolHealth::closed();
@@ -35,7 +36,13 @@ impl<E: Engine> Shared<E> {
                     Err(health) => return health,
                 };
             let started = Instant::now();
-            let row = E::Db::fetch_raw(lease.start(), E::HEALTH_QUERY);
+            let query = self.engine.health_query();
+            let row = async {
+                match query {
+                    Some(sql) => E::Db::fetch_raw(lease.start(), sql).await.map(Some),
+                    None => E::Db::select_one(lease.start()).await.map(|()| None),
+                }
+            };
             let row = tokio::time::timeout(bound, row).await;
             let query_time = started.elapsed();
             let row = match row {
@@ -43,7 +50,7 @@ impl<E: Engine> Shared<E> {
                 // The lease is dropped with the statement in flight: it is evicted.
                 Err(_) => return round_trip_too_slow(acquire_time, query_time, bound),
             };
-            match row.and_then(|row| self.read_health_row(&row)) {
+            match row.and_then(|row| self.read_health_row(row.as_ref())) {
                 Ok((version, detail)) => {
                     let mut health = healthy(acquire_time, query_time, version);
                     health.detail.push_str(&detail);
@@ -62,8 +69,12 @@ impl<E: Engine> Shared<E> {
         }
     }
 
-    /// The server version and the health detail from the round trip's row.
-    fn read_health_row(&self, row: &<E::Db as sqlx::Database>::Row) -> Result<(String, String)> {
+    /// The server version and the health detail, from the round trip's row if it read
+    /// them.
+    fn read_health_row(
+        &self,
+        row: Option<&<E::Db as sqlx::Database>::Row>,
+    ) -> Result<(String, String)> {
         self.engine.health_detail(row).map_err(|e| {
             StoreError::new(
                 ErrorKind::Backend,
