@@ -12,6 +12,7 @@
 //!
 //! SQLite keeps its own structure (its single writer connection) beside this one.
 
+pub(crate) mod check_clock;
 pub(crate) mod close;
 pub(crate) mod conditions;
 pub(crate) mod errors;
