@@ -2,8 +2,11 @@
 //! callers waiting for a connection when `close` begins, and the record that
 //! `close` gave up on work still running.
 
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
@@ -69,17 +72,20 @@ impl Gate {
         instruments: &PoolInstruments,
         map: impl FnOnce(sqlx::Error, Duration) -> StoreError,
     ) -> Result<PoolConnection<DB>> {
-        let mut closing = self.closing.subscribe();
+        if self.is_closing() {
+            return Err(StoreError::closed());
+        }
         let _waiting = instruments.waiting();
         let started = Instant::now();
         let progress = self.connects.progress();
-        let acquired = tokio::select! {
-            biased;
-            _ = closing.wait_for(|closing| *closing) => return Err(StoreError::closed()),
-            acquired = pool.acquire() => acquired,
-            cause = self.connects.until_hopeless(pool, progress) => {
-                return Err(self.cannot_connect(&cause));
-            }
+        let mut acquire = pin!(pool.acquire());
+        // Most acquires find an idle connection on their first poll; only those that
+        // wait watch for `close` and for a server that cannot be reached, in a future of
+        // their own (boxed, so its state does not weigh on every acquire's).
+        let first = poll_fn(|cx| Poll::Ready(acquire.as_mut().poll(cx))).await;
+        let acquired = match first {
+            Poll::Ready(acquired) => acquired,
+            Poll::Pending => Box::pin(self.wait(pool, acquire, progress)).await?,
         };
         let waited = started.elapsed();
         match acquired {
@@ -119,6 +125,26 @@ impl Gate {
                     ),
                 )
                 .with_source(error))
+            }
+        }
+    }
+
+    /// Waits for `acquire` (already polled once), or fails with `Closed` as soon as the
+    /// store starts closing, or with `Connection` once the store finds it cannot connect
+    /// while no connection was handed out since `progress`.
+    async fn wait<DB: Database>(
+        &self,
+        pool: &Pool<DB>,
+        acquire: Pin<&mut impl Future<Output = sqlx::Result<PoolConnection<DB>>>>,
+        progress: u64,
+    ) -> Result<sqlx::Result<PoolConnection<DB>>> {
+        let mut closing = self.closing.subscribe();
+        tokio::select! {
+            biased;
+            _ = closing.wait_for(|closing| *closing) => Err(StoreError::closed()),
+            acquired = acquire => Ok(acquired),
+            cause = self.connects.until_hopeless(pool, progress) => {
+                Err(self.cannot_connect(&cause))
             }
         }
     }

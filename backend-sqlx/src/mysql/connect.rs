@@ -2,7 +2,7 @@
 //! check reads the server's version and `max_allowed_packet` (see [`server`]); every
 //! session runs strict, `SERIALIZABLE`, with lock waits bounded by the busy timeout.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use futures::future::BoxFuture;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
@@ -12,7 +12,7 @@ use storage_api::{Result, StoreOptions};
 use tokio::time::Instant;
 
 use super::connect_options::{self, SQL_MODE, Target, endpoint, statement_time};
-use super::engine::MysqlEngine;
+use super::engine::{MysqlEngine, SESSION_READBACK, session_detail};
 use super::schema;
 use super::server::{self, Server};
 use super::statements::Statements;
@@ -60,7 +60,9 @@ impl Open for MysqlEngine {
     }
 
     /// Strict SQL mode, lock waits (row and metadata) bounded by the busy timeout in
-    /// whole seconds, and `SERIALIZABLE` transactions.
+    /// whole seconds, and `SERIALIZABLE` transactions; in the same round trip, reads
+    /// back the server's version and the settings the health check reports
+    /// ([`SESSION_READBACK`]), recording them.
     fn session_setup(
         target: &Target,
     ) -> impl for<'c> Fn(&'c mut MySqlConnection) -> BoxFuture<'c, sqlx::Result<()>>
@@ -68,20 +70,23 @@ impl Open for MysqlEngine {
     + Sync
     + 'static {
         let lock_wait_secs = target.lock_wait_secs;
+        let setup = format!(
+            "SET SESSION sql_mode = '{SQL_MODE}', \
+             SESSION innodb_lock_wait_timeout = {lock_wait_secs}, \
+             SESSION lock_wait_timeout = {lock_wait_secs}; \
+             SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE; \
+             {SESSION_READBACK}"
+        );
+        let sessions = Arc::clone(&target.sessions);
         move |conn| {
+            let setup = setup.clone();
+            let sessions = Arc::clone(&sessions);
             Box::pin(async move {
-                let settings = format!(
-                    "SET SESSION sql_mode = '{SQL_MODE}', \
-                     SESSION innodb_lock_wait_timeout = {lock_wait_secs}, \
-                     SESSION lock_wait_timeout = {lock_wait_secs}"
-                );
-                sqlx::raw_sql(AssertSqlSafe(settings))
-                    .execute(&mut *conn)
-                    .await?;
-                sqlx::raw_sql("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")
-                    .execute(&mut *conn)
-                    .await
-                    .map(drop)
+                let rows = sqlx::raw_sql(AssertSqlSafe(setup)).fetch_all(conn).await?;
+                let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+                let (version, detail) = session_detail(row)?;
+                sessions.record(version, detail);
+                Ok(())
             })
         }
     }
@@ -99,7 +104,7 @@ impl Open for MysqlEngine {
     /// On MariaDB, single-key statements that may wait on a lock are bounded by the
     /// busy timeout to the millisecond.
     fn opened(
-        _target: Target,
+        target: Target,
         server: Server,
         names: &Names,
         options: &StoreOptions,
@@ -112,6 +117,7 @@ impl Open for MysqlEngine {
             sql: Statements::new(names, lock_bound.as_deref()),
             server_version: server.version,
             autoinc_step: OnceLock::new(),
+            sessions: target.sessions,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The connection settings of a MySQL or MariaDB store: the URL as sqlx options, and
 //! what every session runs before it joins the pool.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::ConnectOptions;
@@ -8,6 +9,7 @@ use sqlx::mysql::MySqlConnectOptions;
 use storage_api::backend::shown_url;
 use storage_api::{Result, StoreError, StoreOptions};
 
+use crate::common::engine::sessions::Sessions;
 use crate::common::engine::url;
 
 /// The URL parameters sqlx understands for MySQL; anything else is a typo to report,
@@ -42,6 +44,8 @@ pub(crate) struct Target {
     pub(crate) connect: MySqlConnectOptions,
     /// The session's `innodb_lock_wait_timeout`, in whole seconds (at least 1).
     pub(crate) lock_wait_secs: u64,
+    /// What each connection's setup read back of its session, for the health check.
+    pub(crate) sessions: Arc<Sessions>,
 }
 
 impl std::fmt::Debug for Target {
@@ -69,6 +73,7 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
     Ok(Target {
         connect: connect.pipes_as_concat(false).no_engine_substitution(true),
         lock_wait_secs: lock_wait_secs(options.busy_timeout),
+        sessions: Arc::default(),
     })
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::ops::Bound;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use sqlx::mysql::{MySql, MySqlQueryResult, MySqlRow};
 use sqlx::{AssertSqlSafe, Row, SqlSafeStr, SqlStr};
@@ -12,13 +12,14 @@ use storage_api::{ErrorKind, Result, StoreError};
 use super::statements::{BEGIN_READ_ONLY, BEGIN_READ_WRITE, Statements};
 use crate::common::engine::lease::Lease;
 use crate::common::engine::queries::KeyedRow;
+use crate::common::engine::sessions::Sessions;
 use crate::common::engine::statements::KeyStatements;
 use crate::common::engine::{Engine, NewRow};
 
-/// The health check's round trip: the server's version and the session settings the
-/// store relies on (strict SQL mode, the lock wait bound). Text protocol, so it needs
-/// no prepared statement.
-const HEALTH_QUERY: &str = "SELECT VERSION(), @@SESSION.sql_mode, \
+/// What every session's setup reads back, in its own round trip, for the health check:
+/// the server's version and the session settings the store relies on (strict SQL mode,
+/// the lock wait bound), as the server took them.
+pub(crate) const SESSION_READBACK: &str = "SELECT VERSION(), @@SESSION.sql_mode, \
      CAST(@@SESSION.innodb_lock_wait_timeout AS CHAR)";
 
 /// The step between `AUTO_INCREMENT` values one insert draws.
@@ -32,6 +33,8 @@ pub(crate) struct MysqlEngine {
     pub(crate) server_version: String,
     /// The sessions' `auto_increment_increment`, once read.
     pub(crate) autoinc_step: OnceLock<i64>,
+    /// What each connection's setup read back of its session.
+    pub(crate) sessions: Arc<Sessions>,
 }
 
 impl Engine for MysqlEngine {
@@ -131,15 +134,31 @@ impl Engine for MysqlEngine {
         false
     }
 
-    const HEALTH_QUERY: &'static str = HEALTH_QUERY;
-
-    /// The session's SQL mode and lock wait timeout.
-    fn health_detail(&self, row: &MySqlRow) -> sqlx::Result<(String, String)> {
-        let (version, sql_mode, lock_wait): (String, String, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-        let session = format!("; sql_mode {sql_mode}; innodb_lock_wait_timeout {lock_wait} s");
-        Ok((version, session))
+    /// Every session's setup read back what health reports.
+    fn health_query(&self) -> Option<&'static str> {
+        None
     }
+
+    /// The server version, the sessions' SQL mode and lock wait timeout, as their setup
+    /// read them back.
+    fn health_detail(&self, row: Option<&MySqlRow>) -> sqlx::Result<(String, String)> {
+        match row {
+            Some(row) => session_detail(row),
+            None => self
+                .sessions
+                .report()
+                .ok_or_else(|| sqlx::Error::Protocol("no session setup was recorded".into())),
+        }
+    }
+}
+
+/// The server version and what the health detail says of the session (its SQL mode and
+/// lock wait timeout), from the row of [`SESSION_READBACK`].
+pub(crate) fn session_detail(row: &MySqlRow) -> sqlx::Result<(String, String)> {
+    let (version, sql_mode, lock_wait): (String, String, String) =
+        (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+    let session = format!("; sql_mode {sql_mode}; innodb_lock_wait_timeout {lock_wait} s");
+    Ok((version, session))
 }
 
 impl MysqlEngine {

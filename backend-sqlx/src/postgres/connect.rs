@@ -4,6 +4,8 @@
 //! open compares the pool's size with the server's free connection slots (warning, not
 //! failing, when it cannot be filled).
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Row};
@@ -12,7 +14,7 @@ use storage_api::{Result, SslMode, StoreError, StoreOptions};
 use tokio::time::Instant;
 
 use super::connect_options::{self, SESSION_SETUP, Target, endpoint, lock_timeout_millis};
-use super::engine::PgEngine;
+use super::engine::{PgEngine, session_encryption};
 use super::schema;
 use super::sizing::{self, Slots};
 use super::statements::{BeginStatements, Statements};
@@ -84,25 +86,28 @@ impl Open for PgEngine {
         handshake_failure(error).is_some_and(|(settings, _)| settings)
     }
 
-    /// The settings of [`SESSION_SETUP`], with `lock_timeout`; nothing through a
-    /// transaction-mode pooler, where session settings would stick to a server
-    /// connection other clients share (transactions set what they need locally).
+    /// The settings of [`SESSION_SETUP`], with `lock_timeout`, recording what it read
+    /// of the session for the health check; nothing through a transaction-mode pooler,
+    /// where session settings would stick to a server connection other clients share
+    /// (transactions set what they need locally, and health checks read the session).
     fn session_setup(
         target: &Target,
     ) -> impl for<'c> Fn(&'c mut PgConnection) -> BoxFuture<'c, sqlx::Result<()>> + Send + Sync + 'static
     {
-        let lock_timeout = (!target.transaction_pooler).then(|| target.lock_timeout.clone());
+        let setup = (!target.transaction_pooler)
+            .then(|| SESSION_SETUP.replace("{lock_timeout}", &target.lock_timeout));
+        let sessions = Arc::clone(&target.sessions);
         move |conn| {
-            let lock_timeout = lock_timeout.clone();
+            let setup = setup.clone();
+            let sessions = Arc::clone(&sessions);
             Box::pin(async move {
-                let Some(lock_timeout) = lock_timeout else {
+                let Some(setup) = setup else {
                     return Ok(());
                 };
-                let setup = SESSION_SETUP.replace("{lock_timeout}", &lock_timeout);
-                sqlx::raw_sql(AssertSqlSafe(setup))
-                    .execute(conn)
-                    .await
-                    .map(drop)
+                let row = sqlx::raw_sql(AssertSqlSafe(setup)).fetch_one(conn).await?;
+                let (version, encrypted): (String, bool) = (row.try_get(3)?, row.try_get(4)?);
+                sessions.record(version, session_encryption(encrypted).to_owned());
+                Ok(())
             })
         }
     }
@@ -145,6 +150,7 @@ impl Open for PgEngine {
             application_name: target.application_name,
             transaction_pooler: target.transaction_pooler,
             sizing_warning,
+            sessions: target.sessions,
         }
     }
 }

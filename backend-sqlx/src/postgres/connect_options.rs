@@ -2,6 +2,7 @@
 //! contract needs on every connection (a unique `application_name`, serializable
 //! transactions, `lock_timeout` from `busy_timeout`).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,6 +11,7 @@ use sqlx::postgres::PgConnectOptions;
 use storage_api::{Result, SslMode, StoreOptions};
 
 use super::tls;
+use crate::common::engine::sessions::Sessions;
 use crate::common::engine::url;
 
 /// The query parameters sqlx understands in a PostgreSQL URL. Any other is refused:
@@ -51,10 +53,16 @@ const MAX_APPLICATION_NAME: usize = 63;
 /// - `client_min_messages`: keeps the notices of idempotent statements (`CREATE … IF
 ///   NOT EXISTS` on an existing table, `ROLLBACK` after a failed `COMMIT` already ended
 ///   the transaction) out of the log; errors still arrive as errors.
+///
+/// In the same round trip it reads what the health check reports of the session
+/// ([`Sessions`](crate::common::engine::sessions::Sessions)): the server's version
+/// (column 3) and whether the session is encrypted (column 4).
 pub(crate) const SESSION_SETUP: &str = "SELECT \
      set_config('default_transaction_isolation', 'serializable', false), \
      set_config('lock_timeout', '{lock_timeout}', false), \
-     set_config('client_min_messages', 'error', false)";
+     set_config('client_min_messages', 'error', false), \
+     current_setting('server_version'), \
+     coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)";
 
 /// How a store connects.
 #[derive(Clone)]
@@ -70,6 +78,8 @@ pub(crate) struct Target {
     /// Whether connections go through a transaction-mode pooler: no session setup,
     /// no server-side prepared statements.
     pub(crate) transaction_pooler: bool,
+    /// What each connection's setup read of its session, for the health check.
+    pub(crate) sessions: Arc<Sessions>,
 }
 
 impl std::fmt::Debug for Target {
@@ -109,6 +119,7 @@ pub(crate) fn target(options: &StoreOptions) -> Result<Target> {
         lock_timeout: format!("{}ms", lock_timeout_millis(options.busy_timeout)),
         ssl_mode: tls.mode,
         transaction_pooler: options.postgres.transaction_pooler,
+        sessions: Arc::default(),
     })
 }
 

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Bound;
+use std::sync::Arc;
 
 use sqlx::postgres::{PgQueryResult, PgRow, Postgres};
 use sqlx::{Row, SqlStr};
@@ -12,13 +13,15 @@ use storage_api::{ErrorKind, Result, StoreError};
 use super::statements::{BeginStatements, Statements};
 use crate::common::engine::lease::Lease;
 use crate::common::engine::queries::KeyedRow;
+use crate::common::engine::sessions::Sessions;
 use crate::common::engine::statements::KeyStatements;
 use crate::common::engine::{Engine, NewRow};
 
-/// The health check's round trip: the server's version and whether this session is
+/// The health check's round trip through a transaction-mode pooler (elsewhere every
+/// session's setup reads the same): the server's version and whether this session is
 /// encrypted. Simple query protocol, so it needs no prepared statement (and works
-/// through a transaction-mode pooler). Behind a pooler, `pg_stat_ssl` describes the
-/// pooler's connection to the server.
+/// through the pooler). Behind a pooler, `pg_stat_ssl` describes the pooler's
+/// connection to the server.
 const HEALTH_QUERY: &str = "SELECT current_setting('server_version'), \
      coalesce((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)";
 
@@ -35,6 +38,8 @@ pub(crate) struct PgEngine {
     /// What open found about the server's free connection slots, when the pool cannot
     /// be filled; reported by every health check.
     pub(crate) sizing_warning: Option<String>,
+    /// What each connection's setup read of its session (nothing through a pooler).
+    pub(crate) sessions: Arc<Sessions>,
 }
 
 impl Engine for PgEngine {
@@ -119,13 +124,23 @@ impl Engine for PgEngine {
         self.transaction_pooler
     }
 
-    const HEALTH_QUERY: &'static str = HEALTH_QUERY;
+    /// Through a transaction-mode pooler, which runs no session setup, the check reads
+    /// the session itself.
+    fn health_query(&self) -> Option<&'static str> {
+        self.transaction_pooler.then_some(HEALTH_QUERY)
+    }
 
-    /// Whether the session uses TLS and, when open found too few free connection slots
-    /// on the server to fill the pool, that too.
-    fn health_detail(&self, row: &PgRow) -> sqlx::Result<(String, String)> {
-        let (version, encrypted): (String, bool) = (row.try_get(0)?, row.try_get(1)?);
-        let mut detail = session_encryption(encrypted).to_owned();
+    /// Whether the session uses TLS (each session's, as its setup read it, or the
+    /// row's) and, when open found too few free connection slots on the server to fill
+    /// the pool, that too.
+    fn health_detail(&self, row: Option<&PgRow>) -> sqlx::Result<(String, String)> {
+        let (version, mut detail) = match row {
+            Some(row) => {
+                let (version, encrypted): (String, bool) = (row.try_get(0)?, row.try_get(1)?);
+                (version, session_encryption(encrypted).to_owned())
+            }
+            None => self.sessions.report().ok_or_else(no_session)?,
+        };
         if let Some(warning) = &self.sizing_warning {
             detail.push_str("; ");
             detail.push_str(warning);
@@ -142,8 +157,14 @@ fn missing_version() -> StoreError {
     )
 }
 
+/// The error for a health check that found no session's setup recorded (the check's
+/// connection was set up, so this is a bug).
+fn no_session() -> sqlx::Error {
+    sqlx::Error::Protocol("no session setup was recorded".into())
+}
+
 /// What the health detail says about the session's encryption.
-fn session_encryption(encrypted: bool) -> &'static str {
+pub(crate) fn session_encryption(encrypted: bool) -> &'static str {
     if encrypted {
         "; session encrypted (TLS)"
     } else {

@@ -16,9 +16,11 @@ use crate::common::retry::{Next, Retry};
 
 impl<E: Engine> Shared<E> {
     /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs the engine's
-    /// round trip ([`Engine::HEALTH_QUERY`]: the server's version and what the detail
-    /// says of the session), timing both steps. A connection found dead is evicted and
-    /// the check moves to another one, as operations do.
+    /// round trip ([`Engine::health_query`], reading the server's version and what the
+    /// detail says of the session, or `SELECT 1` where the sessions' setup read them),
+    /// timing both steps; the round trip is bounded by the same time, on the store's
+    /// [`CheckClock`](super::check_clock::CheckClock). A connection found dead is
+    /// evicted and the check moves to another one, as operations do.
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
             return PoolHealth::closed();
@@ -35,15 +37,27 @@ impl<E: Engine> Shared<E> {
                     Err(health) => return health,
                 };
             let started = Instant::now();
-            let row = E::Db::fetch_raw(lease.start(), E::HEALTH_QUERY);
-            let row = tokio::time::timeout(bound, row).await;
+            let query = self.engine.health_query();
+            let row = async {
+                match query {
+                    Some(sql) => E::Db::fetch_raw(lease.start(), sql).await.map(Some),
+                    None => E::Db::select_one(lease.start()).await.map(|()| None),
+                }
+            };
+            // Bounded by the store's check clock rather than a timer of its own (see
+            // `check_clock`).
+            let row = tokio::select! {
+                biased;
+                row = row => Some(row),
+                () = self.check_clock.elapsed(bound) => None,
+            };
             let query_time = started.elapsed();
             let row = match row {
-                Ok(row) => lease.finish("health_check", row),
+                Some(row) => lease.finish("health_check", row),
                 // The lease is dropped with the statement in flight: it is evicted.
-                Err(_) => return round_trip_too_slow(acquire_time, query_time, bound),
+                None => return round_trip_too_slow(acquire_time, query_time, bound),
             };
-            match row.and_then(|row| self.read_health_row(&row)) {
+            match row.and_then(|row| self.read_health_row(row.as_ref())) {
                 Ok((version, detail)) => {
                     let mut health = healthy(acquire_time, query_time, version);
                     health.detail.push_str(&detail);
@@ -62,8 +76,12 @@ impl<E: Engine> Shared<E> {
         }
     }
 
-    /// The server version and the health detail from the round trip's row.
-    fn read_health_row(&self, row: &<E::Db as sqlx::Database>::Row) -> Result<(String, String)> {
+    /// The server version and the health detail, from the round trip's row if it read
+    /// them.
+    fn read_health_row(
+        &self,
+        row: Option<&<E::Db as sqlx::Database>::Row>,
+    ) -> Result<(String, String)> {
         self.engine.health_detail(row).map_err(|e| {
             StoreError::new(
                 ErrorKind::Backend,

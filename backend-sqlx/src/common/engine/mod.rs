@@ -12,6 +12,7 @@
 //!
 //! SQLite keeps its own structure (its single writer connection) beside this one.
 
+pub(crate) mod check_clock;
 pub(crate) mod close;
 pub(crate) mod conditions;
 pub(crate) mod errors;
@@ -24,6 +25,7 @@ pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod schema;
 pub(crate) mod scratch;
+pub(crate) mod sessions;
 pub(crate) mod shared;
 pub(crate) mod statements;
 pub(crate) mod store;
@@ -125,10 +127,18 @@ pub(crate) trait Engine: ErrorCodes + Send + Sync + Sized + 'static {
     /// statement outside any).
     fn reads_in_transaction(&self) -> bool;
 
-    /// The health check's round trip: one text-protocol query (no prepared statement).
-    const HEALTH_QUERY: &'static str;
+    /// The health check's round trip where it must read what health reports itself (the
+    /// server's version and what the detail says of the session): one text-protocol
+    /// query (no prepared statement). `None` where every connection's setup read those
+    /// facts back ([`Sessions`](sessions::Sessions)): the round trip is then a
+    /// `SELECT 1`.
+    fn health_query(&self) -> Option<&'static str>;
 
     /// The server version and what the health detail adds (starting with `; `), from
-    /// the row of [`HEALTH_QUERY`](Self::HEALTH_QUERY).
-    fn health_detail(&self, row: &<Self::Db as Database>::Row) -> sqlx::Result<(String, String)>;
+    /// the row of [`health_query`](Self::health_query), or, with none, from what the
+    /// sessions' setup read.
+    fn health_detail(
+        &self,
+        row: Option<&<Self::Db as Database>::Row>,
+    ) -> sqlx::Result<(String, String)>;
 }

@@ -148,6 +148,7 @@ impl<E: Open> EngineStore<E> {
                 accounting,
                 gate: Gate::diagnosed(endpoint, E::diagnosis()),
                 writes: Queue::default(),
+                check_clock: Arc::default(),
             }),
         };
         tracing::debug!(backend = "sqlx", schema_version, "opened {store:?}");

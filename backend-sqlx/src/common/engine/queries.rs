@@ -64,6 +64,9 @@ pub(crate) trait Queries: Database {
         sql: &'static str,
     ) -> BoxFuture<'c, sqlx::Result<Self::Row>>;
 
+    /// Runs `SELECT 1` as a prepared statement (cached on the connection).
+    fn select_one<'c>(conn: &'c mut Self::Connection) -> BoxFuture<'c, sqlx::Result<()>>;
+
     /// Runs a text-protocol statement without parameters.
     fn execute_raw<'c>(
         conn: &'c mut Self::Connection,
@@ -138,6 +141,10 @@ where
         sql: &'static str,
     ) -> BoxFuture<'c, sqlx::Result<Self::QueryResult>> {
         conn.execute(sqlx::raw_sql(sql))
+    }
+
+    fn select_one<'c>(conn: &'c mut Self::Connection) -> BoxFuture<'c, sqlx::Result<()>> {
+        Box::pin(async move { conn.fetch_optional(sqlx::query("SELECT 1")).await.map(drop) })
     }
 }
 

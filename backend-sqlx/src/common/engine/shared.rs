@@ -12,6 +12,7 @@ use storage_api::backend::{InFlight, PoolInstruments};
 use storage_api::{Result, StoreOptions};
 
 use super::Engine;
+use super::check_clock::CheckClock;
 use super::errors::map_error;
 use super::lease::Lease;
 use crate::common::accounting::ConnectionAccounting;
@@ -32,6 +33,8 @@ pub(crate) struct Shared<E: Engine> {
     /// The writes outside transactions waiting for the next group commit (see
     /// [`writer`](super::writer)).
     pub(crate) writes: Queue<Request, Written>,
+    /// What bounds health checks' round trips.
+    pub(crate) check_clock: Arc<CheckClock>,
 }
 
 impl<E: Engine> fmt::Debug for Shared<E> {
