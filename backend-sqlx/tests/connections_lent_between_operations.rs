@@ -1,7 +1,7 @@
 //! A connection whose operation ended is lent straight to the next operation for a
-//! moment instead of going back through the pool. It still counts as idle, is still
-//! validated, goes back to the pool when idle or when anyone waits for the pool, and
-//! never delays `close`.
+//! moment instead of going back through the pool, or handed to a caller waiting for a
+//! full pool. It still counts as idle, is still validated, goes back to the pool when
+//! idle, never leaves a waiter waiting past its turn, and never delays `close`.
 
 mod common;
 

@@ -117,7 +117,13 @@ pub(crate) async fn scan(
         .fetch_all(conn)
         .await
         .map_err(|e| s.fail("scan", e))?;
-    rows.iter().map(|row| scanned(s, "scan", row)).collect()
+    // Each row is freed as soon as it is an entry, so the allocator reuses its memory
+    // for the next entry. The rows are collected first all the same: taken one at a
+    // time from sqlx's stream, converting each on arrival, a 100-row scan at 16 tasks
+    // woke its task about twice as often and ran slower, in fewer instructions.
+    rows.into_iter()
+        .map(|row| scanned(s, "scan", &row))
+        .collect()
 }
 
 /// Deletes every entry expired at `now`, returning how many.

@@ -116,8 +116,9 @@ async fn read(
             .fetch_all(&mut *conn)
             .await
             .map_err(|e| s.fail("get", e))?;
-        for row in &rows {
-            let entry = ops::scanned(s, "get", row)?;
+        // Each row is freed as soon as it is an entry (see `ops::scan`).
+        for row in rows {
+            let entry = ops::scanned(s, "get", &row)?;
             found.insert(entry.key.clone(), entry);
         }
         rest = tail;

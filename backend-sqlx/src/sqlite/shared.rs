@@ -17,7 +17,7 @@ use super::errors::map_error;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
-use crate::common::stash::{Lent, Stash};
+use crate::common::stash::{Handoff, Lent, Stash};
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -121,7 +121,8 @@ impl Shared {
     }
 
     /// Acquires a connection for `operation`, feeding the instruments: the one an
-    /// operation parked last (see [`Stash`]), or one from the pool.
+    /// operation parked last (see [`Stash`]), else the first one released or freed in
+    /// the pool.
     ///
     /// Fails with `Timeout` after the acquire timeout, and with `Closed` as soon as the
     /// store starts closing, even while waiting.
@@ -130,15 +131,29 @@ impl Shared {
         if self.gate.is_closing() {
             return Err(StoreError::closed());
         }
-        if let Some(lent) = self.stash.take() {
-            self.instruments.record_acquired(started.elapsed());
-            return Ok(lent);
+        // Only callers of a full pool queue for a released connection: one waiting
+        // while the pool opens a connection for it would abandon that connection
+        // half-open whenever a released one came first.
+        let full = self.pool.size() >= self.options.max_connections;
+        match self.stash.take_or_wait(full) {
+            Ok(lent) => {
+                self.instruments.record_acquired(started.elapsed());
+                Ok(lent)
+            }
+            // On the heap: sqlx's checkout would otherwise make every operation's
+            // future (stash hit or not) too large for the allocator's fast path.
+            Err(handoff) => Box::pin(self.wait_for_connection(operation, started, handoff)).await,
         }
-        let _waiting = self.stash.waiting();
-        if let Some(lent) = self.stash.take() {
-            self.instruments.record_acquired(started.elapsed());
-            return Ok(lent);
-        }
+    }
+
+    /// Waits for the pool's next free connection or, with a `handoff`, one another
+    /// operation releases, whichever comes first.
+    async fn wait_for_connection(
+        &self,
+        operation: &str,
+        started: std::time::Instant,
+        mut handoff: Option<Handoff<Sqlite>>,
+    ) -> Result<Lent<Sqlite>> {
         let map = |error, waited| {
             map_error(
                 error,
@@ -148,9 +163,29 @@ impl Shared {
                 &self.instruments,
             )
         };
-        // On the heap: sqlx's checkout would otherwise make every operation's future
-        // (stash hit or not) too large for the allocator's fast path.
-        let conn = Box::pin(self.gate.acquire(&self.pool, &self.instruments, map)).await?;
+        let handed = async {
+            match handoff.as_mut() {
+                Some(handoff) => handoff.await.ok(),
+                None => None,
+            }
+        };
+        let from_pool = tokio::select! {
+            biased;
+            Some(lent) = handed => {
+                self.instruments.record_acquired(started.elapsed());
+                return Ok(lent);
+            }
+            acquired = self.gate.acquire(&self.pool, &self.instruments, map) => acquired,
+        };
+        let conn = from_pool?;
+        // The pool answered first: a connection handed over meanwhile goes on to the
+        // next caller rather than back through the pool.
+        if let Some(lent) = handoff.and_then(|mut handoff| {
+            handoff.close();
+            handoff.try_recv().ok()
+        }) {
+            self.release(lent);
+        }
         Ok(Lent::new(conn))
     }
 
