@@ -9,7 +9,21 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::plan::{Config, Workload};
-use crate::report::Row;
+
+/// What the checks read of one row of a report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Measured<'a> {
+    /// Configuration name.
+    pub(crate) config: &'a str,
+    /// Workload name.
+    pub(crate) workload: &'a str,
+    /// Concurrency.
+    pub(crate) tasks: u32,
+    /// Throughput relative to the raw pool the configuration wraps.
+    pub(crate) vs_pool: Option<f64>,
+    /// Throughput relative to raw rusqlite.
+    pub(crate) vs_rusqlite: Option<f64>,
+}
 
 /// One target checked against one row of the report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,12 +72,12 @@ fn against_pg_pool(workload: Workload, tasks: u32) -> Option<f64> {
 }
 
 /// Every check the rows allow, in row order, item by item.
-pub(crate) fn check(rows: &[Row]) -> Vec<Goal> {
+pub(crate) fn check<'a>(rows: impl IntoIterator<Item = Measured<'a>>) -> Vec<Goal> {
     let mut goals = Vec::new();
     for row in rows {
         let (Some(config), Some(workload)) = (
-            Config::from_name(&row.config),
-            Workload::from_name(&row.workload),
+            Config::from_name(row.config),
+            Workload::from_name(row.workload),
         ) else {
             continue;
         };
@@ -71,9 +85,9 @@ pub(crate) fn check(rows: &[Row]) -> Vec<Goal> {
             if let (Some(ratio), Some(needed)) = (ratio, needed) {
                 goals.push(Goal {
                     item,
-                    config: row.config.clone(),
-                    workload: row.workload.clone(),
-                    tasks: row.concurrency,
+                    config: row.config.into(),
+                    workload: row.workload.into(),
+                    tasks: row.tasks,
                     anchor: anchor.name().into(),
                     ratio,
                     needed,
@@ -85,11 +99,11 @@ pub(crate) fn check(rows: &[Row]) -> Vec<Goal> {
             add(1, pool, row.vs_pool, Some(1.0));
         }
         if config == Config::PooledDeadpool {
-            let needed = close_to_rusqlite(workload, row.concurrency);
+            let needed = close_to_rusqlite(workload, row.tasks);
             add(2, Config::Rusqlite, row.vs_rusqlite, needed);
         }
         if config == Config::PooledPg {
-            let needed = against_pg_pool(workload, row.concurrency);
+            let needed = against_pg_pool(workload, row.tasks);
             add(3, Config::PgSqlx, row.vs_pool, needed);
         }
     }
@@ -126,7 +140,16 @@ pub(crate) fn write_section(out: &mut String, goals: &[Goal]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::tests::row;
+
+    fn row(config: Config, workload: Workload, tasks: u32) -> Measured<'static> {
+        Measured {
+            config: config.name(),
+            workload: workload.name(),
+            tasks,
+            vs_pool: None,
+            vs_rusqlite: None,
+        }
+    }
 
     #[test]
     fn each_item_reads_its_own_anchor() {
@@ -139,7 +162,7 @@ mod tests {
         let mut pg_put = row(Config::PooledPg, Workload::Put, 16);
         pg_put.vs_pool = Some(1.5);
         let raw = row(Config::Rusqlite, Workload::PointRead, 1);
-        let goals = check(&[raw, deadpool_read, deadpool_scan, pg_put]);
+        let goals = check([raw, deadpool_read, deadpool_scan, pg_put]);
         let summary: Vec<(u8, &str, &str, bool)> = goals
             .iter()
             .map(|g| (g.item, g.workload.as_str(), g.anchor.as_str(), g.pass))

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 
 use crate::cli::Cli;
-use crate::goals::Goal;
+use crate::goals::{Goal, Measured};
 use crate::load::{TaskPeaks, ThreadCheck, peaks_by_tasks, thread_checks};
 use crate::outcome::RunResult;
 use crate::plan::{Config, Workload};
@@ -195,7 +195,13 @@ impl Report {
                 }
             })
             .collect::<Vec<Row>>();
-        let targets = crate::goals::check(&rows);
+        let targets = crate::goals::check(rows.iter().map(|r| Measured {
+            config: &r.config,
+            workload: &r.workload,
+            tasks: r.concurrency,
+            vs_pool: r.vs_pool,
+            vs_rusqlite: r.vs_rusqlite,
+        }));
         let peaks = Config::ALL
             .into_iter()
             .filter_map(|config| {
@@ -475,15 +481,8 @@ pub(crate) fn utc_date(t: SystemTime) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A row of `config` measured on `workload` at `tasks`, without ratios.
-    pub(crate) fn row(config: Config, workload: Workload, tasks: u32) -> Row {
-        let mut result = run(config, tasks, 1000.0, 10.0);
-        result.workload = workload.name().into();
-        median_row(&[&result])
-    }
 
     fn run(config: Config, concurrency: u32, ops: f64, p50: f64) -> RunResult {
         RunResult {
