@@ -209,17 +209,14 @@ impl Slot {
         autocheckpoint: Autocheckpoint,
         f: impl FnOnce(&mut Connection) -> R,
     ) -> Result<R, DbError> {
-        let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        if self.shut.load(SeqCst) {
-            return Err(StoreError::closed().into());
-        }
-        let conn = guard.as_mut().ok_or(DbError::Lost)?;
-        self.restore_busy_timeout(conn)?;
-        self.set_autocheckpoint(conn, autocheckpoint);
-        catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| {
-            self.broken.store(true, SeqCst);
-            DbError::Panicked
-        })
+        self.run_set_up(
+            |conn| {
+                self.restore_busy_timeout(conn)?;
+                self.set_autocheckpoint(conn, autocheckpoint);
+                Ok(())
+            },
+            f,
+        )
     }
 
     /// Runs the short `f` on the calling thread with the busy handler off, so a
@@ -233,27 +230,39 @@ impl Slot {
         autocheckpoint: Autocheckpoint,
         f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
+        let set_up = |conn: &Connection| {
+            if self.busy_restore.load(SeqCst) == 0
+                && let Err(e) = conn.busy_timeout(Duration::ZERO)
+            {
+                self.broken.store(true, SeqCst);
+                return Err(e.into());
+            }
+            let millis = u64::try_from(busy_limit(busy_timeout).as_millis()).unwrap_or(u64::MAX);
+            self.busy_restore.store(millis.saturating_add(1), SeqCst);
+            self.set_autocheckpoint(conn, autocheckpoint);
+            Ok(())
+        };
+        self.run_set_up(set_up, f)?
+    }
+
+    /// Runs `f` on the connection, on the calling thread, once `set_up` has prepared
+    /// it (both under the connection's lock). A panic in `f` is caught and marks the
+    /// connection broken instead of poisoning anything.
+    fn run_set_up<R>(
+        &self,
+        set_up: impl FnOnce(&Connection) -> Result<(), DbError>,
+        f: impl FnOnce(&mut Connection) -> R,
+    ) -> Result<R, DbError> {
         let mut guard = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         if self.shut.load(SeqCst) {
             return Err(StoreError::closed().into());
         }
         let conn = guard.as_mut().ok_or(DbError::Lost)?;
-        if self.busy_restore.load(SeqCst) == 0
-            && let Err(e) = conn.busy_timeout(Duration::ZERO)
-        {
+        set_up(conn)?;
+        catch_unwind(AssertUnwindSafe(|| f(conn))).map_err(|_| {
             self.broken.store(true, SeqCst);
-            return Err(e.into());
-        }
-        let millis = u64::try_from(busy_limit(busy_timeout).as_millis()).unwrap_or(u64::MAX);
-        self.busy_restore.store(millis.saturating_add(1), SeqCst);
-        self.set_autocheckpoint(conn, autocheckpoint);
-        match catch_unwind(AssertUnwindSafe(|| f(conn))) {
-            Ok(out) => out,
-            Err(_) => {
-                self.broken.store(true, SeqCst);
-                Err(DbError::Panicked)
-            }
-        }
+            DbError::Panicked
+        })
     }
 
     /// Sets the busy timeout a short read left off back on `conn` (held under
