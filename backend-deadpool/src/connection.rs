@@ -350,8 +350,16 @@ pub(crate) enum ConnState {
 }
 
 /// A pooled connection: the shared slot plus what the pool tracks about it.
+///
+/// Two pointers wide: deadpool's object and the lease around it move by value on
+/// every checkout and return.
 pub(crate) struct SqliteConn {
     slot: Arc<Slot>,
+    tracked: Box<Tracked>,
+}
+
+/// What the pool tracks about a connection.
+struct Tracked {
     created: Instant,
     /// When the connection reaches `max_lifetime`; `None` when it never does.
     retire_at: Option<Instant>,
@@ -382,14 +390,14 @@ impl SqliteConn {
             open: Arc::clone(open),
         });
         open.add(&slot);
-        Self {
-            slot,
+        let tracked = Box::new(Tracked {
             created: now,
             retire_at: max_lifetime.and_then(|max| now.checked_add(max)),
             returned: Mutex::new(now),
             retire: AtomicU8::new(0),
             instruments,
-        }
+        });
+        Self { slot, tracked }
     }
 
     /// Runs `f` on a blocking thread, with SQLite's automatic checkpoint set as
@@ -479,17 +487,21 @@ impl SqliteConn {
 
     /// How long ago the connection was opened.
     pub(crate) fn age(&self) -> Duration {
-        self.created.elapsed()
+        self.tracked.created.elapsed()
     }
 
     /// Whether the connection has reached `max_lifetime` as of `now`.
     pub(crate) fn expired_at(&self, now: Instant) -> bool {
-        self.retire_at.is_some_and(|at| now >= at)
+        self.tracked.retire_at.is_some_and(|at| now >= at)
     }
 
     /// How long the connection has been back in the pool as of `now`.
     pub(crate) fn idle_for(&self, now: Instant) -> Duration {
-        let returned = *self.returned.lock().unwrap_or_else(PoisonError::into_inner);
+        let returned = *self
+            .tracked
+            .returned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         now.saturating_duration_since(returned)
     }
 
@@ -500,21 +512,28 @@ impl SqliteConn {
 
     /// Notes that the connection went back to the pool at `now`.
     pub(crate) fn mark_returned_at(&self, now: Instant) {
-        *self.returned.lock().unwrap_or_else(PoisonError::into_inner) = now;
+        *self
+            .tracked
+            .returned
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = now;
     }
 
     /// Records why the connection is leaving the pool (counted when it drops). The
     /// first reason given wins.
     pub(crate) fn retire(&self, reason: CloseReason) {
         let code = reason_code(reason);
-        let _ = self.retire.compare_exchange(0, code, SeqCst, SeqCst);
+        let _ = self
+            .tracked
+            .retire
+            .compare_exchange(0, code, SeqCst, SeqCst);
     }
 
     fn retire_reason(&self) -> CloseReason {
         if self.slot.shut.load(SeqCst) {
             return CloseReason::Shutdown;
         }
-        let code = usize::from(self.retire.load(SeqCst));
+        let code = usize::from(self.tracked.retire.load(SeqCst));
         match code.checked_sub(1).and_then(|i| CloseReason::ALL.get(i)) {
             Some(reason) => *reason,
             None if self.slot.broken.load(SeqCst) => CloseReason::Broken,
@@ -530,7 +549,7 @@ fn reason_code(reason: CloseReason) -> u8 {
 
 impl Drop for SqliteConn {
     fn drop(&mut self) {
-        self.instruments.record_closed(self.retire_reason());
+        self.tracked.instruments.record_closed(self.retire_reason());
         let slot = Arc::clone(&self.slot);
         let close = move || slot.close_now();
         // Closing may block (it can checkpoint the WAL): keep it off the async threads.

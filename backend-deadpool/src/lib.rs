@@ -6,6 +6,7 @@ mod group;
 mod lease;
 mod maintenance;
 mod ops;
+mod parked;
 mod pool;
 mod schema;
 mod store;

@@ -18,6 +18,7 @@ use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, Sto
 use crate::connection::{ConnState, ConnectSpec, OpenConnections, SqliteConn};
 use crate::errors::{DbError, map_error};
 use crate::lease::Lease;
+use crate::parked::Parked;
 
 /// A connection checked out of the deadpool pool.
 pub(crate) type PooledConn = Object<ConnManager>;
@@ -93,6 +94,8 @@ pub(crate) struct ConnPool {
     settings: PoolSettings,
     checked_out: AtomicU32,
     open: Arc<OpenConnections>,
+    /// The connection given back last, while nobody waits for one.
+    parked: Parked,
 }
 
 /// A non-blocking checkout: an idle connection, a new one, or nothing.
@@ -134,6 +137,7 @@ impl ConnPool {
             settings,
             checked_out: AtomicU32::new(0),
             open,
+            parked: Parked::default(),
         }))
     }
 
@@ -145,12 +149,17 @@ impl ConnPool {
         work: InFlight,
     ) -> Result<Lease, StoreError> {
         let _waiting = self.instruments.waiting();
+        // The parked connection first: no wait, so none to time.
+        if let Some(object) = self.parked.take() {
+            self.instruments.record_acquired(Duration::ZERO);
+            return Ok(self.lease(object, work));
+        }
         let started = Instant::now();
-        // First a checkout that takes a free permit or none (no place in the queue):
-        // an idle connection is taken without the waiting machinery or a timer (the
-        // common case). Polled once before the deadline is armed: when it opens a
-        // connection, the opening goes on under the deadline. With every connection in
-        // use, the checkout that waits its turn, for what is left of `budget`.
+        // Then a checkout that takes a free permit or none (no place in the queue):
+        // an idle connection is taken without the waiting machinery or a timer.
+        // Polled once before the deadline is armed: when it opens a connection, the
+        // opening goes on under the deadline. With every connection in use, the
+        // checkout that waits its turn, for what is left of `budget`.
         // On the heap: deadpool's checkout is most of an operation's future, which
         // would otherwise be too large for the allocator's fast path.
         let mut try_get = Box::pin(self.pool.timeout_get(&TRY_ONLY));
@@ -169,8 +178,7 @@ impl ConnPool {
         match got {
             Ok(Ok(object)) => {
                 self.instruments.record_acquired(started.elapsed());
-                self.checked_out.fetch_add(1, SeqCst);
-                Ok(Lease::new(object, Arc::clone(self), work))
+                Ok(self.lease(object, work))
             }
             Ok(Err(e)) => Err(map_error("acquiring a connection", e)),
             Err(_) => {
@@ -190,13 +198,22 @@ impl ConnPool {
     /// A connection if one is free (or can be opened) right now, without waiting and
     /// without counting an acquisition: for the store's own background work.
     pub(crate) async fn try_acquire(self: &Arc<Self>, work: InFlight) -> Option<Lease> {
-        let object = self.pool.timeout_get(&TRY_ONLY).await.ok()?;
-        self.checked_out.fetch_add(1, SeqCst);
-        Some(Lease::new(object, Arc::clone(self), work))
+        let object = match self.parked.take() {
+            Some(object) => object,
+            None => self.pool.timeout_get(&TRY_ONLY).await.ok()?,
+        };
+        Some(self.lease(object, work))
     }
 
-    /// Returns a lease's connection to the pool, or discards it when it is broken,
-    /// past `max_lifetime`, or (a safety net: leases reset first) mid-transaction.
+    /// Counts `object` as checked out and wraps it for one operation.
+    fn lease(self: &Arc<Self>, object: PooledConn, work: InFlight) -> Lease {
+        self.checked_out.fetch_add(1, SeqCst);
+        Lease::new(object, Arc::clone(self), work)
+    }
+
+    /// Returns a lease's connection to the pool (parked, when nobody waits for one),
+    /// or discards it when it is broken, past `max_lifetime`, or (a safety net: leases
+    /// reset first) mid-transaction.
     pub(crate) fn give_back(&self, object: PooledConn) {
         let state = object.state();
         self.give_back_as(object, state);
@@ -215,8 +232,9 @@ impl ConnPool {
             Some(reason) => self.discard(object, reason),
             None => {
                 object.mark_returned_at(now);
-                drop(object);
                 self.checked_out.fetch_sub(1, SeqCst);
+                let may_park = || self.instruments.waiters() == 0 && !self.pool.is_closed();
+                drop(self.parked.park(object, may_park));
             }
         }
     }
@@ -268,6 +286,7 @@ impl ConnPool {
             idle_timeout,
             ..
         } = self.settings;
+        self.parked.flush();
         let now = Instant::now();
         let min_idle = usize::try_from(min_idle).unwrap_or(usize::MAX);
         let mut open = self.pool.status().size;
@@ -308,6 +327,7 @@ impl ConnPool {
     /// Checks every idle connection once with a round trip, evicting broken ones.
     /// Connections in use are not waited for.
     pub(crate) async fn validate(&self) -> Result<ConnectionValidation, StoreError> {
+        self.parked.flush();
         let mut held = Vec::new();
         for _ in 0..self.idle_count() {
             match self.pool.timeout_get(&TRY_ONLY).await {
@@ -337,11 +357,14 @@ impl ConnPool {
     /// Takes every idle connection out of the pool and closes the pool: waiting and
     /// later callers get `Closed`; connections still in use close when given back.
     pub(crate) fn shut(&self) -> Vec<SqliteConn> {
+        self.parked.flush();
         let idle = self.pool.retain(|conn, _| {
             conn.retire(CloseReason::Shutdown);
             false
         });
         self.pool.close();
+        // One given back since the first flush closes as it leaves the closed pool.
+        self.parked.flush();
         idle.removed
     }
 

@@ -117,6 +117,12 @@ impl PoolInstruments {
         WaitGuard { instruments: self }
     }
 
+    /// How many callers wait for a connection now (guards from
+    /// [`waiting`](Self::waiting) not yet dropped).
+    pub fn waiters(&self) -> usize {
+        self.pending.load(Relaxed)
+    }
+
     /// A connection was handed out after `waited`.
     pub fn record_acquired(&self, waited: Duration) {
         self.acquired.fetch_add(1, Relaxed);
