@@ -1,5 +1,6 @@
-//! Health: a round trip on a pooled channel, then every member asked for its status, so
-//! the report names the members that answer, the leader, and whether a quorum does.
+//! Health: the member list over a pooled channel and every member asked for its status,
+//! in one round of requests, so the report names the members that answer, the leader,
+//! and whether a quorum does.
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -114,14 +115,19 @@ pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolH
         }
     };
     let acquire_time = started.elapsed();
-    let round_trip = Instant::now();
-    let members = lease
-        .request("member list", true, |channel| {
-            let mut cluster = channel.cluster();
-            async move { cluster.member_list().await }
-        })
-        .await;
-    let query_time = round_trip.elapsed();
+    // The member list and every member's status in one round of requests.
+    let member_list = async {
+        let round_trip = Instant::now();
+        let members = lease
+            .request("member list", true, |channel| {
+                let mut cluster = channel.cluster();
+                async move { cluster.member_list().await }
+            })
+            .await;
+        (members, round_trip.elapsed())
+    };
+    let statuses = join_all((0..pool.endpoints().len()).map(|e| probes.status(pool, e)));
+    let ((members, query_time), statuses) = tokio::join!(member_list, statuses);
     drop(lease);
     let members = match members {
         Ok(list) => list
@@ -138,7 +144,6 @@ pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolH
             );
         }
     };
-    let statuses = join_all((0..pool.endpoints().len()).map(|e| probes.status(pool, e))).await;
     let report = describe(&members, &statuses);
     let mut health = PoolHealth::new(report.status, acquire_time, query_time, report.detail);
     if let Some(version) = report.version {

@@ -9,6 +9,7 @@ mod leases;
 mod locks;
 mod ops;
 mod pool;
+mod rounds;
 mod scan;
 mod settings;
 mod shared;

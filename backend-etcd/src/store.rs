@@ -15,6 +15,7 @@ use crate::layout::TX_SEQUENCE_BASE;
 use crate::leases::Leases;
 use crate::locks::Locks;
 use crate::pool::{Lease, Pool};
+use crate::rounds::Rounds;
 use crate::settings::Settings;
 use crate::shared::Shared;
 use crate::tx::EtcdTransaction;
@@ -28,6 +29,8 @@ use crate::{batch, ops, scan};
 pub struct EtcdStore {
     shared: Arc<Shared>,
     probes: Arc<Probes>,
+    /// Concurrent health checks share their rounds of requests.
+    health: Arc<Rounds<PoolHealth>>,
 }
 
 impl EtcdStore {
@@ -67,6 +70,7 @@ impl EtcdStore {
         Ok(Self {
             shared: Arc::new(shared),
             probes: Arc::new(Probes::default()),
+            health: Arc::default(),
         })
     }
 
@@ -208,8 +212,15 @@ impl PooledStore for EtcdStore {
         )))
     }
 
+    /// See [`check`]; callers asking at once share its round trips ([`Rounds`]).
     async fn health_check(&self) -> PoolHealth {
-        check(&self.shared.pool, &self.probes).await
+        let (shared, probes) = (Arc::clone(&self.shared), Arc::clone(&self.probes));
+        self.health
+            .join(move || {
+                let (shared, probes) = (Arc::clone(&shared), Arc::clone(&probes));
+                async move { check(&shared.pool, &probes).await }
+            })
+            .await
     }
 
     async fn validate_connections(&self) -> Result<ConnectionValidation> {
