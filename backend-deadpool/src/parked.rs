@@ -8,19 +8,26 @@
 //! and closing the pool flushes it with the others. It is never parked while a
 //! caller waits in deadpool's queue, which would wait beside an idle connection.
 
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::pool::PooledConn;
-
-/// At most one idle connection outside deadpool's queue.
-#[derive(Debug, Default)]
-pub(crate) struct Parked {
-    slot: Mutex<Option<PooledConn>>,
+/// At most one idle connection (a checked-out deadpool object, `T`) outside deadpool's
+/// queue.
+#[derive(Debug)]
+pub(crate) struct Parked<T> {
+    slot: Mutex<Option<T>>,
 }
 
-impl Parked {
+impl<T> Default for Parked<T> {
+    fn default() -> Self {
+        Self {
+            slot: Mutex::new(None),
+        }
+    }
+}
+
+impl<T> Parked<T> {
     /// The parked connection, if there is one.
-    pub(crate) fn take(&self) -> Option<PooledConn> {
+    pub(crate) fn take(&self) -> Option<T> {
         self.lock().take()
     }
 
@@ -33,9 +40,9 @@ impl Parked {
     /// connection.
     pub(crate) fn park(
         &self,
-        object: PooledConn,
+        object: T,
         may_park: impl FnOnce() -> bool,
-    ) -> Option<PooledConn> {
+    ) -> Option<T> {
         let mut slot = self.lock();
         if slot.is_some() || !may_park() {
             return Some(object);
@@ -51,7 +58,7 @@ impl Parked {
         drop(object);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<PooledConn>> {
+    fn lock(&self) -> MutexGuard<'_, Option<T>> {
         self.slot.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

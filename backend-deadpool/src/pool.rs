@@ -95,7 +95,7 @@ pub(crate) struct ConnPool {
     checked_out: AtomicU32,
     open: Arc<OpenConnections>,
     /// The connection given back last, while nobody waits for one.
-    parked: Parked,
+    parked: Parked<PooledConn>,
 }
 
 /// A non-blocking checkout: an idle connection, a new one, or nothing.
