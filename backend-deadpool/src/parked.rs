@@ -38,11 +38,7 @@ impl<T> Parked<T> {
     /// as waiting before it looks here: either `may_park` sees it and the connection
     /// goes to deadpool's queue, or its look takes the lock after this and finds the
     /// connection.
-    pub(crate) fn park(
-        &self,
-        object: T,
-        may_park: impl FnOnce() -> bool,
-    ) -> Option<T> {
+    pub(crate) fn park(&self, object: T, may_park: impl FnOnce() -> bool) -> Option<T> {
         let mut slot = self.lock();
         if slot.is_some() || !may_park() {
             return Some(object);

@@ -115,8 +115,10 @@ pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolH
         }
     };
     let acquire_time = started.elapsed();
-    // The member list and every member's status in one round of requests.
-    let member_list = async {
+    // The member list and every member's status in one round of requests; the pooled
+    // channel goes back as soon as the member list is in (the statuses go out on
+    // channels of their own).
+    let member_list = async move {
         let round_trip = Instant::now();
         let members = lease
             .request("member list", true, |channel| {
@@ -124,11 +126,12 @@ pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolH
                 async move { cluster.member_list().await }
             })
             .await;
-        (members, round_trip.elapsed())
+        let query_time = round_trip.elapsed();
+        drop(lease);
+        (members, query_time)
     };
     let statuses = join_all((0..pool.endpoints().len()).map(|e| probes.status(pool, e)));
     let ((members, query_time), statuses) = tokio::join!(member_list, statuses);
-    drop(lease);
     let members = match members {
         Ok(list) => list
             .members()
