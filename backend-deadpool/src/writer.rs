@@ -1,14 +1,14 @@
 //! The single writer of a deadpool store: put, delete, batch and purge go through
 //! [`sqlite_common::writer`] (group commit, its failure rule and the checkpoint
 //! schedule of [`sqlite_common::wal`]); this file is deadpool's side of it. A group
-//! runs in one closure on the lent connection's blocking thread ([`group`]), but a
-//! lone put or delete whose commit does not wait for the disk runs on the async
-//! thread that asked ([`Writes::write_here`]); background checkpoints run on another pool connection when one is free, and the
-//! writer's own on its connection. The writer turns SQLite's automatic checkpoint
-//! off on the connections it applies groups on and leaves it off; read-write
-//! transactions and `with_connection` get SQLite's default back first
-//! ([`Autocheckpoint`]), so transactions, which keep it, do not count towards the
-//! schedule.
+//! runs in one closure on the lent connection's blocking thread ([`group`]), but a lone
+//! put or delete whose commit does not wait for the disk runs on the async thread that
+//! asked ([`Writes::write_here`]); background checkpoints run on another pool
+//! connection when one is free, and the writer's own on its connection. The writer
+//! turns SQLite's automatic checkpoint off on the connections it applies groups on and
+//! leaves it off; read-write transactions and `with_connection` get SQLite's default
+//! back first ([`Autocheckpoint`]), so transactions, which keep it, do not count
+//! towards the schedule.
 
 use std::sync::Arc;
 use std::time::Duration;
