@@ -9,6 +9,7 @@ use storage_api::{CloseReason, CloseReport, StoreOptions};
 
 use super::accounting::ConnectionAccounting;
 use super::gate::Gate;
+use super::stash::Stash;
 
 /// How long `close` waits for connections to come back once no work is in flight
 /// (they return through spawned tasks, so this is normally a few milliseconds).
@@ -21,12 +22,14 @@ const FORCED_BOUND: Duration = Duration::from_millis(100);
 /// The longest `close` waits for one connection to close.
 pub(crate) const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
 
-/// Refuses new work at once, waits up to `options.close_grace` for in-flight work,
-/// closes every pooled connection, runs `after_pool` (told whether all work drained)
+/// Refuses new work at once, returns the connections parked in `stash` to the pool
+/// (closing it would wait for them) and parks none from then on, waits up to
+/// `options.close_grace` for in-flight work, closes every pooled connection, runs `after_pool` (told whether all work drained)
 /// and reports. Idempotent: a second call reports `already_closed` and does nothing.
 pub(crate) async fn close_pool<DB, F, Fut>(
     gate: &Gate,
     pool: &Pool<DB>,
+    stash: &Stash<DB>,
     accounting: &ConnectionAccounting,
     options: &StoreOptions,
     after_pool: F,
@@ -37,6 +40,7 @@ where
     Fut: Future<Output = ()>,
 {
     gate.mark_closing();
+    stash.close();
     let drain = gate.lifecycle.close(options.close_grace).await;
     if !drain.first {
         return CloseReport::new(true, drain.in_flight, drain.remaining, drain.waited, 0);

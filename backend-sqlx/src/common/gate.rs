@@ -1,6 +1,6 @@
-//! Admission to a store and its closing: in-flight work, the signal that wakes
-//! callers waiting for a connection when `close` begins, and the record that
-//! `close` gave up on work still running.
+//! Admission to a store and its closing: in-flight work, the one path every operation
+//! takes to a connection, the signal that wakes callers waiting for one when `close`
+//! begins, and the record that `close` gave up on work still running.
 
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -16,6 +16,7 @@ use storage_api::{ErrorKind, Result, StoreError};
 use tokio::sync::watch;
 
 use super::connect_check::{ConnectCheck, Diagnosis};
+use super::stash::{Handoff, Lent, Stash};
 
 /// Who may use a store, and whether it is closing.
 #[derive(Debug)]
@@ -56,6 +57,78 @@ impl Gate {
     /// Whether `close` has begun.
     pub(crate) fn is_closed(&self) -> bool {
         self.lifecycle.is_closed()
+    }
+
+    /// Lends a connection to one operation, feeding `instruments`: the one an operation
+    /// parked last in `stash`, else the first one another operation releases or `pool`
+    /// frees (see [`acquire`](Self::acquire), whose errors it returns).
+    pub(crate) async fn lend<DB: Database>(
+        &self,
+        pool: &Pool<DB>,
+        stash: &Arc<Stash<DB>>,
+        instruments: &PoolInstruments,
+        map: impl FnOnce(sqlx::Error, Duration) -> StoreError,
+    ) -> Result<Lent<DB>> {
+        if self.is_closing() {
+            return Err(StoreError::closed());
+        }
+        let started = Instant::now();
+        // Only callers of a full pool queue for a released connection: one waiting
+        // while the pool opens a connection for it would abandon that connection
+        // half-open whenever a released one came first.
+        let full = stash.is_full(pool.size());
+        match stash.take_or_wait(full) {
+            Ok(lent) => {
+                instruments.record_acquired(started.elapsed());
+                Ok(lent)
+            }
+            // On the heap: sqlx's checkout would otherwise make every operation's
+            // future (stash hit or not) too large for the allocator's fast path.
+            Err(handoff) => {
+                let wait =
+                    self.wait_for_connection(pool, stash, instruments, map, handoff, started);
+                Box::pin(wait).await
+            }
+        }
+    }
+
+    /// Waits for the pool's next free connection or, with a `handoff`, one another
+    /// operation releases, whichever comes first; the caller asked at `started`.
+    async fn wait_for_connection<DB: Database>(
+        &self,
+        pool: &Pool<DB>,
+        stash: &Arc<Stash<DB>>,
+        instruments: &PoolInstruments,
+        map: impl FnOnce(sqlx::Error, Duration) -> StoreError,
+        mut handoff: Option<Handoff<DB>>,
+        started: Instant,
+    ) -> Result<Lent<DB>> {
+        // A caller without a place in the stash's queue gets its turn from the pool.
+        let _unqueued = handoff.is_none().then(|| stash.waiting_on_pool());
+        let handed = async {
+            match handoff.as_mut() {
+                Some(handoff) => handoff.await.ok(),
+                None => None,
+            }
+        };
+        let from_pool = tokio::select! {
+            biased;
+            Some(lent) = handed => {
+                instruments.record_acquired(started.elapsed());
+                return Ok(lent);
+            }
+            acquired = self.acquire(pool, instruments, map) => acquired,
+        };
+        let conn = from_pool?;
+        // The pool answered first: a connection handed over meanwhile goes on to the
+        // next caller rather than back through the pool.
+        if let Some(lent) = handoff.and_then(|mut handoff| {
+            handoff.close();
+            handoff.try_recv().ok()
+        }) {
+            stash.park(lent);
+        }
+        Ok(Lent::new(conn))
     }
 
     /// Acquires a connection from `pool`, feeding `instruments`; `map` turns a sqlx

@@ -1,10 +1,10 @@
 //! Pool introspection every database does alike: reading the outcome of a health
 //! check's acquire, validating idle connections, and the pool's metrics.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use sqlx::pool::PoolConnection;
 use sqlx::{Database, Pool};
 use storage_api::backend::{PoolGauges, PoolInstruments};
 use storage_api::{
@@ -15,6 +15,7 @@ use tokio::time::error::Elapsed;
 
 use super::accounting::ConnectionAccounting;
 use super::gate::Gate;
+use super::stash::{Lent, Stash};
 
 /// The longest a health check or a validation round trip may take.
 pub(crate) const CHECK_BOUND: Duration = Duration::from_secs(5);
@@ -87,24 +88,24 @@ fn saturated(acquire_time: Duration, bound: Duration) -> PoolHealth {
     )
 }
 
-/// Takes every idle connection of `pool` (without waiting for those in use), adds
-/// `parked` (idle connections held outside the pool), runs `ping` on each within
-/// [`CHECK_BOUND`] while holding them all, closes the ones that fail (recording them
-/// as invalid) and hands back the good ones with the report (dropping them returns
-/// them to the pool).
+/// Takes every idle connection of `pool` and every one parked in `stash` (without
+/// waiting for those in use), runs `ping` on each within [`CHECK_BOUND`] while holding
+/// them all, closes the ones that fail (recording them as invalid) and parks the good
+/// ones for the next operations (dropped, they would count as in use until sqlx's
+/// tasks had put them back).
 pub(crate) async fn validate_idle<DB, F>(
     pool: &Pool<DB>,
-    parked: Vec<PoolConnection<DB>>,
+    stash: &Arc<Stash<DB>>,
     accounting: &ConnectionAccounting,
     max_connections: u32,
     ping: F,
-) -> (ConnectionValidation, Vec<PoolConnection<DB>>)
+) -> ConnectionValidation
 where
     DB: Database,
     F: for<'c> Fn(&'c mut DB::Connection) -> BoxFuture<'c, bool>,
 {
-    let idle = pool.num_idle() + parked.len();
-    let mut held = parked;
+    let mut held = stash.take_all();
+    let idle = pool.num_idle() + held.len();
     held.reserve(idle);
     while held.len() < idle {
         match pool.try_acquire() {
@@ -113,7 +114,6 @@ where
         }
     }
     let (mut valid, mut invalid) = (0u32, 0u32);
-    let mut passed = Vec::with_capacity(held.len());
     let mut failed = Vec::new();
     for mut conn in held {
         if matches!(
@@ -121,7 +121,7 @@ where
             Ok(true)
         ) {
             valid += 1;
-            passed.push(conn);
+            stash.park(Lent::new(conn));
         } else {
             invalid += 1;
             accounting.closing(CloseReason::Invalid);
@@ -134,10 +134,7 @@ where
         .into_iter()
         .map(|conn| tokio::time::timeout(CHECK_BOUND, conn.close()));
     futures::future::join_all(closes).await;
-    (
-        ConnectionValidation::new(valid, invalid, max_connections),
-        passed,
-    )
+    ConnectionValidation::new(valid, invalid, max_connections)
 }
 
 /// The pool's gauges and the shared counters, attributing closes nobody recorded

@@ -1,10 +1,11 @@
 //! What the database modules share: connection accounting, admission and closing,
-//! health checks and metrics, transaction leak detection, the mapping of the sqlx errors every
+//! health checks (and the clock that bounds their round trips) and metrics, transaction leak detection, the mapping of the sqlx errors every
 //! database raises alike, stored rows as contract values, and the stash that lends a
 //! connection from one operation to the next; and, in [`engine`], the whole store the
 //! server engines (PostgreSQL, MySQL) share.
 
 pub(crate) mod accounting;
+pub(crate) mod check_clock;
 pub(crate) mod close;
 pub(crate) mod connect_check;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
@@ -17,5 +18,4 @@ pub(crate) mod names;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) mod retry;
 pub(crate) mod rows;
-#[cfg(feature = "sqlite")]
 pub(crate) mod stash;

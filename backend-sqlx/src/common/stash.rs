@@ -1,9 +1,9 @@
 //! Connections kept out of the pool for a moment after an operation, so the next
 //! operation takes one without a pool round trip.
 //!
-//! sqlx tests every connection it gets back with a ping (a round trip to the
-//! connection's worker thread, in a task of its own) and hands connections out through
-//! its own queue; for a point read that doubles the work. An operation that ended
+//! sqlx tests every connection it gets back with a ping (a round trip to the server,
+//! or to a SQLite connection's worker thread, in a task of its own) and hands
+//! connections out through its own queue; for a point read that doubles the work. An operation that ended
 //! cleanly parks its connection here instead, and the next acquire takes the most
 //! recently parked one; while callers wait for a connection, the one released goes
 //! straight to the caller that has waited longest (see [`Stash::take_or_wait`]), as
@@ -12,17 +12,20 @@
 //! it sits parked for [`LINGER`], and when the store starts closing.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use sqlx::Database;
 use sqlx::pool::PoolConnection;
+use storage_api::StoreOptions;
 use tokio::sync::oneshot;
 
 /// The longest a parked connection waits for its next operation (shorter when the
-/// pool's idle timeout is).
-pub(crate) const LINGER: Duration = Duration::from_millis(50);
+/// pool's idle timeout is). Long enough that a connection broken while parked is
+/// still there for `validate_connections` to find and count, rather than closed
+/// silently by sqlx's ping on its way back to the pool.
+pub(crate) const LINGER: Duration = Duration::from_secs(1);
 
 /// The longest one connection is passed from operation to operation before it goes
 /// back to the pool (which enforces `max_lifetime` and counts it idle again).
@@ -51,6 +54,7 @@ impl<DB: Database> Lent<DB> {
     }
 
     /// The pooled connection, which returns to the pool when dropped.
+    #[cfg(feature = "sqlite")]
     pub(crate) fn into_inner(self) -> PoolConnection<DB> {
         self.conn
     }
@@ -76,12 +80,17 @@ pub(crate) struct Stash<DB: Database> {
     state: Mutex<State<DB>>,
     /// The most connections parked at once (the pool's size).
     capacity: usize,
-    /// How long a connection stays parked: [`LINGER`] or the idle timeout.
+    /// How long a connection stays parked: [`LINGER`], or the idle timeout or maximum
+    /// lifetime if shorter.
     linger: Duration,
     /// Set when the store starts closing: nothing is parked any more.
     closing: AtomicBool,
     /// A task is returning lingering connections to the pool.
     sweeping: AtomicBool,
+    /// Callers waiting for the pool without a place in the stash's queue (they found
+    /// the pool still growing): while any does, released connections go back to the
+    /// pool, which serves them in turn, rather than circulating through the stash.
+    waiting_on_pool: AtomicUsize,
 }
 
 /// What the stash's lock guards. Connections are parked only while nobody waits, and
@@ -99,25 +108,36 @@ struct State<DB: Database> {
 pub(crate) type Handoff<DB> = oneshot::Receiver<Lent<DB>>;
 
 impl<DB: Database> Stash<DB> {
-    /// An empty stash holding at most `capacity` connections, each for no longer
-    /// than [`LINGER`] or `idle_timeout`, whichever is shorter.
-    pub(crate) fn new(capacity: usize, idle_timeout: Option<Duration>) -> Arc<Self> {
+    /// An empty stash for a pool of `options.max_connections`, holding each connection
+    /// for no longer than [`LINGER`], the idle timeout or the maximum lifetime,
+    /// whichever is shortest.
+    pub(crate) fn new(options: &StoreOptions) -> Arc<Self> {
+        let linger = [options.idle_timeout, options.max_lifetime]
+            .into_iter()
+            .flatten()
+            .fold(LINGER, Duration::min);
         Arc::new(Self {
             state: Mutex::new(State {
                 parked: Vec::new(),
                 waiters: VecDeque::new(),
             }),
-            capacity,
-            // At least 1 ms, so the sweeper never spins on a zero idle timeout.
-            linger: idle_timeout
-                .map_or(LINGER, |idle| idle.clamp(Duration::from_millis(1), LINGER)),
+            capacity: usize::try_from(options.max_connections).unwrap_or(usize::MAX),
+            // At least 1 ms, so the sweeper never spins on a zero timeout.
+            linger: linger.max(Duration::from_millis(1)),
             closing: AtomicBool::new(false),
             sweeping: AtomicBool::new(false),
+            waiting_on_pool: AtomicUsize::new(0),
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State<DB>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether a pool of `size` connections is as large as it may grow (the stash's
+    /// capacity is the pool's `max_connections`).
+    pub(crate) fn is_full(&self, size: u32) -> bool {
+        usize::try_from(size).unwrap_or(usize::MAX) >= self.capacity
     }
 
     /// How many connections are parked.
@@ -147,11 +167,19 @@ impl<DB: Database> Stash<DB> {
         Err(Some(handoff))
     }
 
+    /// Counts the caller as waiting for the pool without a place in the queue (see
+    /// [`take_or_wait`](Self::take_or_wait)) until the guard drops.
+    pub(crate) fn waiting_on_pool(&self) -> PoolWaiter<'_> {
+        self.waiting_on_pool.fetch_add(1, SeqCst);
+        PoolWaiter(&self.waiting_on_pool)
+    }
+
     /// Hands `lent` to the caller that has waited longest for a connection, else parks
     /// it for the next operation; returns it to the pool instead when the store is
-    /// closing, the stash is full or the connection has been out long enough.
+    /// closing, the stash is full, the connection has been out long enough or a
+    /// caller waits for the pool outside the stash's queue.
     pub(crate) fn park(self: &Arc<Self>, mut lent: Lent<DB>) {
-        if self.closing.load(SeqCst) || lent.is_due() {
+        if self.closing.load(SeqCst) || lent.is_due() || self.waiting_on_pool.load(SeqCst) > 0 {
             drop(lent);
             return;
         }
@@ -223,6 +251,17 @@ impl<DB: Database> Stash<DB> {
     }
 }
 
+/// A caller counted as waiting for the pool outside the stash's queue; see
+/// [`Stash::waiting_on_pool`].
+#[derive(Debug)]
+pub(crate) struct PoolWaiter<'a>(&'a AtomicUsize);
+
+impl Drop for PoolWaiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, SeqCst);
+    }
+}
+
 impl<DB: Database> State<DB> {
     /// The most recently parked connection that has not been out too long.
     fn take(&mut self) -> Option<Lent<DB>> {
@@ -245,6 +284,12 @@ mod tests {
 
     use super::*;
 
+    fn options() -> StoreOptions {
+        let mut options = StoreOptions::new("sqlite::memory:");
+        options.max_connections = 2;
+        options
+    }
+
     async fn pool() -> sqlx::SqlitePool {
         SqlitePoolOptions::new()
             .max_connections(2)
@@ -256,7 +301,7 @@ mod tests {
     #[tokio::test]
     async fn a_released_connection_goes_to_the_longest_waiting_caller() {
         let pool = pool().await;
-        let stash = Stash::<Sqlite>::new(2, None);
+        let stash = Stash::<Sqlite>::new(&options());
         let lent = Lent::new(pool.acquire().await.unwrap());
         assert!(matches!(stash.take_or_wait(false), Err(None)));
         let Err(Some(gave_up)) = stash.take_or_wait(true) else {
@@ -281,9 +326,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn released_connections_go_to_the_pool_while_a_caller_waits_there_unqueued() {
+        let pool = pool().await;
+        let stash = Stash::<Sqlite>::new(&options());
+        let waiter = stash.waiting_on_pool();
+        stash.park(Lent::new(pool.acquire().await.unwrap()));
+        assert_eq!(
+            stash.len(),
+            0,
+            "back to the pool, which serves its waiters in turn"
+        );
+        drop(waiter);
+        stash.park(Lent::new(pool.acquire().await.unwrap()));
+        assert_eq!(stash.len(), 1);
+        pool.close().await;
+    }
+
+    #[tokio::test]
     async fn a_closing_stash_hands_nothing_out() {
         let pool = pool().await;
-        let stash = Stash::<Sqlite>::new(2, None);
+        let stash = Stash::<Sqlite>::new(&options());
         let Err(Some(waiting)) = stash.take_or_wait(true) else {
             panic!("nothing was parked");
         };

@@ -24,11 +24,16 @@ impl Shared {
                 scratch.remove();
             }
         };
-        // Parked connections go back to the pool first, or closing it would wait for them.
-        self.gate.mark_closing();
-        self.stash.close();
         let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
-        close_pool(gate, pool, accounting, &self.options, after_pool).await
+        close_pool(
+            gate,
+            pool,
+            &self.stash,
+            accounting,
+            &self.options,
+            after_pool,
+        )
+        .await
     }
 
     /// Folds the WAL back into the database file and truncates it, so a closed store

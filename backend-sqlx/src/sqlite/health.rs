@@ -8,11 +8,11 @@ use super::shared::Shared;
 use crate::common::health::{
     CHECK_BOUND, acquired_for_check, healthy, pool_metrics, round_trip_too_slow, validate_idle,
 };
-use crate::common::stash::Lent;
 
 impl Shared {
     /// Acquires a connection within `min(acquire_timeout, 5 s)` and runs
-    /// `SELECT sqlite_version()`, timing both steps.
+    /// `SELECT sqlite_version()`, timing both steps; the round trip is bounded by the
+    /// same time, on the store's [`CheckClock`](crate::common::check_clock::CheckClock).
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
             return PoolHealth::closed();
@@ -28,20 +28,24 @@ impl Shared {
         let started = Instant::now();
         let version =
             sqlx::query_scalar::<_, String>("SELECT sqlite_version()").fetch_one(&mut **conn);
-        let version = tokio::time::timeout(bound, version).await;
+        let version = tokio::select! {
+            biased;
+            version = version => Some(version),
+            () = self.check_clock.elapsed(bound) => None,
+        };
         let query_time = started.elapsed();
         match version {
-            Ok(Ok(version)) => {
+            Some(Ok(version)) => {
                 self.release(conn);
                 healthy(acquire_time, query_time, version)
             }
-            Ok(Err(e)) => PoolHealth::new(
+            Some(Err(e)) => PoolHealth::new(
                 HealthStatus::Unreachable,
                 acquire_time,
                 query_time,
                 format!("round trip failed: {}", self.fail("health_check", e)),
             ),
-            Err(_) => {
+            None => {
                 conn.close_on_drop();
                 round_trip_too_slow(acquire_time, query_time, bound)
             }
@@ -56,18 +60,12 @@ impl Shared {
         let _work = self.enter()?;
         let validation = validate_idle(
             &self.pool,
-            self.stash.take_all(),
+            &self.stash,
             &self.accounting,
             self.options.max_connections,
             |conn| Box::pin(async move { sqlx::query("SELECT 1").execute(conn).await.is_ok() }),
         );
-        // Parked rather than dropped: dropped, they would count as in use until sqlx's
-        // tasks had put them back.
-        let (report, passed) = validation.await;
-        for conn in passed {
-            self.release(Lent::new(conn));
-        }
-        Ok(report)
+        Ok(validation.await)
     }
 
     /// The pool's gauges and the shared counters. `pending` counts the calls queued for

@@ -12,7 +12,7 @@
 //! `sqlite::memory:`. Connection accounting, admission and the acquire path, the
 //! pool's close, health-check outcomes, idle validation, metrics, row conversion, leak
 //! detection and the connection stash live in [`crate::common`], shared with the
-//! PostgreSQL backend (which does not use the stash yet).
+//! server engines.
 
 mod close;
 mod connect;

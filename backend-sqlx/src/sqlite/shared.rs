@@ -16,8 +16,9 @@ use storage_api::{Entry, Result, StoreError, StoreOptions};
 use super::errors::map_error;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::check_clock::CheckClock;
 use crate::common::gate::Gate;
-use crate::common::stash::{Handoff, Lent, Stash};
+use crate::common::stash::{Lent, Stash};
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) reader: Queue<Vec<u8>, Option<Entry>>,
     /// Connections lent from one operation to the next without a pool round trip.
     pub(crate) stash: Arc<Stash<Sqlite>>,
+    /// What bounds health checks' round trips.
+    pub(crate) check_clock: Arc<CheckClock>,
 }
 
 impl fmt::Debug for Shared {
@@ -84,8 +87,7 @@ pub(crate) struct Parts {
 impl Shared {
     /// An open store from its parts.
     pub(crate) fn new(parts: Parts) -> Arc<Self> {
-        let capacity = usize::try_from(parts.options.max_connections).unwrap_or(usize::MAX);
-        let stash = Stash::new(capacity, parts.options.idle_timeout);
+        let stash = Stash::new(&parts.options);
         let gate = Gate::new(parts.path.display().to_string());
         Arc::new(Self {
             pool: parts.pool,
@@ -102,6 +104,7 @@ impl Shared {
             writer: Writer::new(parts.manual_checkpoints),
             reader: Queue::default(),
             stash,
+            check_clock: Arc::default(),
         })
     }
 
@@ -127,66 +130,12 @@ impl Shared {
     /// Fails with `Timeout` after the acquire timeout, and with `Closed` as soon as the
     /// store starts closing, even while waiting.
     pub(crate) async fn acquire(&self, operation: &str) -> Result<Lent<Sqlite>> {
-        let started = std::time::Instant::now();
-        if self.gate.is_closing() {
-            return Err(StoreError::closed());
-        }
-        // Only callers of a full pool queue for a released connection: one waiting
-        // while the pool opens a connection for it would abandon that connection
-        // half-open whenever a released one came first.
-        let full = self.pool.size() >= self.options.max_connections;
-        match self.stash.take_or_wait(full) {
-            Ok(lent) => {
-                self.instruments.record_acquired(started.elapsed());
-                Ok(lent)
-            }
-            // On the heap: sqlx's checkout would otherwise make every operation's
-            // future (stash hit or not) too large for the allocator's fast path.
-            Err(handoff) => Box::pin(self.wait_for_connection(operation, started, handoff)).await,
-        }
-    }
-
-    /// Waits for the pool's next free connection or, with a `handoff`, one another
-    /// operation releases, whichever comes first.
-    async fn wait_for_connection(
-        &self,
-        operation: &str,
-        started: std::time::Instant,
-        mut handoff: Option<Handoff<Sqlite>>,
-    ) -> Result<Lent<Sqlite>> {
         let map = |error, waited| {
-            map_error(
-                error,
-                operation,
-                Some(waited),
-                &self.path,
-                &self.instruments,
-            )
+            let path = &self.path;
+            map_error(error, operation, Some(waited), path, &self.instruments)
         };
-        let handed = async {
-            match handoff.as_mut() {
-                Some(handoff) => handoff.await.ok(),
-                None => None,
-            }
-        };
-        let from_pool = tokio::select! {
-            biased;
-            Some(lent) = handed => {
-                self.instruments.record_acquired(started.elapsed());
-                return Ok(lent);
-            }
-            acquired = self.gate.acquire(&self.pool, &self.instruments, map) => acquired,
-        };
-        let conn = from_pool?;
-        // The pool answered first: a connection handed over meanwhile goes on to the
-        // next caller rather than back through the pool.
-        if let Some(lent) = handoff.and_then(|mut handoff| {
-            handoff.close();
-            handoff.try_recv().ok()
-        }) {
-            self.release(lent);
-        }
-        Ok(Lent::new(conn))
+        let (pool, stash) = (&self.pool, &self.stash);
+        self.gate.lend(pool, stash, &self.instruments, map).await
     }
 
     /// Hands back a connection whose operation ended cleanly, for the next operation.

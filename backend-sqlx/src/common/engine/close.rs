@@ -12,6 +12,14 @@ impl<E: Engine> Shared<E> {
     pub(crate) async fn close(&self) -> CloseReport {
         let after_pool = |_drained| std::future::ready(());
         let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
-        close_pool(gate, pool, accounting, &self.options, after_pool).await
+        close_pool(
+            gate,
+            pool,
+            &self.stash,
+            accounting,
+            &self.options,
+            after_pool,
+        )
+        .await
     }
 }

@@ -19,7 +19,7 @@ impl<E: Engine> Shared<E> {
     /// round trip ([`Engine::health_query`], reading the server's version and what the
     /// detail says of the session, or `SELECT 1` where the sessions' setup read them),
     /// timing both steps; the round trip is bounded by the same time, on the store's
-    /// [`CheckClock`](super::check_clock::CheckClock). A connection found dead is
+    /// [`CheckClock`](crate::common::check_clock::CheckClock). A connection found dead is
     /// evicted and the check moves to another one, as operations do.
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
@@ -91,20 +91,20 @@ impl<E: Engine> Shared<E> {
         })
     }
 
-    /// Takes every idle connection (without waiting for those in use), runs
-    /// `SELECT 1` on each while holding them all, closes the ones that fail (a server
-    /// that ended the session, a dropped network path) and returns the rest.
+    /// Takes every idle connection, parked ones included (without waiting for those
+    /// in use), runs `SELECT 1` on each while holding them all, closes the ones that
+    /// fail (a server that ended the session, a dropped network path) and lends the
+    /// rest to the next operations.
     pub(crate) async fn validate_connections(&self) -> Result<ConnectionValidation> {
         let _work = self.enter()?;
         let validation = validate_idle(
             &self.pool,
-            Vec::new(),
+            &self.stash,
             &self.accounting,
             self.options.max_connections,
             |conn| Box::pin(async move { E::Db::execute_raw(conn, "SELECT 1").await.is_ok() }),
         );
-        let (report, _back_to_the_pool) = validation.await;
-        Ok(report)
+        Ok(validation.await)
     }
 
     /// The pool's gauges and the shared counters. `pending` counts the writes queued
@@ -112,7 +112,9 @@ impl<E: Engine> Shared<E> {
     /// the pool do, only behind the writer's task.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
-        let mut metrics = pool_metrics(pool, 0, gate, accounting, &self.instruments, &self.options);
+        let parked = self.stash.len();
+        let instruments = &self.instruments;
+        let mut metrics = pool_metrics(pool, parked, gate, accounting, instruments, &self.options);
         let queued = u32::try_from(self.writes.queued()).unwrap_or(u32::MAX);
         metrics.pending = metrics.pending.saturating_add(queued);
         metrics

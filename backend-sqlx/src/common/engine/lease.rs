@@ -10,13 +10,13 @@
 //!   no longer tracks.
 //!
 //! A lease dropped between statements inside a transaction queues a `ROLLBACK`, which
-//! sqlx sends when the connection returns to the pool.
+//! sqlx sends when the connection returns to the pool. One dropped clean (no statement
+//! in flight, no transaction open) parks its connection in the store's [`Stash`] for
+//! the next operation.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use sqlx::pool::PoolConnection;
 use sqlx::{Database, SqlStr};
 use sqlx_core::transaction::TransactionManager;
 use storage_api::backend::PoolInstruments;
@@ -26,17 +26,17 @@ use super::errors::{is_connection_loss, is_lock_wait, is_server_error, map_error
 use super::{Conn, Engine};
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::retry::Failure;
-
-/// How long one lease may serve group after group of the writer before its connection
-/// goes back to the pool (which enforces `max_lifetime` and counts it idle again).
-const MAX_OUT: Duration = Duration::from_secs(1);
+use crate::common::stash::{Lent, Stash};
 
 /// The transaction manager of engine `E`'s connections.
 type Manager<E> = <<E as Engine>::Db as Database>::TransactionManager;
 
-/// A pooled connection on loan, returned (or evicted) when dropped.
+/// A pooled connection on loan, parked, returned or evicted when dropped.
 pub(crate) struct Lease<E: Engine> {
-    conn: PoolConnection<E::Db>,
+    /// Taken only when the lease is dropped.
+    conn: Option<Lent<E::Db>>,
+    /// Where a connection dropped clean is parked.
+    stash: Arc<Stash<E::Db>>,
     instruments: Arc<PoolInstruments>,
     accounting: Arc<ConnectionAccounting>,
     /// A statement was started and has not finished.
@@ -52,8 +52,6 @@ pub(crate) struct Lease<E: Engine> {
     /// The kind of the server error that failed a statement of the current
     /// transaction, if any.
     aborted: Option<ErrorKind>,
-    /// When the connection was leased.
-    since: Instant,
 }
 
 impl<E: Engine> fmt::Debug for Lease<E> {
@@ -68,14 +66,17 @@ impl<E: Engine> fmt::Debug for Lease<E> {
 }
 
 impl<E: Engine> Lease<E> {
-    /// A lease of `conn`, recording evictions in `accounting`.
+    /// A lease of `conn`, parked in `stash` when dropped clean, recording evictions in
+    /// `accounting`.
     pub(crate) fn new(
-        conn: PoolConnection<E::Db>,
+        conn: Lent<E::Db>,
+        stash: Arc<Stash<E::Db>>,
         instruments: Arc<PoolInstruments>,
         accounting: Arc<ConnectionAccounting>,
     ) -> Self {
         Self {
-            conn,
+            conn: Some(conn),
+            stash,
             instruments,
             accounting,
             in_flight: false,
@@ -84,14 +85,22 @@ impl<E: Engine> Lease<E> {
             lock_wait: false,
             evicted: false,
             aborted: None,
-            since: Instant::now(),
         }
+    }
+
+    /// The pooled connection.
+    fn lent(&self) -> &Lent<E::Db> {
+        self.conn
+            .as_ref()
+            .expect("a lease holds its connection until dropped")
     }
 
     /// The connection, for one statement; pass its result to [`finish`](Self::finish).
     pub(crate) fn start(&mut self) -> &mut Conn<E> {
         self.in_flight = true;
-        &mut self.conn
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
     }
 
     /// Ends the statement begun with [`start`](Self::start): maps its error for
@@ -179,12 +188,12 @@ impl<E: Engine> Lease<E> {
     /// Whether the lease has been out of the pool for long enough that it should go
     /// back before serving more work.
     pub(crate) fn is_due(&self) -> bool {
-        self.since.elapsed() >= MAX_OUT
+        self.lent().is_due()
     }
 
     /// Whether a transaction is open on the connection.
     fn in_transaction(&self) -> bool {
-        Manager::<E>::get_transaction_depth(&self.conn) > 0
+        Manager::<E>::get_transaction_depth(self.lent()) > 0
     }
 
     /// Marks the connection to be closed, not returned, and counts it as broken.
@@ -192,7 +201,9 @@ impl<E: Engine> Lease<E> {
         if !self.evicted {
             self.evicted = true;
             self.accounting.closing(CloseReason::Broken);
-            self.conn.close_on_drop();
+            if let Some(conn) = self.conn.as_mut() {
+                conn.close_on_drop();
+            }
         }
     }
 }
@@ -201,8 +212,17 @@ impl<E: Engine> Drop for Lease<E> {
     fn drop(&mut self) {
         if self.in_flight {
             self.evict();
-        } else if !self.evicted && self.in_transaction() {
-            Manager::<E>::start_rollback(&mut self.conn);
+        }
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        if self.evicted {
+            return;
+        }
+        if Manager::<E>::get_transaction_depth(&conn) > 0 {
+            Manager::<E>::start_rollback(&mut conn);
+        } else {
+            self.stash.park(conn);
         }
     }
 }

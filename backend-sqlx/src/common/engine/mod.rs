@@ -7,12 +7,13 @@
 //! catalog queries ([`Catalog`](schema::Catalog)). Everything else is here, once:
 //! [`EngineStore`](store::EngineStore) is the `PooledStore`, [`EngineTx`](tx::EngineTx)
 //! the `Transaction`, both running the key-value operations of [`ops`] on a [`Lease`]
-//! taken through [`Shared`](shared::Shared), with the retry loop of [`run`]; writes
-//! outside transactions share commits through the group-commit [`writer`].
+//! taken through [`Shared`](shared::Shared) (a connection an operation ended cleanly on
+//! is parked in the [`Stash`](crate::common::stash::Stash) for the next one), with the
+//! retry loop of [`run`]; writes outside transactions share commits through the
+//! group-commit [`writer`].
 //!
 //! SQLite keeps its own structure (its single writer connection) beside this one.
 
-pub(crate) mod check_clock;
 pub(crate) mod close;
 pub(crate) mod conditions;
 pub(crate) mod errors;

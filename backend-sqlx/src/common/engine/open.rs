@@ -23,6 +23,7 @@ use super::store::EngineStore;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::gate::Gate;
 use crate::common::names::Names;
+use crate::common::stash::Stash;
 
 /// The longest `open` waits for the pool to close after a failed schema setup, and for
 /// a first connection to close.
@@ -138,6 +139,7 @@ impl<E: Open> EngineStore<E> {
             };
         let endpoint = E::endpoint(&pool.connect_options());
         let engine = E::opened(target, server, &names, &options, pool.size());
+        let stash = Stash::new(&options);
         let store = Self {
             shared: Arc::new(Shared {
                 engine,
@@ -149,6 +151,7 @@ impl<E: Open> EngineStore<E> {
                 gate: Gate::diagnosed(endpoint, E::diagnosis()),
                 writes: Queue::default(),
                 check_clock: Arc::default(),
+                stash,
             }),
         };
         tracing::debug!(backend = "sqlx", schema_version, "opened {store:?}");

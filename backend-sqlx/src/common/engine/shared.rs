@@ -12,11 +12,12 @@ use storage_api::backend::{InFlight, PoolInstruments};
 use storage_api::{Result, StoreOptions};
 
 use super::Engine;
-use super::check_clock::CheckClock;
 use super::errors::map_error;
 use super::lease::Lease;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::check_clock::CheckClock;
 use crate::common::gate::Gate;
+use crate::common::stash::Stash;
 
 /// Everything one open store owns: its engine, the pool, options and instruments.
 pub(crate) struct Shared<E: Engine> {
@@ -35,6 +36,8 @@ pub(crate) struct Shared<E: Engine> {
     pub(crate) writes: Queue<Request, Written>,
     /// What bounds health checks' round trips.
     pub(crate) check_clock: Arc<CheckClock>,
+    /// Connections lent from one operation to the next without a pool round trip.
+    pub(crate) stash: Arc<Stash<E::Db>>,
 }
 
 impl<E: Engine> fmt::Debug for Shared<E> {
@@ -58,18 +61,19 @@ impl<E: Engine> Shared<E> {
         self.options.clock.now()
     }
 
-    /// Acquires a pooled connection for `operation`, feeding the instruments.
+    /// Acquires a pooled connection for `operation`, feeding the instruments: the one
+    /// an operation parked last (see [`Stash`]), else the first one released or freed
+    /// in the pool.
     ///
     /// Fails with `Timeout` after the acquire timeout (opening a connection included),
     /// and with `Closed` as soon as the store starts closing, even while waiting.
     pub(crate) async fn lease(&self, operation: &str) -> Result<Lease<E>> {
         let map = |error, waited| map_error::<E>(error, operation, Some(waited), &self.instruments);
-        let conn = self
-            .gate
-            .acquire(&self.pool, &self.instruments, map)
-            .await?;
+        let (pool, stash) = (&self.pool, &self.stash);
+        let lent = self.gate.lend(pool, stash, &self.instruments, map).await?;
         Ok(Lease::new(
-            conn,
+            lent,
+            Arc::clone(stash),
             Arc::clone(&self.instruments),
             Arc::clone(&self.accounting),
         ))
