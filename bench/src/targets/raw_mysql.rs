@@ -16,9 +16,9 @@ use crate::parent::MYSQL_URL_VAR;
 use crate::plan::{Config, SCAN_ROWS, pool_size};
 use crate::rng::SplitMix64;
 use crate::sql::now_millis;
-use crate::targets::ACQUIRE_TIMEOUT;
 #[cfg(feature = "pooledstore")]
 use crate::targets::pooled::{Pooled, options};
+use crate::targets::{ACQUIRE_TIMEOUT, owned_rows};
 
 /// Rows per preload statement (three placeholders each, well under MySQL's 65,535).
 const PRELOAD_CHUNK: u64 = 5_000;
@@ -395,14 +395,7 @@ impl RawMysql {
                     .bind(SCAN_ROWS as i64)
                     .fetch_all(&self.pool)
                     .await?;
-                for row in &rows {
-                    let _: (Vec<u8>, Vec<u8>, i64, Option<i64>) = (
-                        row.try_get(0)?,
-                        row.try_get(1)?,
-                        row.try_get(2)?,
-                        row.try_get(3)?,
-                    );
-                }
+                owned_rows(&rows)?;
                 Ok(0)
             }
             Op::ReadModifyWrite(key) => {

@@ -11,7 +11,7 @@ use crate::drive::Target;
 use crate::ops::{MAX_CAS_ATTEMPTS, Op, OpResult, modified};
 use crate::plan::{SCAN_ROWS, pool_size};
 use crate::sql::{Statements, TABLE, now_millis};
-use crate::targets::{ACQUIRE_TIMEOUT, BUSY_TIMEOUT};
+use crate::targets::{ACQUIRE_TIMEOUT, BUSY_TIMEOUT, owned_rows};
 
 /// The statements as sqlx strings, cloned per query without copying.
 #[derive(Debug)]
@@ -130,15 +130,7 @@ impl RawSqlx {
             .bind(SCAN_ROWS as i64)
             .fetch_all(&self.pool)
             .await?;
-        for row in &rows {
-            let _: (Vec<u8>, Vec<u8>, i64, Option<i64>) = (
-                row.try_get(0)?,
-                row.try_get(1)?,
-                row.try_get(2)?,
-                row.try_get(3)?,
-            );
-        }
-        Ok(rows.len())
+        owned_rows(&rows)
     }
 
     async fn cas_put(&self, key: &[u8], value: &[u8], expected: i64) -> Result<bool, sqlx::Error> {
