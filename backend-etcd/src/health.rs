@@ -1,20 +1,31 @@
-//! Health: the member list over a pooled channel and every member asked for its status,
-//! in one round of requests, so the report names the members that answer, the leader,
-//! and whether a quorum does.
+//! Health: the member list over a pooled channel (the check's round trip, fresh each
+//! time) and every member's status from a sweep of the cluster at most
+//! [`SWEEP_MAX_AGE`] old, so the report names the members that answer, the leader, and
+//! whether a quorum does, while a check costs the cluster one request, not one per
+//! member.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use storage_api::{ErrorKind, HealthStatus, PoolHealth};
 
 use crate::channel::Channel;
 use crate::pool::{Pool, join_all};
+use crate::rounds::Rounds;
 use crate::timing::PROBE_TIMEOUT;
 
-/// One channel per member for health probes, outside the pool.
+/// How long before a check the sweep of member statuses it reports may have started;
+/// an older one is replaced by a new sweep, which the check waits for.
+pub(crate) const SWEEP_MAX_AGE: Duration = Duration::from_secs(1);
+
+/// One channel per member for health probes, outside the pool, and the sweeps of the
+/// members' statuses.
 #[derive(Debug, Default)]
 pub(crate) struct Probes {
     channels: Mutex<Vec<Option<Channel>>>,
+    /// Checks needing a new sweep at once share it; the last one serves the checks
+    /// that follow within [`SWEEP_MAX_AGE`].
+    sweeps: Arc<Rounds<Arc<[MemberStatus]>>>,
 }
 
 /// What one member said.
@@ -60,6 +71,20 @@ impl Probes {
             .clear();
     }
 
+    /// Every member's status, from a sweep that started at most [`SWEEP_MAX_AGE`]
+    /// before this call.
+    async fn statuses(self: &Arc<Self>, pool: &Arc<Pool>) -> Arc<[MemberStatus]> {
+        let (probes, pool) = (Arc::clone(self), Arc::clone(pool));
+        let sweep = move || {
+            let (probes, pool) = (Arc::clone(&probes), Arc::clone(&pool));
+            async move {
+                let members = (0..pool.endpoints().len()).map(|e| probes.status(&pool, e));
+                join_all(members).await.into()
+            }
+        };
+        self.sweeps.join_recent(SWEEP_MAX_AGE, sweep).await
+    }
+
     /// Asks member `endpoint` for its id, leader, version and alarms.
     async fn status(&self, pool: &Pool, endpoint: usize) -> MemberStatus {
         let answer = async {
@@ -89,7 +114,7 @@ impl Probes {
 /// The store's health: `Saturated` when no slot frees up within the acquire timeout,
 /// `Unreachable` without a quorum and leader (or with a space alarm), else `Healthy`,
 /// the detail saying how many members answer ("degraded: 2/3 members answer").
-pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolHealth {
+pub(crate) async fn check(pool: &Arc<Pool>, probes: &Arc<Probes>) -> PoolHealth {
     if pool.is_closed() {
         return PoolHealth::closed();
     }
@@ -115,9 +140,9 @@ pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolH
         }
     };
     let acquire_time = started.elapsed();
-    // The member list and every member's status in one round of requests; the pooled
-    // channel goes back as soon as the member list is in (the statuses go out on
-    // channels of their own).
+    // The member list, with the statuses if a new sweep is due; the pooled channel
+    // goes back as soon as the member list is in (the statuses go out on channels of
+    // their own).
     let member_list = async move {
         let round_trip = Instant::now();
         let members = lease
@@ -130,8 +155,7 @@ pub(crate) async fn check(pool: &std::sync::Arc<Pool>, probes: &Probes) -> PoolH
         drop(lease);
         (members, query_time)
     };
-    let statuses = join_all((0..pool.endpoints().len()).map(|e| probes.status(pool, e)));
-    let ((members, query_time), statuses) = tokio::join!(member_list, statuses);
+    let ((members, query_time), statuses) = tokio::join!(member_list, probes.statuses(pool));
     let members = match members {
         Ok(list) => list
             .members()

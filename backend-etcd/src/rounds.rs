@@ -2,12 +2,16 @@
 //! rounds, one at a time, and every caller gets the answer of a round that started
 //! after it asked. A caller that arrives while a round runs waits for the next one,
 //! which it shares with every caller that arrived meanwhile. Sixteen callers asking
-//! together cost the cluster two rounds of status requests, not sixteen.
+//! together cost the cluster two rounds of status requests, not sixteen. A caller
+//! content with a recent answer ([`Rounds::join_recent`]) takes the last round's
+//! when that round started recently enough.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
 /// Where one round's answer arrives.
 type Answer<T> = watch::Sender<Option<T>>;
@@ -24,6 +28,8 @@ struct State<T> {
     running: bool,
     /// The round after it, with the callers waiting for it.
     queued: Option<Answer<T>>,
+    /// The last round's answer, and when that round started.
+    last: Option<(Instant, T)>,
 }
 
 impl<T> Default for Rounds<T> {
@@ -32,6 +38,7 @@ impl<T> Default for Rounds<T> {
             state: Mutex::new(State {
                 running: false,
                 queued: None,
+                last: None,
             }),
         }
     }
@@ -73,6 +80,22 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
         check().await
     }
 
+    /// The last round's answer if that round started at most `max_age` before this
+    /// call, else the answer of a round that starts after it (see [`join`](Self::join)).
+    pub(crate) async fn join_recent<F, Fut>(self: &Arc<Self>, max_age: Duration, check: F) -> T
+    where
+        F: Fn() -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let asked = Instant::now();
+        if let Some((started, answer)) = &self.lock().last
+            && asked.saturating_duration_since(*started) <= max_age
+        {
+            return answer.clone();
+        }
+        self.join(check).await
+    }
+
     /// Runs rounds back to back while callers queue for the next one.
     async fn run<F, Fut>(self: Arc<Self>, mut round: Answer<T>, check: F)
     where
@@ -81,9 +104,11 @@ impl<T: Clone + Send + Sync + 'static> Rounds<T> {
     {
         let mut reset = Reset(Some(&self));
         loop {
+            let started = Instant::now();
             let found = check().await;
-            round.send_replace(Some(found));
+            round.send_replace(Some(found.clone()));
             let mut state = self.lock();
+            state.last = Some((started, found));
             match state.queued.take() {
                 Some(next) => round = next,
                 None => {
@@ -182,6 +207,28 @@ mod tests {
             "{:?}",
             started - asked
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_recent_answer_is_reused_and_an_older_one_replaced() {
+        let rounds = Arc::new(Rounds::default());
+        let rounds_run = Arc::new(AtomicUsize::new(0));
+        let check = counted(&rounds_run);
+        let max_age = PAUSE * 3;
+        // Nothing answered yet: a round of its own.
+        assert_eq!(rounds.join_recent(max_age, check.clone()).await.0, 1);
+        // That round started one pause ago: recent enough.
+        assert_eq!(rounds.join_recent(max_age, check.clone()).await.0, 1);
+        tokio::time::sleep(max_age).await;
+        // Now too old: a new round, started after the caller asked.
+        let asked = Instant::now();
+        let (round, started) = rounds.join_recent(max_age, check).await;
+        assert_eq!(round, 2);
+        assert!(
+            started >= asked,
+            "the new round started before its caller asked"
+        );
+        assert_eq!(rounds_run.load(SeqCst), 2);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
