@@ -23,6 +23,7 @@ mod ops;
 mod reader;
 mod schema;
 mod shared;
+mod spin;
 mod statements;
 mod tx;
 mod writer;
@@ -133,19 +134,19 @@ impl PooledStore for SqliteStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         let s = &self.shared;
         let _work = s.enter()?;
-        reader::get(s, key).await
+        s.spin(reader::get(s, key)).await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let s = &self.shared;
         let _work = s.enter()?;
-        writer::put(s, key, value, options).await
+        s.spin(writer::put(s, key, value, options)).await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
         let _work = s.enter()?;
-        writer::delete(s, key, condition).await
+        s.spin(writer::delete(s, key, condition)).await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
@@ -153,6 +154,7 @@ impl PooledStore for SqliteStore {
         let limit = s.options.limits.scan_limit(&options);
         let _work = s.enter()?;
         let mut conn = s.acquire("scan").await?;
+        // Not spun: see `SqliteTx::scan`.
         let entries = ops::scan(s, &mut conn, &options, limit, s.now()).await?;
         s.release(conn);
         Ok(entries)
@@ -164,13 +166,13 @@ impl PooledStore for SqliteStore {
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        writer::batch(s, ops).await
+        s.spin(writer::batch(s, ops)).await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
         let s = &self.shared;
         let _work = s.enter()?;
-        writer::purge_expired(s).await
+        s.spin(writer::purge_expired(s)).await
     }
 
     async fn begin(&self, options: TxOptions) -> Result<Box<dyn Transaction>> {

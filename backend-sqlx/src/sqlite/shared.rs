@@ -14,6 +14,7 @@ use storage_api::backend::{InFlight, PoolInstruments};
 use storage_api::{Entry, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
+use super::spin::spin;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
 use crate::common::check_clock::CheckClock;
@@ -111,6 +112,12 @@ impl Shared {
     /// Admits one operation, or `Closed`.
     pub(crate) fn enter(&self) -> Result<InFlight> {
         self.gate.enter()
+    }
+
+    /// Runs `operation` (admitted with [`enter`](Self::enter)), polling it without
+    /// sleeping for a moment while it is the only work in the store (see [`spin`]).
+    pub(crate) async fn spin<F: Future>(&self, operation: F) -> F::Output {
+        spin(self.gate.lifecycle.in_flight() == 1, operation).await
     }
 
     /// The current time from the store's clock.

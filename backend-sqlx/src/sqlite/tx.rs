@@ -38,7 +38,9 @@ impl SqliteTx {
     /// Starts a transaction, counted as in-flight work until it ends.
     pub(crate) async fn begin(shared: &Arc<Shared>, options: TxOptions) -> Result<Self> {
         let work = shared.enter()?;
-        let tx = shared.begin("begin", options.read_only).await?;
+        let tx = shared
+            .spin(shared.begin("begin", options.read_only))
+            .await?;
         Ok(Self {
             shared: Arc::clone(shared),
             tx,
@@ -58,25 +60,32 @@ impl Transaction for SqliteTx {
     async fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
         self.shared.check_not_forced()?;
         let now = self.shared.now();
-        ops::get(&self.shared, &mut self.tx, key, now).await
+        let s = &self.shared;
+        s.spin(ops::get(s, &mut self.tx, key, now)).await
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         self.shared.check_not_forced()?;
         let now = self.shared.now();
-        ops::put(&self.shared, &mut self.tx, key, value, options, now).await
+        let s = &self.shared;
+        s.spin(ops::put(s, &mut self.tx, key, value, options, now))
+            .await
     }
 
     async fn delete(&mut self, key: &[u8], condition: Condition) -> Result<bool> {
         self.shared.check_not_forced()?;
         let now = self.shared.now();
-        ops::delete(&self.shared, &mut self.tx, key, condition, now).await
+        let s = &self.shared;
+        s.spin(ops::delete(s, &mut self.tx, key, condition, now))
+            .await
     }
 
     async fn scan(&mut self, options: ScanOptions) -> Result<Vec<Entry>> {
         self.shared.check_not_forced()?;
         let limit = self.shared.options.limits.scan_limit(&options);
         let now = self.shared.now();
+        // Not spun: rows stream from the worker thread one by one, and a caller
+        // polling for each slows the worker down (see `spin`).
         ops::scan(&self.shared, &mut self.tx, &options, limit, now).await
     }
 
@@ -89,7 +98,7 @@ impl Transaction for SqliteTx {
             read_only,
             ..
         } = *self;
-        shared.commit("commit", tx).await?;
+        shared.spin(shared.commit("commit", tx)).await?;
         if !read_only {
             writer::committed(&shared, 1);
         }
@@ -100,6 +109,7 @@ impl Transaction for SqliteTx {
         let Self {
             shared, tx, _work, ..
         } = *self;
-        tx.rollback().await.map_err(|e| shared.fail("rollback", e))
+        let rolled_back = shared.spin(tx.rollback()).await;
+        rolled_back.map_err(|e| shared.fail("rollback", e))
     }
 }
