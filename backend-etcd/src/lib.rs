@@ -11,6 +11,7 @@ mod ops;
 mod pool;
 mod rounds;
 mod scan;
+mod seen;
 mod settings;
 mod shared;
 mod store;

@@ -2,7 +2,7 @@
 //! `purge_expired`.
 
 use etcd_client::{Compare, CompareOp, GetOptions, KeyValue, Txn, TxnOp, TxnOpResponse};
-use storage_api::backend::expiry_millis;
+use storage_api::backend::{expiry_millis, to_unix_millis};
 use storage_api::{Condition, Entry, ErrorKind, PutOptions, Result, StoreError, Version};
 
 use crate::layout::{Envelope, Stored, TOMBSTONE, decode, live_entry, version};
@@ -26,16 +26,22 @@ fn kept_changing() -> StoreError {
     )
 }
 
-/// The live entry under `key`.
+/// The live entry under `key`, recorded for a conditional write that may follow
+/// (see [`Seen`](crate::seen::Seen)).
 pub(crate) async fn get(shared: &Shared, key: &[u8]) -> Result<Option<Entry>> {
     let mut lease = shared.pool.acquire().await?;
-    let (kv, _) = shared
-        .read(&mut lease, &shared.layout.etcd_key(key), 0)
-        .await?;
-    match kv {
-        Some(kv) => live_entry(key, kv.value(), kv.mod_revision(), shared.now_ms()),
-        None => Ok(None),
+    let etcd_key = shared.layout.etcd_key(key);
+    let (kv, _) = shared.read(&mut lease, &etcd_key, 0).await?;
+    let Some(kv) = kv else {
+        return Ok(None);
+    };
+    let entry = live_entry(key, kv.value(), kv.mod_revision(), shared.now_ms())?;
+    if let Some(entry) = &entry {
+        let expires_ms = entry.expires_at.map(to_unix_millis);
+        let seen = &shared.seen;
+        seen.record(&etcd_key, kv.mod_revision(), entry.version, expires_ms);
     }
+    Ok(entry)
 }
 
 /// Writes `value` under `key` if the condition holds.
@@ -149,11 +155,13 @@ pub(crate) async fn conditional(
     write: TxnOp,
 ) -> Result<(Current, i64)> {
     let now_ms = shared.now_ms();
-    // An if-absent write first assumes nothing is stored, which costs one round trip
-    // when that is so.
+    // An if-absent write first assumes nothing is stored, and a write on a version a
+    // `get` just returned assumes what that read found: either costs one round trip
+    // when so.
     let mut known = match condition {
         Condition::Absent => Some(Current::MISSING),
-        _ => None,
+        Condition::Version(version) => shared.seen.current(etcd_key, version, now_ms),
+        Condition::Any => None,
     };
     for _ in 0..ATTEMPTS {
         let current = match known {

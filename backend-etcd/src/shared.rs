@@ -13,6 +13,7 @@ use crate::layout::{Envelope, Layout, Stored, TOMBSTONE, decode};
 use crate::leases::Leases;
 use crate::locks::Locks;
 use crate::pool::{Lease, Pool};
+use crate::seen::Seen;
 use crate::timing::{LEASE_SLACK, RETENTION};
 
 /// The state of one store.
@@ -30,6 +31,9 @@ pub(crate) struct Shared {
     pub(crate) max_txn_ops: usize,
     /// Numbers transactions, for the write locks.
     pub(crate) next_transaction: AtomicU64,
+    /// What `get` last found under recently read keys, for the conditional writes
+    /// that follow.
+    pub(crate) seen: Seen,
 }
 
 /// What a key holds now, as conditions see it.

@@ -16,6 +16,7 @@ use crate::leases::Leases;
 use crate::locks::Locks;
 use crate::pool::{Lease, Pool};
 use crate::rounds::Rounds;
+use crate::seen::Seen;
 use crate::settings::Settings;
 use crate::shared::Shared;
 use crate::tx::EtcdTransaction;
@@ -66,6 +67,7 @@ impl EtcdStore {
             leak_detection_threshold: settings.leak_detection_threshold,
             max_txn_ops,
             next_transaction: AtomicU64::new(1),
+            seen: Seen::default(),
         };
         Ok(Self {
             shared: Arc::new(shared),
