@@ -24,12 +24,12 @@ impl Shared {
                 scratch.remove();
             }
         };
-        let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
+        let (gate, pool, stash) = (&self.gate, &self.pool, &self.stash);
         close_pool(
             gate,
             pool,
-            &self.stash,
-            accounting,
+            stash,
+            &self.accounting,
             &self.options,
             after_pool,
         )

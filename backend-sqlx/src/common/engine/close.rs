@@ -11,12 +11,12 @@ impl<E: Engine> Shared<E> {
     /// every connection and reports. Idempotent.
     pub(crate) async fn close(&self) -> CloseReport {
         let after_pool = |_drained| std::future::ready(());
-        let (gate, pool, accounting) = (&self.gate, &self.pool, &self.accounting);
+        let (gate, pool, stash) = (&self.gate, &self.pool, &self.stash);
         close_pool(
             gate,
             pool,
-            &self.stash,
-            accounting,
+            stash,
+            &self.accounting,
             &self.options,
             after_pool,
         )
