@@ -1,15 +1,16 @@
 //! Connections kept out of the pool for a moment after an operation, so the next
 //! operation takes one without a pool round trip.
 //!
-//! sqlx tests every connection it gets back with a ping (a round trip to the server,
-//! or to a SQLite connection's worker thread, in a task of its own) and hands
-//! connections out through its own queue; for a point read that doubles the work. An operation that ended
-//! cleanly parks its connection here instead, and the next acquire takes the most
+//! sqlx tests every connection it gets back with a ping (a round trip to the server, or
+//! to a SQLite connection's worker thread, in a task of its own) and hands connections
+//! out through its own queue; for a point read that doubles the work. An operation that
+//! ended cleanly parks its connection here instead, and the next acquire takes the most
 //! recently parked one; while callers wait for a connection, the one released goes
-//! straight to the caller that has waited longest (see [`Stash::take_or_wait`]), as
-//! in HikariCP's hand-off queue. The bypass is short: a connection goes back to the
-//! pool (through sqlx's checks and hooks) once it has been out for [`MAX_OUT`], once
-//! it sits parked for [`LINGER`], and when the store starts closing.
+//! straight to the caller that has waited longest (see [`Stash::take_or_wait`]), as in
+//! HikariCP's hand-off queue. The bypass is short: a connection goes back to the pool
+//! (through sqlx's checks and hooks) once it has been out for [`MAX_OUT`], once it sits
+//! parked for [`LINGER`], while a caller waits for the pool without a place in the
+//! stash's queue, and when the store starts closing.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
