@@ -160,7 +160,14 @@ pub(crate) async fn conditional(
     // when so.
     let mut known = match condition {
         Condition::Absent => Some(Current::MISSING),
-        Condition::Version(version) => shared.seen.current(etcd_key, version, now_ms),
+        Condition::Version(version) => {
+            let found = shared.seen.found(etcd_key, version, now_ms);
+            found.map(|found| Current {
+                live: found.live.then_some(version),
+                mod_revision: found.mod_revision,
+                stored: true,
+            })
+        }
         Condition::Any => None,
     };
     for _ in 0..ATTEMPTS {

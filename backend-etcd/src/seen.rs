@@ -11,8 +11,6 @@ use std::sync::{Mutex, PoisonError};
 
 use storage_api::Version;
 
-use crate::shared::Current;
-
 /// How many keys are remembered at once: a key takes the slot its hash picks,
 /// replacing whatever was there.
 const SLOTS: usize = 256;
@@ -22,6 +20,15 @@ const SLOTS: usize = 256;
 pub(crate) struct Seen {
     slots: Mutex<Vec<Option<Record>>>,
     hasher: RandomState,
+}
+
+/// What [`Seen::found`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// The `mod_revision` the entry was stored at.
+    pub(crate) mod_revision: i64,
+    /// Whether the entry is still live.
+    pub(crate) live: bool,
 }
 
 /// A live entry `get` found.
@@ -68,25 +75,18 @@ impl Seen {
         }
     }
 
-    /// What is stored under `etcd_key` as a write conditional on `version` sees it at
-    /// `now_ms`, if the last `get` of the key found the live entry of exactly `version`.
-    pub(crate) fn current(
-        &self,
-        etcd_key: &[u8],
-        version: Version,
-        now_ms: i64,
-    ) -> Option<Current> {
+    /// If the last `get` of `etcd_key` found the live entry of exactly `version`: the
+    /// `mod_revision` it was stored at, and whether that entry is still live at `now_ms`.
+    pub(crate) fn found(&self, etcd_key: &[u8], version: Version, now_ms: i64) -> Option<Found> {
         let slot = self.slot(etcd_key);
         let slots = self.lock();
         let record = slots.get(slot)?.as_ref()?;
         if record.etcd_key != etcd_key || record.version != version {
             return None;
         }
-        let live = record.expires_ms.is_none_or(|expires| now_ms < expires);
-        Some(Current {
-            live: live.then_some(version),
+        Some(Found {
             mod_revision: record.mod_revision,
-            stored: true,
+            live: record.expires_ms.is_none_or(|expires| now_ms < expires),
         })
     }
 
@@ -112,21 +112,27 @@ mod tests {
     fn a_record_serves_only_the_version_it_saw_and_judges_expiry_now() {
         let seen = Seen::default();
         assert!(
-            seen.current(b"k", version(7), 0).is_none(),
+            seen.found(b"k", version(7), 0).is_none(),
             "nothing recorded"
         );
         seen.record(b"k", 5, version(7), Some(1_000));
-        let current = seen.current(b"k", version(7), 999).unwrap();
-        assert_eq!((current.live, current.mod_revision), (Some(version(7)), 5));
-        assert!(current.stored);
+        let found = |now| seen.found(b"k", version(7), now);
+        let at = |live| {
+            Some(Found {
+                mod_revision: 5,
+                live,
+            })
+        };
+        assert_eq!(found(999), at(true));
         // Expired since: the write's condition cannot hold.
-        assert_eq!(seen.current(b"k", version(7), 1_000).unwrap().live, None);
+        assert_eq!(found(1_000), at(false));
         // Another version, or another key: read the key instead.
-        assert!(seen.current(b"k", version(8), 0).is_none());
-        assert!(seen.current(b"other", version(7), 0).is_none());
+        assert!(seen.found(b"k", version(8), 0).is_none());
+        assert!(seen.found(b"other", version(7), 0).is_none());
         // A newer read replaces the record.
         seen.record(b"k", 9, version(8), None);
-        assert!(seen.current(b"k", version(7), 0).is_none());
-        assert_eq!(seen.current(b"k", version(8), 0).unwrap().mod_revision, 9);
+        assert!(seen.found(b"k", version(7), 0).is_none());
+        let found = seen.found(b"k", version(8), 0);
+        assert_eq!(found.map(|f| f.mod_revision), Some(9));
     }
 }
