@@ -16,10 +16,19 @@ use storage_api::Version;
 const SLOTS: usize = 256;
 
 /// The last live entry `get` found under recently read keys (see the module docs).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Seen {
     slots: Mutex<Vec<Option<Record>>>,
     hasher: RandomState,
+}
+
+impl Default for Seen {
+    fn default() -> Self {
+        Self {
+            slots: Mutex::new((0..SLOTS).map(|_| None).collect()),
+            hasher: RandomState::new(),
+        }
+    }
 }
 
 /// What [`Seen::found`] answers.
@@ -51,28 +60,14 @@ impl Seen {
         version: Version,
         expires_ms: Option<i64>,
     ) {
+        let record = Record {
+            etcd_key: etcd_key.to_vec(),
+            mod_revision,
+            version,
+            expires_ms,
+        };
         let slot = self.slot(etcd_key);
-        let mut slots = self.lock();
-        if slots.is_empty() {
-            slots.resize_with(SLOTS, || None);
-        }
-        match &mut slots[slot] {
-            Some(record) => {
-                record.etcd_key.clear();
-                record.etcd_key.extend_from_slice(etcd_key);
-                record.mod_revision = mod_revision;
-                record.version = version;
-                record.expires_ms = expires_ms;
-            }
-            empty => {
-                *empty = Some(Record {
-                    etcd_key: etcd_key.to_vec(),
-                    mod_revision,
-                    version,
-                    expires_ms,
-                });
-            }
-        }
+        self.lock()[slot] = Some(record);
     }
 
     /// If the last `get` of `etcd_key` found the live entry of exactly `version`: the

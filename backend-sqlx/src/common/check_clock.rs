@@ -10,6 +10,7 @@
 //! less than `bound + 2 * TICK`. The task ends two ticks after the last check stopped
 //! waiting, and the next waiting check starts another.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;
@@ -54,6 +55,20 @@ impl CheckClock {
         let _ = ticks
             .wait_for(|now| now.wrapping_sub(start) >= needed)
             .await;
+    }
+
+    /// Runs `round_trip`, giving up (`None`) once [`elapsed`](Self::elapsed) says
+    /// `bound` has passed.
+    pub(crate) async fn within<T>(
+        self: &Arc<Self>,
+        bound: Duration,
+        round_trip: impl Future<Output = T>,
+    ) -> Option<T> {
+        tokio::select! {
+            biased;
+            done = round_trip => Some(done),
+            () = self.elapsed(bound) => None,
+        }
     }
 
     /// Starts the ticking task unless one runs.

@@ -24,8 +24,9 @@ pub(crate) const CONNECTION_CLOSE_BOUND: Duration = Duration::from_secs(1);
 
 /// Refuses new work at once, returns the connections parked in `stash` to the pool
 /// (closing it would wait for them) and parks none from then on, waits up to
-/// `options.close_grace` for in-flight work, closes every pooled connection, runs `after_pool` (told whether all work drained)
-/// and reports. Idempotent: a second call reports `already_closed` and does nothing.
+/// `options.close_grace` for in-flight work, closes every pooled connection, runs
+/// `after_pool` (told whether all work drained) and reports. Idempotent: a second call
+/// reports `already_closed` and does nothing.
 pub(crate) async fn close_pool<DB, F, Fut>(
     gate: &Gate,
     pool: &Pool<DB>,

@@ -138,11 +138,11 @@ where
 }
 
 /// The pool's gauges and the shared counters, attributing closes nobody recorded
-/// to the idle reaper (or to shutdown once the store is closed). `parked` idle
-/// connections are held outside the pool (the pool counts them in use).
+/// to the idle reaper (or to shutdown once the store is closed). Connections parked
+/// in `stash` count as idle (the pool counts them in use).
 pub(crate) fn pool_metrics<DB: Database>(
     pool: &Pool<DB>,
-    parked: usize,
+    stash: &Stash<DB>,
     gate: &Gate,
     accounting: &ConnectionAccounting,
     instruments: &PoolInstruments,
@@ -154,7 +154,7 @@ pub(crate) fn pool_metrics<DB: Database>(
         CloseReason::IdleTimeout
     };
     accounting.reconcile(|| pool.size(), reason);
-    let idle = u32::try_from(pool.num_idle() + parked).unwrap_or(u32::MAX);
+    let idle = u32::try_from(pool.num_idle() + stash.len()).unwrap_or(u32::MAX);
     instruments.snapshot(PoolGauges {
         max: options.max_connections,
         min_idle: options.min_idle,

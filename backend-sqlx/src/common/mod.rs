@@ -1,8 +1,9 @@
 //! What the database modules share: connection accounting, admission and closing,
-//! health checks (and the clock that bounds their round trips) and metrics, transaction leak detection, the mapping of the sqlx errors every
-//! database raises alike, stored rows as contract values, and the stash that lends a
-//! connection from one operation to the next; and, in [`engine`], the whole store the
-//! server engines (PostgreSQL, MySQL) share.
+//! health checks (and the clock that bounds their round trips) and metrics, transaction
+//! leak detection, the mapping of the sqlx errors every database raises alike, stored
+//! rows as contract values, and the stash that lends a connection from one operation to
+//! the next; and, in [`engine`], the whole store the server engines (PostgreSQL, MySQL)
+//! share.
 
 pub(crate) mod accounting;
 pub(crate) mod check_clock;

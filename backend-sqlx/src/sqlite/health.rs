@@ -28,11 +28,7 @@ impl Shared {
         let started = Instant::now();
         let version =
             sqlx::query_scalar::<_, String>("SELECT sqlite_version()").fetch_one(&mut **conn);
-        let version = tokio::select! {
-            biased;
-            version = version => Some(version),
-            () = self.check_clock.elapsed(bound) => None,
-        };
+        let version = self.check_clock.within(bound, version).await;
         let query_time = started.elapsed();
         match version {
             Some(Ok(version)) => {
@@ -73,15 +69,8 @@ impl Shared {
     /// the pool do, only behind the queue's task.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
-        let parked = self.stash.len();
-        let mut metrics = pool_metrics(
-            pool,
-            parked,
-            gate,
-            accounting,
-            &self.instruments,
-            &self.options,
-        );
+        let (stash, instruments) = (&self.stash, &self.instruments);
+        let mut metrics = pool_metrics(pool, stash, gate, accounting, instruments, &self.options);
         let queued = self.writer.queued() + self.reader.queued();
         metrics.pending = metrics
             .pending

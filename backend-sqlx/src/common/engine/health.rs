@@ -46,11 +46,7 @@ impl<E: Engine> Shared<E> {
             };
             // Bounded by the store's check clock rather than a timer of its own (see
             // `check_clock`).
-            let row = tokio::select! {
-                biased;
-                row = row => Some(row),
-                () = self.check_clock.elapsed(bound) => None,
-            };
+            let row = self.check_clock.within(bound, row).await;
             let query_time = started.elapsed();
             let row = match row {
                 Some(row) => lease.finish("health_check", row),
@@ -112,9 +108,8 @@ impl<E: Engine> Shared<E> {
     /// the pool do, only behind the writer's task.
     pub(crate) fn pool_metrics(&self) -> PoolMetrics {
         let (pool, gate, accounting) = (&self.pool, &self.gate, &self.accounting);
-        let parked = self.stash.len();
-        let instruments = &self.instruments;
-        let mut metrics = pool_metrics(pool, parked, gate, accounting, instruments, &self.options);
+        let (stash, instruments) = (&self.stash, &self.instruments);
+        let mut metrics = pool_metrics(pool, stash, gate, accounting, instruments, &self.options);
         let queued = u32::try_from(self.writes.queued()).unwrap_or(u32::MAX);
         metrics.pending = metrics.pending.saturating_add(queued);
         metrics
