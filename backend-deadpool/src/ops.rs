@@ -332,3 +332,36 @@ fn version(row: &Row<'_>, index: usize) -> rusqlite::Result<Version> {
 fn expiry(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<SystemTime>> {
     Ok(row.get::<_, Option<i64>>(index)?.map(from_unix_millis))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::StatementStatus;
+    use storage_api::SystemClock;
+
+    /// A scan's statement is prepared once: binding another limit does not make
+    /// SQLite prepare it again (as it does for a bare `LIMIT ?`, which it plans for the
+    /// value bound).
+    #[test]
+    fn scans_with_different_limits_reuse_the_prepared_statement() {
+        let conn = Connection::open_in_memory().unwrap();
+        let ctx = Ctx::new("kv", Arc::new(SystemClock));
+        for create in &ctx.sql().create {
+            conn.execute_batch(create).unwrap();
+        }
+        for (i, key) in [b"a", b"b", b"c"].iter().enumerate() {
+            let version = i64::try_from(i + 1).unwrap();
+            let none: Option<i64> = None;
+            conn.execute(&ctx.sql().upsert, params![&key[..], b"v", version, none])
+                .unwrap();
+        }
+        let now = SystemTime::now();
+        let all = ScanOptions::default();
+        for limit in [1, 3, 2, 3] {
+            let found = scan(&conn, &ctx, &all, limit, now).unwrap();
+            assert_eq!(found.len(), limit.min(3));
+        }
+        let stmt = conn.prepare_cached(&ctx.scans[2][1]).unwrap();
+        assert_eq!(stmt.get_status(StatementStatus::RePrepare), 0);
+    }
+}

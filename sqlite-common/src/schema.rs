@@ -137,10 +137,15 @@ impl SqliteSql {
         )
     }
 
-    /// A scan selecting live rows (`?1` now in ms) between the bounds, ascending, with
-    /// `LIMIT ?4`. Bind `?2` to the lower bound's key and `?3` to the upper bound's key
-    /// when they are bounded (unbounded ones are left out of the SQL, but their
-    /// parameter numbers are still reserved, so bind NULL there).
+    /// A scan selecting live rows (`?1` now in ms) between the bounds, ascending, at
+    /// most `?4` of them. Bind `?2` to the lower bound's key and `?3` to the upper
+    /// bound's key when they are bounded (unbounded ones are left out of the SQL, but
+    /// their parameter numbers are still reserved, so bind NULL there).
+    ///
+    /// The limit is `CAST(?4 AS INTEGER)`, not a bare `?4`: SQLite plans a bare
+    /// parameter in `LIMIT` for the value bound at the time, so binding another value
+    /// makes it prepare the statement again on the next step, parser and planner
+    /// included, on every scan.
     pub fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> String {
         let lower = match lower {
             Bound::Included(_) => " AND key >= ?2",
@@ -154,7 +159,8 @@ impl SqliteSql {
         };
         format!(
             "SELECT key, value, version, expires_at FROM {} \
-             WHERE (expires_at IS NULL OR expires_at > ?1){lower}{upper} ORDER BY key LIMIT ?4",
+             WHERE (expires_at IS NULL OR expires_at > ?1){lower}{upper} ORDER BY key \
+             LIMIT CAST(?4 AS INTEGER)",
             self.table
         )
     }

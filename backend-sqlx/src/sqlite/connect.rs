@@ -13,6 +13,7 @@ use storage_api::backend::PoolInstruments;
 use storage_api::{ErrorKind, Result, StoreError, StoreOptions, Synchronous};
 
 use super::errors::map_error;
+use super::packed;
 use super::schema;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
@@ -41,6 +42,8 @@ pub(crate) struct Opened {
     pub(crate) keeper: SqliteConnection,
     /// Whether the database is in WAL mode (with automatic checkpoints off).
     pub(crate) wal: bool,
+    /// Whether short scans may run packed (see [`packed::supported`]).
+    pub(crate) packed_scans: bool,
 }
 
 /// Prepares the database (file, journal mode, schema) on a dedicated connection,
@@ -75,9 +78,14 @@ pub(crate) async fn open(
         .await
         .map_err(|_| open_timeout(options.acquire_timeout))?
         .map_err(fail)?;
-    let prepared = schema::prepare(&mut setup, options, wal, &path, sql, instruments).await;
-    let schema_version = match prepared {
-        Ok(version) => version,
+    let prepared = async {
+        let version = schema::prepare(&mut setup, options, wal, &path, sql, instruments).await?;
+        let packed = packed::supported(&mut setup).await.map_err(fail)?;
+        Ok((version, packed))
+    }
+    .await;
+    let (schema_version, packed_scans) = match prepared {
+        Ok(prepared) => prepared,
         Err(error) => {
             close_setup(setup).await;
             return Err(error);
@@ -101,6 +109,7 @@ pub(crate) async fn open(
         schema_version,
         keeper: setup,
         wal,
+        packed_scans,
     })
 }
 

@@ -20,6 +20,7 @@ mod errors;
 mod group;
 mod health;
 mod ops;
+mod packed;
 mod reader;
 mod schema;
 mod shared;
@@ -102,6 +103,7 @@ impl SqliteStore {
                 scratch: opened.scratch,
                 keeper: opened.keeper,
                 manual_checkpoints: opened.wal,
+                packed_scans: opened.packed_scans,
             }),
             open_file,
         })
@@ -154,7 +156,6 @@ impl PooledStore for SqliteStore {
         let limit = s.options.limits.scan_limit(&options);
         let _work = s.enter()?;
         let mut conn = s.acquire("scan").await?;
-        // Not spun: see `SqliteTx::scan`.
         let entries = ops::scan(s, &mut conn, &options, limit, s.now()).await?;
         s.release(conn);
         Ok(entries)

@@ -10,6 +10,7 @@ use storage_api::{
     Condition, Entry, ErrorKind, PutOptions, Result, ScanOptions, StoreError, Version,
 };
 
+use super::packed;
 use super::shared::Shared;
 use crate::common::rows::{bound_key, entry, require_condition, scan_bounds, version_from};
 
@@ -100,7 +101,9 @@ pub(crate) async fn delete(
     })
 }
 
-/// Live entries selected by `options`, at most `limit`, ascending bytewise.
+/// Live entries selected by `options`, at most `limit`, ascending bytewise: a short
+/// scan in one packed row when the store allows it (see [`packed`]), polled while
+/// alone in the store like any single answer; a longer one row by row.
 pub(crate) async fn scan(
     s: &Shared,
     conn: &mut SqliteConnection,
@@ -109,11 +112,31 @@ pub(crate) async fn scan(
     now: SystemTime,
 ) -> Result<Vec<Entry>> {
     let (lower, upper) = scan_bounds(options);
-    let rows = sqlx::query(s.sql.scan(lower, upper))
-        .bind(to_unix_millis(now))
-        .bind(bound_key(lower))
-        .bind(bound_key(upper))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    let packed = s.packed_scans && limit <= packed::PACKED_ROWS;
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let bind = |sql| {
+        sqlx::query(sql)
+            .bind(to_unix_millis(now))
+            .bind(bound_key(lower))
+            .bind(bound_key(upper))
+            .bind(limit)
+    };
+    if packed {
+        let answer = s
+            .spin(bind(s.sql.packed_scan(lower, upper)).fetch_one(&mut *conn))
+            .await;
+        match answer {
+            Ok(row) => {
+                let packed: Option<Vec<u8>> = row.try_get(0).map_err(|e| s.fail("scan", e))?;
+                return packed.map_or(Ok(Vec::new()), |packed| packed::unpack(&packed));
+            }
+            Err(e) if packed::is_too_big(&e) => {}
+            Err(e) => return Err(s.fail("scan", e)),
+        }
+    }
+    // Not spun: rows stream from the worker thread one by one, and a caller polling
+    // for each slows the worker down (see `spin`).
+    let rows = bind(s.sql.scan(lower, upper))
         .fetch_all(conn)
         .await
         .map_err(|e| s.fail("scan", e))?;

@@ -57,6 +57,9 @@ pub(crate) struct Shared {
     pub(crate) stash: Arc<Stash<Sqlite>>,
     /// What bounds health checks' round trips.
     pub(crate) check_clock: Arc<CheckClock>,
+    /// Short scans are answered in one packed row (a UTF-8 database; see
+    /// [`packed`](super::packed)).
+    pub(crate) packed_scans: bool,
 }
 
 impl fmt::Debug for Shared {
@@ -83,6 +86,8 @@ pub(crate) struct Parts {
     pub(crate) keeper: SqliteConnection,
     /// Whether the store runs the WAL checkpoints itself (see [`sqlite_common::wal`]).
     pub(crate) manual_checkpoints: bool,
+    /// Whether short scans may run packed (see [`packed`](super::packed)).
+    pub(crate) packed_scans: bool,
 }
 
 impl Shared {
@@ -106,6 +111,7 @@ impl Shared {
             reader: Queue::default(),
             stash,
             check_clock: Arc::default(),
+            packed_scans: parts.packed_scans,
         })
     }
 

@@ -8,8 +8,9 @@
 //! picked up the moment it arrives. Between polls it yields the core to any thread
 //! waiting for it (the worker may be one) and the runtime to its other tasks; an
 //! operation that is not alone in the store never spins. Statements that stream many
-//! rows (scans) are not spun: the worker sends them one at a time, and a caller
-//! polling for each slows the worker down (a 100-row scan ran at 0.8x).
+//! rows (scans longer than [`PACKED_ROWS`](super::packed::PACKED_ROWS)) are not spun:
+//! the worker sends them one at a time, and a caller polling for each slows the worker
+//! down (a 100-row scan streamed ran at 0.8x). Shorter scans come as one packed row.
 
 use std::future::{Future, poll_fn};
 use std::pin::pin;

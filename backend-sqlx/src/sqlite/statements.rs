@@ -6,6 +6,8 @@ use std::sync::Arc;
 use sqlite_common::schema::SqliteSql;
 use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
+use super::packed;
+
 /// The row counts of the multi-row upserts a writer sends, largest first: a few
 /// fixed sizes, so each connection's statement cache holds them all.
 pub(crate) const UPSERT_CHUNKS: [usize; 4] = [64, 16, 4, 1];
@@ -35,6 +37,8 @@ pub(crate) struct Statements {
     get_chunks: Vec<SqlStr>,
     /// The scans, one per kind of lower bound and of upper bound (see [`bound_kind`]).
     scans: [[SqlStr; 3]; 3],
+    /// The same scans, answered in one packed row (see [`packed`]).
+    packed_scans: [[SqlStr; 3]; 3],
     pub(crate) delete: SqlStr,
     pub(crate) purge: SqlStr,
 }
@@ -58,6 +62,12 @@ impl Statements {
                 .collect(),
             scans: [0, 1, 2].map(|lower| {
                 [0, 1, 2].map(|upper| sql_str(&sql.scan(BOUNDS[lower], BOUNDS[upper])))
+            }),
+            packed_scans: [0, 1, 2].map(|lower| {
+                [0, 1, 2].map(|upper| {
+                    let scan = sql.scan(BOUNDS[lower], BOUNDS[upper]);
+                    sql_str(&packed::statement(&scan))
+                })
             }),
             get_chunks: GET_CHUNKS
                 .iter()
@@ -91,6 +101,12 @@ impl Statements {
     /// The scan between `lower` and `upper`; see [`SqliteSql::scan`] for its parameters.
     pub(crate) fn scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> SqlStr {
         self.scans[bound_kind(lower)][bound_kind(upper)].clone()
+    }
+
+    /// The scan between `lower` and `upper` answered in one packed row (see
+    /// [`packed::statement`]); the same parameters.
+    pub(crate) fn packed_scan(&self, lower: Bound<&[u8]>, upper: Bound<&[u8]>) -> SqlStr {
+        self.packed_scans[bound_kind(lower)][bound_kind(upper)].clone()
     }
 }
 

@@ -84,8 +84,6 @@ impl Transaction for SqliteTx {
         self.shared.check_not_forced()?;
         let limit = self.shared.options.limits.scan_limit(&options);
         let now = self.shared.now();
-        // Not spun: rows stream from the worker thread one by one, and a caller
-        // polling for each slows the worker down (see `spin`).
         ops::scan(&self.shared, &mut self.tx, &options, limit, now).await
     }
 
