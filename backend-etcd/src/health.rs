@@ -4,12 +4,13 @@
 //! whether a quorum does, while a check costs the cluster one request, not one per
 //! member.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use storage_api::{ErrorKind, HealthStatus, PoolHealth};
 
 use crate::channel::Channel;
+use crate::leader::FOLLOW_EVERY;
 use crate::pool::{Pool, join_all};
 use crate::rounds::Rounds;
 use crate::timing::PROBE_TIMEOUT;
@@ -72,14 +73,19 @@ impl Probes {
     }
 
     /// Every member's status, from a sweep that started at most [`SWEEP_MAX_AGE`]
-    /// before this call.
+    /// before this call. Each sweep tells the pool which member leads.
     async fn statuses(self: &Arc<Self>, pool: &Arc<Pool>) -> Arc<[MemberStatus]> {
         let (probes, pool) = (Arc::clone(self), Arc::clone(pool));
         let sweep = move || {
             let (probes, pool) = (Arc::clone(&probes), Arc::clone(&pool));
             async move {
                 let members = (0..pool.endpoints().len()).map(|e| probes.status(&pool, e));
-                join_all(members).await.into()
+                let statuses: Arc<[MemberStatus]> = join_all(members).await.into();
+                let ids = statuses
+                    .iter()
+                    .map(|s| s.answer.as_ref().map(|a| (a.0, a.1)));
+                pool.leader().learn(ids);
+                statuses
             }
         };
         self.sweeps.join_recent(SWEEP_MAX_AGE, sweep).await
@@ -91,12 +97,14 @@ impl Probes {
             let channel = self.channel(pool, endpoint).await?;
             let mut maintenance = channel.maintenance();
             match tokio::time::timeout(PROBE_TIMEOUT, maintenance.status()).await {
-                Ok(Ok(status)) => Some((
-                    status.header().map_or(0, |h| h.member_id()),
-                    status.leader(),
-                    status.version().to_owned(),
-                    status.errors().to_vec(),
-                )),
+                Ok(Ok(status)) => {
+                    let member = status.header().map_or(0, |h| h.member_id());
+                    if member == status.leader() {
+                        pool.leader().found(endpoint);
+                    }
+                    let (version, errors) = (status.version(), status.errors());
+                    Some((member, status.leader(), version.to_owned(), errors.to_vec()))
+                }
                 _ => None,
             }
         }
@@ -108,6 +116,24 @@ impl Probes {
             endpoint: pool.endpoints()[endpoint].clone(),
             answer,
         }
+    }
+}
+
+/// Sweeps the members' statuses every [`FOLLOW_EVERY`] (sharing sweeps with health
+/// checks), so the pool knows which member leads, until the pool closes or the store
+/// is dropped.
+pub(crate) async fn follow_leader(pool: Weak<Pool>, probes: Weak<Probes>) {
+    loop {
+        {
+            let (Some(pool), Some(probes)) = (pool.upgrade(), probes.upgrade()) else {
+                return;
+            };
+            if pool.is_closed() {
+                return;
+            }
+            probes.statuses(&pool).await;
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
     }
 }
 

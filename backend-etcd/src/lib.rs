@@ -5,6 +5,7 @@ mod channel;
 mod errors;
 mod health;
 mod layout;
+mod leader;
 mod leases;
 mod locks;
 mod ops;

@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::channel::Channel;
 use crate::errors::{Failure, Fault};
+use crate::leader::Leader;
 use crate::settings::{ChannelSettings, PoolSettings};
 use crate::timing::PROBE_TIMEOUT;
 
@@ -37,6 +38,8 @@ pub(crate) struct Pool {
     avoid_until: Mutex<Vec<Option<Instant>>>,
     closed_connections: AtomicU64,
     shut_down: AtomicBool,
+    /// The member new channels go to, and idle channels to it are taken first.
+    leader: Leader,
 }
 
 impl Pool {
@@ -57,6 +60,7 @@ impl Pool {
             avoid_until: Mutex::new(vec![None; endpoints.len()]),
             closed_connections: AtomicU64::new(0),
             shut_down: AtomicBool::new(false),
+            leader: Leader::default(),
             settings,
             endpoints,
             channel_settings,
@@ -100,9 +104,22 @@ impl Pool {
         self.lifecycle.enter()
     }
 
-    /// The next endpoint to open a channel to: round robin, passing over members that
-    /// failed lately unless every one did.
+    /// Which member leads, as the store last found.
+    pub(crate) fn leader(&self) -> &Leader {
+        &self.leader
+    }
+
+    /// The leader's endpoint, unless it failed lately.
+    fn leader_endpoint(&self) -> Option<usize> {
+        self.leader.endpoint().filter(|&e| !self.avoided(e))
+    }
+
+    /// The next endpoint to open a channel to: the leader, else round robin, passing
+    /// over members that failed lately unless every one did.
     fn pick_endpoint(&self) -> usize {
+        if let Some(leader) = self.leader_endpoint() {
+            return leader;
+        }
         let n = self.endpoints.len();
         let start = self.next_endpoint.fetch_add(1, SeqCst);
         let avoid = self.avoid_until.lock().unwrap_or_else(|p| p.into_inner());
@@ -124,8 +141,8 @@ impl Pool {
         avoid[endpoint] = Some(Instant::now() + AVOID_FOR);
     }
 
-    /// Opens a channel, trying each member once (in round-robin order) until one
-    /// accepts it.
+    /// Opens a channel, trying each member once (the leader first, then in round-robin
+    /// order) until one accepts it.
     async fn connect(&self) -> std::result::Result<Channel, Failure> {
         let mut last = None;
         for _ in 0..self.endpoints.len() {
@@ -191,10 +208,19 @@ impl Pool {
         }
     }
 
-    /// An idle channel that may be used, or a new one.
+    /// An idle channel that may be used, the last used to the leader first, or a new one.
     async fn checkout(&self) -> std::result::Result<Channel, Failure> {
         loop {
-            let next = self.idle().pop();
+            let next = {
+                let mut idle = self.idle();
+                let to_leader = self
+                    .leader_endpoint()
+                    .and_then(|leader| idle.iter().rposition(|c| c.endpoint == leader));
+                match to_leader {
+                    Some(at) => Some(idle.remove(at)),
+                    None => idle.pop(),
+                }
+            };
             let Some(channel) = next else {
                 return self.connect().await;
             };
@@ -323,8 +349,12 @@ impl Pool {
     }
 }
 
-/// Runs the pool's maintenance until the pool closes or is dropped.
+/// Runs the pool's maintenance until the pool closes or is dropped. The first channels
+/// wait (briefly) for the store to find the leader, so they open to it.
 async fn maintain(pool: Weak<Pool>) {
+    if let Some(pool) = pool.upgrade() {
+        pool.leader.first_word(PROBE_TIMEOUT).await;
+    }
     loop {
         {
             let Some(pool) = pool.upgrade() else { return };

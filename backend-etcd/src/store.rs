@@ -10,7 +10,7 @@ use storage_api::{
     TxOptions, Version, WriteOp, WriteResult, async_trait,
 };
 
-use crate::health::{Probes, check};
+use crate::health::{Probes, check, follow_leader};
 use crate::layout::TX_SEQUENCE_BASE;
 use crate::leases::Leases;
 use crate::locks::Locks;
@@ -19,6 +19,7 @@ use crate::rounds::Rounds;
 use crate::seen::Seen;
 use crate::settings::Settings;
 use crate::shared::Shared;
+use crate::timing::PROBE_TIMEOUT;
 use crate::tx::EtcdTransaction;
 use crate::{batch, ops, scan};
 
@@ -36,9 +37,9 @@ pub struct EtcdStore {
 
 impl EtcdStore {
     /// Opens a store on the cluster `options.url` names
-    /// (`etcd://[user:password@]host1:2379,host2:2379,…`): checks the settings, reaches a
-    /// member (authenticating when the URL names a user) and learns the server's
-    /// operations-per-transaction limit.
+    /// (`etcd://[user:password@]host1:2379,host2:2379,…`): checks the settings, finds the
+    /// member that leads (where channels go), reaches a member (authenticating when the
+    /// URL names a user) and learns the server's operations-per-transaction limit.
     ///
     /// Errors: `Config` for settings the backend cannot honour or credentials the
     /// cluster refuses; `Connection` when no member answers within the acquire timeout.
@@ -49,6 +50,16 @@ impl EtcdStore {
             settings.endpoints.clone(),
             settings.channel.clone(),
         );
+        // The first channels, the probe's below included, open to the leader: they wait
+        // (up to a probe's timeout, or the acquire timeout if shorter) for the first
+        // sweep to find it.
+        let probes = Arc::new(Probes::default());
+        tokio::spawn(follow_leader(
+            Arc::downgrade(&pool),
+            Arc::downgrade(&probes),
+        ));
+        let wait = PROBE_TIMEOUT.min(settings.pool.acquire_timeout);
+        pool.leader().first_word(wait).await;
         let max_txn_ops = match probe(&pool, settings.layout.prefix()).await {
             Ok(max) => max,
             Err(e) => {
@@ -71,7 +82,7 @@ impl EtcdStore {
         };
         Ok(Self {
             shared: Arc::new(shared),
-            probes: Arc::new(Probes::default()),
+            probes,
             health: Arc::default(),
         })
     }
