@@ -7,18 +7,14 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{KINDS, open, options, temp_dir};
-use storage_api::{Clock, ManualClock, PooledStore, PutOptions};
+use common::{KINDS, open, options_on_manual_clock, temp_dir};
+use storage_api::{PooledStore, PutOptions};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_concurrent_reader_gets_its_own_key() {
     for kind in KINDS {
         let dir = temp_dir();
-        let clock = Arc::new(ManualClock::new(
-            std::time::UNIX_EPOCH + Duration::from_secs(1_000),
-        ));
-        let mut opts = options(kind, &dir);
-        opts.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+        let (opts, clock) = options_on_manual_clock(kind, &dir);
         let store = Arc::new(open(opts).await);
         // Keys 0..40: multiples of 4 expire, multiples of 5 are never written.
         let mut versions = Vec::new();

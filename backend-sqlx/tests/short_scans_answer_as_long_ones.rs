@@ -4,13 +4,10 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{KINDS, open, options, temp_dir};
-use storage_api::{
-    Clock, Entry, KeyRange, ManualClock, PooledStore, PutOptions, ScanOptions, TxOptions, WriteOp,
-};
+use common::{KINDS, open, options_on_manual_clock, temp_dir};
+use storage_api::{Entry, KeyRange, PooledStore, PutOptions, ScanOptions, TxOptions, WriteOp};
 
 /// More than the rows a scan may ask for to run packed (128).
 const ROWS: u32 = 300;
@@ -33,11 +30,7 @@ fn value(i: u32) -> Vec<u8> {
 async fn short_scans_return_what_streamed_scans_return() {
     for kind in KINDS {
         let dir = temp_dir();
-        let clock = Arc::new(ManualClock::new(
-            std::time::UNIX_EPOCH + Duration::from_secs(1_000),
-        ));
-        let mut opts = options(kind, &dir);
-        opts.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+        let (opts, clock) = options_on_manual_clock(kind, &dir);
         let store = open(opts).await;
         // Every third row expires after 10 s, every fifth after 100 s.
         let writes = (0..ROWS)

@@ -2,10 +2,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use backend_sqlx::SqlxStore;
-use storage_api::{PoolMetrics, PooledStore, StoreOptions};
+use storage_api::{Clock, ManualClock, PoolMetrics, PooledStore, StoreOptions};
 use tempfile::TempDir;
 
 /// The two kinds of database a SQLite store can open.
@@ -33,6 +34,15 @@ pub fn options(kind: Kind, dir: &TempDir) -> StoreOptions {
         Kind::File => StoreOptions::new(sqlite_url(&db_path(dir))),
         Kind::Memory => StoreOptions::new("sqlite::memory:"),
     }
+}
+
+/// Options for a store of `kind` (see [`options`]) on a manual clock starting at
+/// 1000 s after the epoch, and that clock.
+pub fn options_on_manual_clock(kind: Kind, dir: &TempDir) -> (StoreOptions, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(UNIX_EPOCH + Duration::from_secs(1_000)));
+    let mut options = options(kind, dir);
+    options.clock = Arc::clone(&clock) as Arc<dyn Clock>;
+    (options, clock)
 }
 
 /// The database file the file-kind options of `dir` use.
