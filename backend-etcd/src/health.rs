@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use storage_api::{ErrorKind, HealthStatus, PoolHealth};
 
 use crate::channel::Channel;
-use crate::leader::FOLLOW_EVERY;
+use crate::leader::{FOLLOW_EVERY, leads};
 use crate::pool::{Pool, join_all};
 use crate::rounds::Rounds;
 use crate::timing::PROBE_TIMEOUT;
@@ -99,7 +99,7 @@ impl Probes {
             match tokio::time::timeout(PROBE_TIMEOUT, maintenance.status()).await {
                 Ok(Ok(status)) => {
                     let member = status.header().map_or(0, |h| h.member_id());
-                    if member == status.leader() {
+                    if leads(member, status.leader()) {
                         pool.leader().found(endpoint);
                     }
                     let (version, errors) = (status.version(), status.errors());

@@ -57,7 +57,7 @@ impl Leader {
     pub(crate) fn learn(&self, answers: impl IntoIterator<Item = Option<(u64, u64)>>) {
         let leader = answers
             .into_iter()
-            .position(|answer| answer.is_some_and(|(member, leader)| member == leader))
+            .position(|answer| answer.is_some_and(|(member, leader)| leads(member, leader)))
             .unwrap_or(UNKNOWN);
         self.endpoint.store(leader, SeqCst);
         self.told.send_replace(true);
@@ -70,6 +70,12 @@ impl Leader {
     }
 }
 
+/// Whether a member whose status names `leader` as leader (0: none, during an election)
+/// is it.
+pub(crate) fn leads(member: u64, leader: u64) -> bool {
+    leader != 0 && member == leader
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,8 +86,11 @@ mod tests {
         assert_eq!(leader.endpoint(), None);
         leader.learn([Some((7, 9)), None, Some((9, 9))]);
         assert_eq!(leader.endpoint(), Some(2));
-        // A sweep finding no leader (an election, the leader silent) forgets it.
+        // A sweep finding no leader (an election, the leader silent) forgets it, and a
+        // status without ids (0) names no leader.
         leader.learn([Some((7, 0)), Some((8, 0)), None]);
+        assert_eq!(leader.endpoint(), None);
+        leader.learn([Some((0, 0)), None, None]);
         assert_eq!(leader.endpoint(), None);
         leader.learn([Some((7, 7)), Some((8, 7)), Some((9, 7))]);
         assert_eq!(leader.endpoint(), Some(0));
