@@ -112,7 +112,7 @@ pub(crate) async fn scan(
     now: SystemTime,
 ) -> Result<Vec<Entry>> {
     let (lower, upper) = scan_bounds(options);
-    let packed = s.packed_scans && limit <= packed::PACKED_ROWS;
+    let short = s.packed_scans && limit <= packed::PACKED_ROWS;
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     let bind = |sql| {
         sqlx::query(sql)
@@ -121,14 +121,14 @@ pub(crate) async fn scan(
             .bind(bound_key(upper))
             .bind(limit)
     };
-    if packed {
+    if short {
         let answer = s
             .spin(bind(s.sql.packed_scan(lower, upper)).fetch_one(&mut *conn))
             .await;
         match answer {
             Ok(row) => {
-                let packed: Option<Vec<u8>> = row.try_get(0).map_err(|e| s.fail("scan", e))?;
-                return packed.map_or(Ok(Vec::new()), |packed| packed::unpack(&packed));
+                let rows: Option<Vec<u8>> = row.try_get(0).map_err(|e| s.fail("scan", e))?;
+                return rows.map_or(Ok(Vec::new()), |rows| packed::unpack(&rows));
             }
             Err(e) if packed::is_too_big(&e) => {}
             Err(e) => return Err(s.fail("scan", e)),
