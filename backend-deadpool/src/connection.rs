@@ -5,7 +5,9 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst,
+};
 use std::sync::{Arc, Mutex, PoisonError, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
@@ -231,14 +233,18 @@ impl Slot {
         f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
     ) -> Result<R, DbError> {
         let set_up = |conn: &Connection| {
-            if self.busy_restore.load(SeqCst) == 0
+            let pending = self.busy_restore.load(Relaxed);
+            if pending == 0
                 && let Err(e) = conn.busy_timeout(Duration::ZERO)
             {
                 self.broken.store(true, SeqCst);
                 return Err(e.into());
             }
             let millis = u64::try_from(busy_limit(busy_timeout).as_millis()).unwrap_or(u64::MAX);
-            self.busy_restore.store(millis.saturating_add(1), SeqCst);
+            let restore = millis.saturating_add(1);
+            if pending != restore {
+                self.busy_restore.store(restore, Relaxed);
+            }
             self.set_autocheckpoint(conn, autocheckpoint);
             Ok(())
         };
@@ -269,7 +275,7 @@ impl Slot {
     /// `conn`'s lock). A connection whose busy handler cannot be restored is never
     /// reused.
     fn restore_busy_timeout(&self, conn: &Connection) -> Result<(), DbError> {
-        let pending = self.busy_restore.load(SeqCst);
+        let pending = self.busy_restore.load(Relaxed);
         if pending == 0 {
             return Ok(());
         }
@@ -278,7 +284,7 @@ impl Slot {
             self.broken.store(true, SeqCst);
             return Err(e.into());
         }
-        self.busy_restore.store(0, SeqCst);
+        self.busy_restore.store(0, Relaxed);
         Ok(())
     }
 
@@ -363,7 +369,8 @@ struct Tracked {
     created: Instant,
     /// When the connection reaches `max_lifetime`; `None` when it never does.
     retire_at: Option<Instant>,
-    returned: Mutex<Instant>,
+    /// When the connection last went back to the pool, in nanoseconds after `created`.
+    returned: AtomicU64,
     retire: AtomicU8,
     instruments: Arc<PoolInstruments>,
 }
@@ -393,7 +400,7 @@ impl SqliteConn {
         let tracked = Box::new(Tracked {
             created: now,
             retire_at: max_lifetime.and_then(|max| now.checked_add(max)),
-            returned: Mutex::new(now),
+            returned: AtomicU64::new(0),
             retire: AtomicU8::new(0),
             instruments,
         });
@@ -497,12 +504,11 @@ impl SqliteConn {
 
     /// How long the connection has been back in the pool as of `now`.
     pub(crate) fn idle_for(&self, now: Instant) -> Duration {
-        let returned = *self
-            .tracked
-            .returned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        now.saturating_duration_since(returned)
+        let returned = Duration::from_nanos(self.tracked.returned.load(Relaxed));
+        match self.tracked.created.checked_add(returned) {
+            Some(returned) => now.saturating_duration_since(returned),
+            None => Duration::ZERO,
+        }
     }
 
     /// Notes that the connection just went back to the pool.
@@ -512,11 +518,11 @@ impl SqliteConn {
 
     /// Notes that the connection went back to the pool at `now`.
     pub(crate) fn mark_returned_at(&self, now: Instant) {
-        *self
-            .tracked
-            .returned
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = now;
+        let since = now
+            .saturating_duration_since(self.tracked.created)
+            .as_nanos();
+        let since = u64::try_from(since).unwrap_or(u64::MAX);
+        self.tracked.returned.store(since, Relaxed);
     }
 
     /// Records why the connection is leaving the pool (counted when it drops). The

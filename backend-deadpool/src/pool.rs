@@ -15,7 +15,7 @@ use rusqlite::Connection;
 use storage_api::backend::{InFlight, PoolGauges, PoolInstruments};
 use storage_api::{CloseReason, ConnectionValidation, ErrorKind, PoolMetrics, StoreError};
 
-use crate::connection::{ConnState, ConnectSpec, OpenConnections, SqliteConn};
+use crate::connection::{Autocheckpoint, ConnState, ConnectSpec, OpenConnections, SqliteConn};
 use crate::errors::{DbError, map_error};
 use crate::lease::Lease;
 use crate::parked::Parked;
@@ -193,6 +193,23 @@ impl ConnPool {
                 ))
             }
         }
+    }
+
+    /// Runs the short `f` on the parked connection, on the calling thread (see
+    /// [`SqliteConn::run_here`]), and gives it back: a checkout and a return without a
+    /// lease, for work that ends before the caller returns. `None`, with nothing run,
+    /// when no connection is parked.
+    pub(crate) fn run_parked<R>(
+        &self,
+        busy_timeout: Duration,
+        f: impl FnOnce(&mut Connection) -> Result<R, DbError>,
+    ) -> Option<Result<R, DbError>> {
+        let object = self.parked.take()?;
+        self.instruments.record_acquired(Duration::ZERO);
+        self.checked_out.fetch_add(1, SeqCst);
+        let result = object.run_here(busy_timeout, Autocheckpoint::AsIs, f);
+        self.give_back(object);
+        Some(result)
     }
 
     /// A connection if one is free (or can be opened) right now, without waiting and

@@ -171,6 +171,26 @@ impl DeadpoolStore {
             .await
     }
 
+    /// Runs the short read `f` right here on the async thread on the parked connection,
+    /// if there is one, without a lease: the quickest way a read reaches SQLite. `None`
+    /// when no connection is parked or the database was locked; the read then takes
+    /// a lease ([`read_here`](Self::read_here)).
+    fn read_parked<R>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError>,
+    ) -> Option<Result<R>> {
+        let _work = match self.lifecycle.enter_here() {
+            Ok(work) => work,
+            Err(closed) => return Some(Err(closed)),
+        };
+        let ctx = &self.ctx;
+        let ran = self
+            .pool
+            .run_parked(self.options.busy_timeout, |conn| f(conn, ctx))?;
+        self.unless_busy(op, ran)
+    }
+
     /// Runs the short read `f` on `lease` right here on the async thread, where it
     /// never waits for a lock: `None` when the database was locked, and the read should
     /// go to a blocking thread with the full `busy_timeout` ([`read_there`](Self::read_there)).
@@ -181,9 +201,15 @@ impl DeadpoolStore {
         f: impl FnOnce(&Connection, &Ctx) -> std::result::Result<R, DbError>,
     ) -> Option<Result<R>> {
         let ctx = &self.ctx;
-        match lease.run_here(self.options.busy_timeout, Autocheckpoint::AsIs, |conn| {
+        let ran = lease.run_here(self.options.busy_timeout, Autocheckpoint::AsIs, |conn| {
             f(conn, ctx)
-        }) {
+        });
+        self.unless_busy(op, ran)
+    }
+
+    /// A read's result, or `None` when it found the database locked.
+    fn unless_busy<R>(&self, op: &str, ran: std::result::Result<R, DbError>) -> Option<Result<R>> {
+        match ran {
             Err(e) if e.is_busy() => None,
             done => Some(done.map_err(|e| self.pool.fail(op, e))),
         }
@@ -250,8 +276,11 @@ impl PooledStore for DeadpoolStore {
     }
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
-        let mut lease = self.lease().await?;
         let get = |conn: &Connection, ctx: &Ctx, key: &[u8]| ops::get(conn, ctx, key, ctx.now());
+        if let Some(done) = self.read_parked("get", |conn, ctx| get(conn, ctx, key)) {
+            return done;
+        }
+        let mut lease = self.lease().await?;
         if let Some(done) = self.read_here("get", &mut lease, |conn, ctx| get(conn, ctx, key)) {
             return done;
         }
@@ -273,8 +302,13 @@ impl PooledStore for DeadpoolStore {
         let scan = move |conn: &Connection, ctx: &Ctx, options: &ScanOptions| {
             ops::scan(conn, ctx, options, limit, ctx.now())
         };
+        let short = limit <= SHORT_SCAN_ROWS;
+        if short && let Some(done) = self.read_parked("scan", |conn, ctx| scan(conn, ctx, &options))
+        {
+            return done;
+        }
         let mut lease = self.lease().await?;
-        if limit <= SHORT_SCAN_ROWS
+        if short
             && let Some(done) =
                 self.read_here("scan", &mut lease, |conn, ctx| scan(conn, ctx, &options))
         {

@@ -143,7 +143,9 @@ impl Timer<'_> {
     fn finish(mut self, outcome: Outcome) {
         self.finished = true;
         self.shared.record(self.op, outcome, self.started);
-        self.span.record("outcome", outcome.as_str());
+        if !self.span.is_disabled() {
+            self.span.record("outcome", outcome.as_str());
+        }
         if let Outcome::Failed(kind) = outcome
             && kind != ErrorKind::ConditionFailed
         {

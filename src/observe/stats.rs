@@ -1,7 +1,7 @@
-//! Per-operation counters and duration histograms: plain atomics in fixed slots, so
-//! recording an operation costs a few relaxed additions and no allocation.
+//! Per-operation duration histograms, which count the operations too: plain atomics in
+//! fixed slots, so recording an operation costs two relaxed additions and no
+//! allocation.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 use storage_api::HistogramSnapshot;
@@ -15,14 +15,12 @@ const OP_SLOTS: usize = Op::ALL.len();
 /// (an acquire timeout takes the whole timeout) stays apart from that of successes.
 #[derive(Debug)]
 pub(crate) struct OperationStats {
-    counts: [[AtomicU64; OUTCOME_SLOTS]; OP_SLOTS],
     durations: [[Histogram; OUTCOME_SLOTS]; OP_SLOTS],
 }
 
 impl Default for OperationStats {
     fn default() -> Self {
         Self {
-            counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
             durations: std::array::from_fn(|_| {
                 std::array::from_fn(|_| Histogram::new(&WAIT_BUCKETS))
             }),
@@ -33,19 +31,19 @@ impl Default for OperationStats {
 impl OperationStats {
     /// Records one finished (or abandoned) operation.
     pub(crate) fn record(&self, op: Op, outcome: Outcome, elapsed: Duration) {
-        self.counts[op.slot()][outcome.slot()].fetch_add(1, Relaxed);
         self.durations[op.slot()][outcome.slot()].observe(elapsed);
     }
 
     /// A copy of every counter and histogram.
     pub(crate) fn snapshot(&self) -> OperationsSnapshot {
+        let durations: [[HistogramSnapshot; OUTCOME_SLOTS]; OP_SLOTS] = std::array::from_fn(|op| {
+            std::array::from_fn(|outcome| self.durations[op][outcome].snapshot())
+        });
         OperationsSnapshot {
             counts: std::array::from_fn(|op| {
-                std::array::from_fn(|outcome| self.counts[op][outcome].load(Relaxed))
+                std::array::from_fn(|outcome| durations[op][outcome].count)
             }),
-            durations: std::array::from_fn(|op| {
-                std::array::from_fn(|outcome| self.durations[op][outcome].snapshot())
-            }),
+            durations,
         }
     }
 }

@@ -13,12 +13,13 @@ pub const WAIT_BUCKETS: [f64; 18] = [
     1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// A lock-free histogram over fixed bucket bounds (seconds).
+/// A lock-free histogram over fixed bucket bounds (seconds): one relaxed addition per
+/// observation, two when it lasted longer than zero.
 #[derive(Debug)]
 pub struct Histogram {
     bounds: &'static [f64],
+    /// One counter per bound (not cumulative), then one for what lies above the last.
     buckets: Vec<AtomicU64>,
-    count: AtomicU64,
     sum_nanos: AtomicU64,
 }
 
@@ -27,8 +28,7 @@ impl Histogram {
     pub fn new(bounds: &'static [f64]) -> Self {
         Self {
             bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
+            buckets: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             sum_nanos: AtomicU64::new(0),
         }
     }
@@ -36,18 +36,22 @@ impl Histogram {
     /// Records one observation.
     pub fn observe(&self, value: Duration) {
         let secs = value.as_secs_f64();
-        if let Some(i) = self.bounds.iter().position(|b| secs <= *b) {
-            self.buckets[i].fetch_add(1, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
+        let i = self
+            .bounds
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(self.bounds.len());
+        self.buckets[i].fetch_add(1, Relaxed);
         let nanos = u64::try_from(value.as_nanos()).unwrap_or(u64::MAX);
-        self.sum_nanos.fetch_add(nanos, Relaxed);
+        if nanos > 0 {
+            self.sum_nanos.fetch_add(nanos, Relaxed);
+        }
     }
 
     /// Cumulative counts, as Prometheus expects them.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut running = 0;
-        let counts = self
+        let cumulative: Vec<u64> = self
             .buckets
             .iter()
             .map(|b| {
@@ -55,10 +59,11 @@ impl Histogram {
                 running
             })
             .collect();
+        let (counts, count) = cumulative.split_at(self.bounds.len());
         HistogramSnapshot {
             bounds: self.bounds.to_vec(),
-            counts,
-            count: self.count.load(Relaxed),
+            counts: counts.to_vec(),
+            count: count[0],
             sum: self.sum_nanos.load(Relaxed) as f64 / 1e9,
         }
     }
@@ -80,7 +85,11 @@ pub struct PoolGauges {
 /// Counters and gauges shared by every backend. Cheap to update from any thread.
 #[derive(Debug)]
 pub struct PoolInstruments {
+    /// Connections handed out after a wait, however short.
     acquired: AtomicU64,
+    /// Connections handed out at once: in the acquisitions and the wait histogram's
+    /// first bucket, counted with one addition.
+    acquired_at_once: AtomicU64,
     timeouts: AtomicU64,
     created: AtomicU64,
     busy: AtomicU64,
@@ -94,6 +103,7 @@ impl Default for PoolInstruments {
     fn default() -> Self {
         Self {
             acquired: AtomicU64::new(0),
+            acquired_at_once: AtomicU64::new(0),
             timeouts: AtomicU64::new(0),
             created: AtomicU64::new(0),
             busy: AtomicU64::new(0),
@@ -125,6 +135,10 @@ impl PoolInstruments {
 
     /// A connection was handed out after `waited`.
     pub fn record_acquired(&self, waited: Duration) {
+        if waited.is_zero() {
+            self.acquired_at_once.fetch_add(1, Relaxed);
+            return;
+        }
         self.acquired.fetch_add(1, Relaxed);
         self.acquire_wait.observe(waited);
     }
@@ -164,6 +178,10 @@ impl PoolInstruments {
     pub fn snapshot(&self, gauges: PoolGauges) -> PoolMetrics {
         let closed = |r| self.closed[reason_index(r)].load(Relaxed);
         let idle = gauges.idle.min(gauges.size);
+        let at_once = self.acquired_at_once.load(Relaxed);
+        let mut acquire_wait = self.acquire_wait.snapshot();
+        acquire_wait.counts.iter_mut().for_each(|n| *n += at_once);
+        acquire_wait.count += at_once;
         PoolMetrics {
             max: gauges.max,
             min_idle: gauges.min_idle,
@@ -171,7 +189,7 @@ impl PoolInstruments {
             idle,
             in_use: gauges.size - idle,
             pending: self.pending(),
-            acquired: self.acquired.load(Relaxed),
+            acquired: self.acquired.load(Relaxed) + at_once,
             timeouts: self.timeouts.load(Relaxed),
             created: self.created.load(Relaxed),
             closed: ClosedCounts {
@@ -183,7 +201,7 @@ impl PoolInstruments {
             },
             busy: self.busy.load(Relaxed),
             leaks: self.leaks.load(Relaxed),
-            acquire_wait: self.acquire_wait.snapshot(),
+            acquire_wait,
         }
     }
 }
@@ -223,6 +241,23 @@ mod tests {
         assert_eq!(s.counts[6], 2); // <= 5 ms
         assert_eq!(*s.counts.last().unwrap(), 2); // 60 s only in +Inf
         assert!((s.sum - 60.003_04).abs() < 1e-6);
+    }
+
+    #[test]
+    fn acquisitions_at_once_count_in_the_first_bucket() {
+        let i = PoolInstruments::new();
+        i.record_acquired(Duration::ZERO);
+        i.record_acquired(Duration::ZERO);
+        i.record_acquired(Duration::from_millis(3));
+        i.record_timeout(Duration::from_secs(60));
+        let m = i.snapshot(PoolGauges::default());
+        assert_eq!((m.acquired, m.timeouts), (3, 1));
+        let wait = &m.acquire_wait;
+        assert_eq!(wait.count, 4);
+        assert_eq!(wait.counts[0], 2);
+        assert_eq!(wait.counts[6], 3); // <= 5 ms
+        assert_eq!(*wait.counts.last().unwrap(), 3); // 60 s only in +Inf
+        assert!((wait.sum - 60.003).abs() < 1e-6);
     }
 
     #[test]

@@ -68,7 +68,7 @@ pub mod backend {
     pub use crate::identifier::validate_identifier;
     pub use crate::instruments::{Histogram, PoolGauges, PoolInstruments, WAIT_BUCKETS, WaitGuard};
     pub use crate::leak::LeakTimer;
-    pub use crate::lifecycle::{Drain, InFlight, Lifecycle};
+    pub use crate::lifecycle::{Drain, InFlight, InFlightHere, Lifecycle};
     pub use crate::redact::{redact_secrets, redact_url, shown_url};
     pub use crate::scheme::unsupported_scheme;
 }

@@ -87,8 +87,23 @@ impl Lifecycle {
         }
     }
 
+    /// Admits one unit of work that ends before the caller returns (it never leaves
+    /// the caller's stack frame), or fails with `Closed`; as [`enter`](Self::enter),
+    /// without sharing the lifecycle.
+    pub fn enter_here(&self) -> Result<InFlightHere<'_>> {
+        self.in_flight.fetch_add(1, SeqCst);
+        if self.closed.load(SeqCst) {
+            self.leave();
+            return Err(StoreError::closed());
+        }
+        Ok(InFlightHere { lifecycle: self })
+    }
+
+    /// Ends one unit of work. Only `close` waits for the count to reach zero, and it
+    /// marks the lifecycle closed before it looks at the count (both `SeqCst`): work
+    /// that ends unseen by a closing call was already counted out when it looked.
     fn leave(&self) {
-        if self.in_flight.fetch_sub(1, SeqCst) == 1 {
+        if self.in_flight.fetch_sub(1, SeqCst) == 1 && self.closed.load(SeqCst) {
             self.drained.notify_waiters();
         }
     }
@@ -106,10 +121,37 @@ impl Drop for InFlight {
     }
 }
 
+/// One unit of admitted work on the caller's stack; see [`Lifecycle::enter_here`].
+#[derive(Debug)]
+pub struct InFlightHere<'a> {
+    lifecycle: &'a Lifecycle,
+}
+
+impl Drop for InFlightHere<'_> {
+    fn drop(&mut self) {
+        self.lifecycle.leave();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ErrorKind;
+
+    #[tokio::test]
+    async fn work_in_the_callers_frame_counts_until_it_ends() {
+        let life = Lifecycle::new();
+        {
+            let _here = life.enter_here().unwrap();
+            let _shared = life.enter().unwrap();
+            assert_eq!(life.in_flight(), 2);
+        }
+        assert_eq!(life.in_flight(), 0);
+        let drain = life.close(Duration::from_secs(1)).await;
+        assert_eq!((drain.in_flight, drain.remaining), (0, 0));
+        assert_eq!(life.enter_here().unwrap_err().kind(), ErrorKind::Closed);
+        assert_eq!(life.in_flight(), 0);
+    }
 
     #[tokio::test]
     async fn close_waits_for_in_flight_work_then_refuses_new_work() {
