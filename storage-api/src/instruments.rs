@@ -51,7 +51,7 @@ impl Histogram {
     /// Cumulative counts, as Prometheus expects them.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut running = 0;
-        let cumulative: Vec<u64> = self
+        let mut counts: Vec<u64> = self
             .buckets
             .iter()
             .map(|b| {
@@ -59,11 +59,12 @@ impl Histogram {
                 running
             })
             .collect();
-        let (counts, count) = cumulative.split_at(self.bounds.len());
+        // The overflow bucket's running total counts every observation.
+        let count = counts.pop().unwrap_or(0);
         HistogramSnapshot {
             bounds: self.bounds.to_vec(),
-            counts: counts.to_vec(),
-            count: count[0],
+            counts,
+            count,
             sum: self.sum_nanos.load(Relaxed) as f64 / 1e9,
         }
     }
