@@ -13,6 +13,7 @@ use storage_api::{
 };
 
 use super::Engine;
+use super::alone;
 use super::shared::Shared;
 use super::tx::EngineTx;
 use super::work;
@@ -64,37 +65,38 @@ impl<E: Engine> PooledStore for EngineStore<E> {
 
     async fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         let s = &self.shared;
-        let _work = s.enter()?;
-        s.run(&work::Get { key }).await
+        s.admitted(s.run(&work::Get { key })).await
     }
 
     async fn put(&self, key: &[u8], value: &[u8], options: PutOptions) -> Result<Version> {
         let s = &self.shared;
-        let _work = s.enter()?;
-        writes::put::<GroupCommit<E>>(s, s.now(), key, value, options).await
+        s.admitted(writes::put::<GroupCommit<E>>(
+            s,
+            s.now(),
+            key,
+            value,
+            options,
+        ))
+        .await
     }
 
     async fn delete(&self, key: &[u8], condition: Condition) -> Result<bool> {
         let s = &self.shared;
-        let _work = s.enter()?;
-        writes::delete::<GroupCommit<E>>(s, s.now(), key, condition).await
+        s.admitted(writes::delete::<GroupCommit<E>>(s, s.now(), key, condition))
+            .await
     }
 
     async fn scan(&self, options: ScanOptions) -> Result<Vec<Entry>> {
         let s = &self.shared;
         let limit = s.options.limits.scan_limit(&options);
-        let _work = s.enter()?;
-        s.run(&work::Scan {
-            options: &options,
-            limit,
-        })
-        .await
+        let options = &options;
+        s.admitted(s.run(&work::Scan { options, limit })).await
     }
 
     async fn batch(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteResult>> {
         let s = &self.shared;
-        let _work = s.enter()?;
-        writes::batch::<GroupCommit<E>>(s, s.now(), ops).await
+        s.admitted(writes::batch::<GroupCommit<E>>(s, s.now(), ops))
+            .await
     }
 
     async fn purge_expired(&self) -> Result<u64> {
@@ -108,7 +110,9 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     }
 
     async fn health_check(&self) -> PoolHealth {
-        self.shared.health_check().await
+        // Looked at before the check admits itself.
+        let alone = self.shared.idle();
+        alone::spin(alone, self.shared.health_check()).await
     }
 
     async fn validate_connections(&self) -> Result<ConnectionValidation> {
