@@ -6,6 +6,7 @@
 //! share.
 
 pub(crate) mod accounting;
+pub(crate) mod alone;
 pub(crate) mod check_clock;
 pub(crate) mod close;
 pub(crate) mod connect_check;

@@ -24,7 +24,6 @@ mod packed;
 mod reader;
 mod schema;
 mod shared;
-mod spin;
 mod statements;
 mod tx;
 mod writer;

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use sqlite_common::queue::{Lender, Queue};
 use sqlite_common::scratch::ScratchDir;
@@ -14,12 +14,16 @@ use storage_api::backend::{InFlight, PoolInstruments};
 use storage_api::{Entry, Result, StoreError, StoreOptions};
 
 use super::errors::map_error;
-use super::spin::spin;
 use super::statements::Statements;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::alone;
 use crate::common::check_clock::CheckClock;
 use crate::common::gate::Gate;
 use crate::common::stash::{Lent, Stash};
+
+/// The longest a lone operation's answer from the worker thread is polled for before
+/// it waits to be woken, well beyond a point read's round trip to that thread.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// A transaction on a pooled connection, owned (not borrowed from the pool).
 pub(crate) type PooledTx = sqlx::Transaction<'static, Sqlite>;
@@ -121,9 +125,13 @@ impl Shared {
     }
 
     /// Runs `operation` (admitted with [`enter`](Self::enter)), polling it without
-    /// sleeping for a moment while it is the only work in the store (see [`spin`]).
+    /// sleeping for up to [`SPIN`] while it is the only work in the store
+    /// ([`alone::spin`]). Statements that stream many rows (scans longer than
+    /// [`PACKED_ROWS`](super::packed::PACKED_ROWS)) are not spun: the worker sends
+    /// them one at a time, and a caller polling for each slows the worker down (a
+    /// 100-row scan streamed ran at 0.8x).
     pub(crate) async fn spin<F: Future>(&self, operation: F) -> F::Output {
-        spin(self.gate.lifecycle.in_flight() == 1, operation).await
+        alone::spin(self.gate.lifecycle.in_flight() == 1, SPIN, operation).await
     }
 
     /// The current time from the store's clock.

@@ -14,7 +14,6 @@
 //!
 //! SQLite keeps its own structure (its single writer connection) beside this one.
 
-pub(crate) mod alone;
 pub(crate) mod close;
 pub(crate) mod conditions;
 pub(crate) mod errors;

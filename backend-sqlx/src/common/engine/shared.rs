@@ -2,8 +2,9 @@
 //! operation takes to get a connection.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use group_commit::queue::Queue;
 use group_commit::writes::{Request, Written};
@@ -15,9 +16,14 @@ use super::Engine;
 use super::errors::map_error;
 use super::lease::Lease;
 use crate::common::accounting::ConnectionAccounting;
+use crate::common::alone;
 use crate::common::check_clock::CheckClock;
 use crate::common::gate::Gate;
 use crate::common::stash::Stash;
+
+/// The longest a lone operation is polled before it waits to be woken: several round
+/// trips to the server and a commit's flush to disk.
+const SPIN: Duration = Duration::from_millis(1);
 
 /// Everything one open store owns: its engine, the pool, options and instruments.
 pub(crate) struct Shared<E: Engine> {
@@ -54,6 +60,24 @@ impl<E: Engine> Shared<E> {
     /// Admits one operation, or `Closed`.
     pub(crate) fn enter(&self) -> Result<InFlight> {
         self.gate.enter()
+    }
+
+    /// Admits one operation (or fails with `Closed`) and runs `work`, polling it
+    /// without sleeping while it is alone in the store ([`spin`](Self::spin)).
+    pub(crate) async fn admitted<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        let _work = self.enter()?;
+        self.spin(self.gate.lifecycle.in_flight() == 1, work).await
+    }
+
+    /// Runs `work`, polling it for up to [`SPIN`] rather than sleeping while the
+    /// server answers if it is `alone` ([`alone::spin`]).
+    pub(crate) async fn spin<F: Future>(&self, alone: bool, work: F) -> F::Output {
+        alone::spin(alone, SPIN, work).await
+    }
+
+    /// Whether no operation is in flight, for work that admits itself.
+    pub(crate) fn idle(&self) -> bool {
+        self.gate.lifecycle.in_flight() == 0
     }
 
     /// The current time from the store's clock (never the server's).

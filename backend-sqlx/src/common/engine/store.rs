@@ -13,7 +13,6 @@ use storage_api::{
 };
 
 use super::Engine;
-use super::alone;
 use super::shared::Shared;
 use super::tx::EngineTx;
 use super::work;
@@ -112,7 +111,7 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     async fn health_check(&self) -> PoolHealth {
         // Looked at before the check admits itself.
         let alone = self.shared.idle();
-        alone::spin(alone, self.shared.health_check()).await
+        self.shared.spin(alone, self.shared.health_check()).await
     }
 
     async fn validate_connections(&self) -> Result<ConnectionValidation> {
