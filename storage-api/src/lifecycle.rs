@@ -39,11 +39,7 @@ impl Lifecycle {
     /// Admits one unit of work, or fails with `Closed`. The work counts as in flight
     /// until the returned guard drops.
     pub fn enter(self: &Arc<Self>) -> Result<InFlight> {
-        self.in_flight.fetch_add(1, SeqCst);
-        if self.closed.load(SeqCst) {
-            self.leave();
-            return Err(StoreError::closed());
-        }
+        self.admit()?;
         Ok(InFlight {
             lifecycle: Arc::clone(self),
         })
@@ -91,12 +87,18 @@ impl Lifecycle {
     /// the caller's stack frame), or fails with `Closed`; as [`enter`](Self::enter),
     /// without sharing the lifecycle.
     pub fn enter_here(&self) -> Result<InFlightHere<'_>> {
+        self.admit()?;
+        Ok(InFlightHere { lifecycle: self })
+    }
+
+    /// Counts one unit of work in, or `Closed` (counted out again) once closing began.
+    fn admit(&self) -> Result<()> {
         self.in_flight.fetch_add(1, SeqCst);
         if self.closed.load(SeqCst) {
             self.leave();
             return Err(StoreError::closed());
         }
-        Ok(InFlightHere { lifecycle: self })
+        Ok(())
     }
 
     /// Ends one unit of work. Only `close` waits for the count to reach zero, and it

@@ -54,6 +54,12 @@ impl Gate {
         self.lifecycle.enter()
     }
 
+    /// Whether the one operation admitted (by the caller) is the only one in flight:
+    /// then it may poll its answers rather than sleep ([`alone::spin`](super::alone::spin)).
+    pub(crate) fn alone(&self) -> bool {
+        self.lifecycle.in_flight() == 1
+    }
+
     /// Whether `close` has begun.
     pub(crate) fn is_closed(&self) -> bool {
         self.lifecycle.is_closed()

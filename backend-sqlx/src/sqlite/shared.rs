@@ -131,7 +131,7 @@ impl Shared {
     /// them one at a time, and a caller polling for each slows the worker down (a
     /// 100-row scan streamed ran at 0.8x).
     pub(crate) async fn spin<F: Future>(&self, operation: F) -> F::Output {
-        alone::spin(self.gate.lifecycle.in_flight() == 1, SPIN, operation).await
+        alone::spin(self.gate.alone(), SPIN, operation).await
     }
 
     /// The current time from the store's clock.

@@ -20,11 +20,17 @@ impl<E: Engine> Shared<E> {
     /// detail says of the session, or `SELECT 1` where the sessions' setup read them),
     /// timing both steps; the round trip is bounded by the same time, on the store's
     /// [`CheckClock`](crate::common::check_clock::CheckClock). A connection found dead is
-    /// evicted and the check moves to another one, as operations do.
+    /// evicted and the check moves to another one, as operations do. A check alone in
+    /// the store polls its round trip ([`spin`](Self::spin)).
     pub(crate) async fn health_check(&self) -> PoolHealth {
         let Ok(_work) = self.enter() else {
             return PoolHealth::closed();
         };
+        self.spin(self.check_health()).await
+    }
+
+    /// [`health_check`](Self::health_check), once admitted.
+    async fn check_health(&self) -> PoolHealth {
         let bound = self.options.acquire_timeout.min(CHECK_BOUND);
         let mut retry = Retry::new(self.options.max_connections);
         loop {

@@ -62,22 +62,17 @@ impl<E: Engine> Shared<E> {
         self.gate.enter()
     }
 
-    /// Admits one operation (or fails with `Closed`) and runs `work`, polling it
-    /// without sleeping while it is alone in the store ([`spin`](Self::spin)).
+    /// Admits one operation (or fails with `Closed`) and runs `work`
+    /// ([`spin`](Self::spin)).
     pub(crate) async fn admitted<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
         let _work = self.enter()?;
-        self.spin(self.gate.lifecycle.in_flight() == 1, work).await
+        self.spin(work).await
     }
 
-    /// Runs `work`, polling it for up to [`SPIN`] rather than sleeping while the
-    /// server answers if it is `alone` ([`alone::spin`]).
-    pub(crate) async fn spin<F: Future>(&self, alone: bool, work: F) -> F::Output {
-        alone::spin(alone, SPIN, work).await
-    }
-
-    /// Whether no operation is in flight, for work that admits itself.
-    pub(crate) fn idle(&self) -> bool {
-        self.gate.lifecycle.in_flight() == 0
+    /// Runs the admitted `work`, polling it for up to [`SPIN`] rather than sleeping
+    /// while the server answers if it is the only work in the store ([`alone::spin`]).
+    pub(crate) async fn spin<F: Future>(&self, work: F) -> F::Output {
+        alone::spin(self.gate.alone(), SPIN, work).await
     }
 
     /// The current time from the store's clock (never the server's).

@@ -109,9 +109,7 @@ impl<E: Engine> PooledStore for EngineStore<E> {
     }
 
     async fn health_check(&self) -> PoolHealth {
-        // Looked at before the check admits itself.
-        let alone = self.shared.idle();
-        self.shared.spin(alone, self.shared.health_check()).await
+        self.shared.health_check().await
     }
 
     async fn validate_connections(&self) -> Result<ConnectionValidation> {
