@@ -1,11 +1,14 @@
 //! etcd: an `etcd-client` `Client` used directly (one client over every endpoint, its
 //! requests multiplexed on the balanced gRPC channel), and pooledstore's etcd backend on
 //! the same cluster. Each child works under a key prefix of its own (named after its
-//! process id), preloaded through its own write path and removed at the end.
+//! process id), preloaded through its own write path and removed at the end, its history
+//! compacted away.
 
 use std::sync::Arc;
 
-use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, KvClient, Txn, TxnOp};
+use etcd_client::{
+    Client, CompactionOptions, Compare, CompareOp, DeleteOptions, GetOptions, KvClient, Txn, TxnOp,
+};
 use storage_api::WriteOp;
 
 use crate::drive::{Measured, Target, Window, drive_tasks};
@@ -64,11 +67,26 @@ pub(crate) async fn measure(
         }
         other => Err(format!("{other} is not compiled into this build")),
     };
-    let _ = admin
-        .kv_client()
+    forget(&admin, prefix).await;
+    measured
+}
+
+/// Removes a child's keys and then the cluster's history up to that removal, so every
+/// child meets a cluster of the same size: without the compaction each child's keys
+/// and writes stay in the members' index and database, the members slow down with
+/// every child, and a configuration measured after another always meets the larger
+/// cluster.
+async fn forget(admin: &Client, prefix: Vec<u8>) {
+    let mut kv = admin.kv_client();
+    let deleted = kv
         .delete(prefix, Some(DeleteOptions::new().with_prefix()))
         .await;
-    measured
+    let revision = deleted.ok().and_then(|d| d.header().map(|h| h.revision()));
+    if let Some(revision) = revision {
+        let _ = kv
+            .compact(revision, Some(CompactionOptions::new().with_physical()))
+            .await;
+    }
 }
 
 /// An etcd-client `KvClient` used directly, on plain values under `prefix`.
