@@ -75,7 +75,7 @@ pub(crate) async fn measure(
 /// child meets a cluster of the same size: without the compaction each child's keys
 /// and writes stay in the members' index and database, the members slow down with
 /// every child, and a configuration measured after another always meets the larger
-/// cluster.
+/// cluster. The compaction is cluster-wide: the bench wants a scratch cluster.
 async fn forget(admin: &Client, prefix: Vec<u8>) {
     let mut kv = admin.kv_client();
     let deleted = kv
